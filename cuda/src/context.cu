@@ -1,0 +1,49 @@
+// Device discovery and the last-error slot of the C API.
+#include <cstdarg>
+#include <cstring>
+#include "common.cuh"
+
+static thread_local char g_last_error[1024];
+
+namespace orcd {
+orcd_status fail(orcd_status status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_last_error, sizeof g_last_error, fmt, ap);
+    va_end(ap);
+    return status;
+}
+}  // namespace orcd
+
+extern "C" const char *orcd_last_error(void) { return g_last_error; }
+
+extern "C" int orcd_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {  // no driver or no device: not an error here
+        cudaGetLastError();
+        return 0;
+    }
+    return n;
+}
+
+extern "C" int orcd_runtime_version(void) {
+    int v = 0;
+    cudaRuntimeGetVersion(&v);
+    return v;
+}
+
+extern "C" orcd_status orcd_device_info_get(int device, orcd_device_info *out) {
+    int n = orcd_device_count();
+    if (device < 0 || device >= n)
+        return orcd::fail(ORCD_ERR_NO_DEVICE, "GPU device %d not found (%d device%s visible)",
+                          device, n, n == 1 ? "" : "s");
+    cudaDeviceProp p;
+    ORCD_CUDA(cudaGetDeviceProperties(&p, device));
+    memset(out, 0, sizeof *out);
+    memcpy(out->name, p.name, sizeof out->name - 1);  // memset above keeps the terminator
+    out->sm = p.major * 10 + p.minor;
+    out->multiprocessors = p.multiProcessorCount;
+    ORCD_CUDA(cudaSetDevice(device));
+    ORCD_CUDA(cudaMemGetInfo(&out->free_bytes, &out->total_bytes));
+    return ORCD_OK;
+}
