@@ -49,7 +49,8 @@ def extensions():
             kw["include_dirs"] += [str(ROOT / "cuda/include"), str(home / "include")]
             kw["extra_objects"] = [str(lib), str(cuda_lib_dir(home) / "libcudart_static.a")]
             kw["libraries"] = ["stdc++", "rt", "dl", "pthread"]
-            kw["depends"] = [str(lib), str(ROOT / "cuda/include/orcd_cuda.h")]
+            kw["depends"] = [str(lib), str(ROOT / "cuda/include/orcd_cuda.h"),
+                             *map(str, ROOT.glob("orcd/_cuda_*.pxi"))]
         exts.append(Extension(name, [str(rel)], **kw))
     return cythonize(exts, language_level=3, quiet=True,
                      compiler_directives={"boundscheck": False, "wraparound": False})

@@ -63,3 +63,7 @@ def device_info(int device=0) -> dict:
     return {"name": info.name.decode("utf-8", "replace"), "sm": info.sm,
             "total_bytes": info.total_bytes, "free_bytes": info.free_bytes,
             "multiprocessors": info.multiprocessors}
+
+
+include "_cuda_kernels.pxi"
+include "_cuda_engine.pxi"

@@ -34,6 +34,10 @@ int orcd_device_count(void);
 int orcd_runtime_version(void);
 orcd_status orcd_device_info_get(int device, orcd_device_info *out);
 
+/* ---- Kernels on host arrays, for tests and benchmarks (issue 3: cuda/src/matvec.cu, matmul.cu, embed.cu) ---- */
+
+/* ---- Engine: context, allocator, loader, forward pass, decode loop (issue 6) ---- */
+
 #ifdef __cplusplus
 }
 #endif
