@@ -32,3 +32,26 @@ def smollm2_path():
         return bundled_path()
     except FileNotFoundError as e:
         pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def qwen2_path():
+    """The real Qwen2.5-Coder-0.5B-Instruct Q4_K_M file (`make models`)."""
+    from orcd.models import real_path
+    try:
+        return real_path("qwen2.5-coder-0.5b")
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """tiny_model(arch, quant) -> path of a tiny synthetic model, written once per session."""
+    from orcd.testing.synth import write_model
+    root, made = tmp_path_factory.mktemp("tiny"), {}
+
+    def make(arch, quant="F32"):
+        if (arch, quant) not in made:
+            made[arch, quant] = write_model(root / f"{arch}-{quant}.gguf", arch, quant=quant)
+        return made[arch, quant]
+    return make

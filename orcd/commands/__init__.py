@@ -13,3 +13,12 @@ def env_default(option: str, default=None, type=str):
         return type(raw)
     except ValueError:
         raise SystemExit(f"orcd: environment variable for {option} has a bad value {raw!r}")
+
+
+def flag(raw: str) -> bool:
+    """An environment variable's value as a boolean option."""
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(raw)
