@@ -1,1 +1,261 @@
-# The CUDA engine binding (issue 6), included by _cuda.pyx.
+# The CUDA engine binding (issue 6), included by _cuda.pyx: the Engine class owns an
+# orcd_engine handle; loading reports progress through a C callback into Python, and the
+# decode loop runs in C without the GIL while Python drains the token ring.
+import numpy as np
+from cpython.mem cimport PyMem_Malloc, PyMem_Free
+from libc.stdint cimport int32_t, int64_t, uint64_t
+
+cdef extern from "orcd_cuda.h":
+    ctypedef struct orcd_engine:
+        pass
+    int ORCD_ARCH_LLAMA
+    int ORCD_ARCH_QWEN2
+    int ORCD_ARCH_PHI3
+    ctypedef struct orcd_model_config:
+        int arch
+        int block_count
+        int embedding_length
+        int feed_forward_length
+        int head_count
+        int head_count_kv
+        int head_dim
+        int vocab_size
+        int ctx
+        int rope_dimension_count
+        int rope_neox
+        int rope_long_factors
+        float rms_eps
+        float rope_freq_base
+        float rope_attn_factor
+    ctypedef struct orcd_tensor:
+        const char *name
+        int ggml_type
+        const void *host
+        size_t nbytes
+        int64_t ne0
+        int64_t ne1
+    ctypedef struct orcd_sampling:
+        float temperature
+        float top_p
+        float min_p
+        float repetition_penalty
+        int top_k
+        uint64_t seed
+    ctypedef void (*orcd_progress_fn)(int percent, void *user) noexcept
+    ctypedef struct orcd_engine_stats:
+        size_t vram_bytes_used
+        long allocations_made
+        int loaded
+
+    orcd_status orcd_engine_create(int device, orcd_engine **out) nogil
+    void orcd_engine_destroy(orcd_engine *engine) nogil
+    size_t orcd_engine_vram_required(const orcd_model_config *cfg, size_t weight_bytes) nogil
+    orcd_status orcd_engine_load(orcd_engine *engine, const orcd_model_config *cfg,
+                                 const orcd_tensor *tensors, int n_tensors, size_t chunk_bytes,
+                                 orcd_progress_fn progress, void *user) nogil
+    void orcd_engine_stats_get(const orcd_engine *engine, orcd_engine_stats *out) nogil
+    orcd_status orcd_engine_check_residency(const orcd_engine *engine, int *resident) nogil
+    orcd_status orcd_engine_forward_logits(orcd_engine *engine, const int32_t *ids, int n,
+                                           float *logits) nogil
+    orcd_status orcd_engine_generate(orcd_engine *engine, const int32_t *prompt, int n_prompt,
+                                     const orcd_sampling *params, int max_tokens,
+                                     const int32_t *stop_ids, int n_stop) nogil
+    orcd_status orcd_engine_read_tokens(orcd_engine *engine, int start, int32_t *out, int cap,
+                                        int timeout_ms, int *n_out, int *finished) nogil
+    void orcd_engine_cancel(orcd_engine *engine) nogil
+    void orcd_engine_begin_job(orcd_engine *engine) nogil
+    orcd_status orcd_sample_host_logits(int device, const float *logits, int vocab,
+                                        const orcd_sampling *params, uint64_t step,
+                                        const int32_t *history, int n_history,
+                                        int32_t *out) nogil
+
+ARCHS = {"llama": ORCD_ARCH_LLAMA, "qwen2": ORCD_ARCH_QWEN2, "phi3": ORCD_ARCH_PHI3}
+
+cdef enum:
+    READ_BATCH = 256  # ids taken from the ring per read
+
+
+cdef orcd_model_config model_config(cfg, int ctx) except *:
+    """The C config of an orcd.models.ModelConfig with a KV cache of ctx positions."""
+    if cfg.arch not in ARCHS:
+        raise InternalError(f"the CUDA engine runs {', '.join(ARCHS)}, not {cfg.arch!r}")
+    cdef orcd_model_config c
+    c.arch = ARCHS[cfg.arch]
+    c.block_count = cfg.block_count
+    c.embedding_length = cfg.embedding_length
+    c.feed_forward_length = cfg.feed_forward_length
+    c.head_count = cfg.head_count
+    c.head_count_kv = cfg.head_count_kv
+    c.head_dim = cfg.key_length
+    c.vocab_size = cfg.vocab_size
+    c.ctx = ctx
+    c.rope_dimension_count = cfg.rope_dimension_count
+    c.rope_neox = cfg.rope_neox
+    original = cfg.rope_scaling_original_context_length or cfg.context_length
+    c.rope_long_factors = ctx > original  # as orcd.reference.Model.rope_factors picks them
+    c.rms_eps = cfg.rms_eps
+    c.rope_freq_base = cfg.rope_freq_base
+    c.rope_attn_factor = cfg.rope_scaling_attn_factor
+    return c
+
+
+cdef orcd_sampling sampling(params) except *:
+    cdef orcd_sampling s
+    s.temperature = params.temperature
+    s.top_p = params.top_p
+    s.min_p = params.min_p
+    s.repetition_penalty = params.repetition_penalty
+    s.top_k = params.top_k
+    s.seed = params.seed
+    return s
+
+
+def vram_required(cfg, int ctx, size_t weight_bytes) -> int:
+    """Device bytes the engine will hold for this model, context and weights."""
+    cdef orcd_model_config c = model_config(cfg, ctx)
+    return orcd_engine_vram_required(&c, weight_bytes)
+
+
+cdef void report_progress(int percent, void *user) noexcept with gil:
+    state = <list>user  # [callback, first exception or None]
+    if state[1] is not None:
+        return
+    try:
+        state[0](percent)
+    except BaseException as e:
+        state[1] = e
+
+
+def sample_logits(logits, params, int step, history, int device=0) -> int:
+    """The GPU sampler's id for host logits (tests: parity with orcd.engine.sampling.sample)."""
+    cdef float[::1] l = np.ascontiguousarray(logits, dtype=np.float32)
+    cdef int32_t[::1] h = np.ascontiguousarray(np.asarray(history, dtype=np.int32).reshape(-1))
+    cdef orcd_sampling s = sampling(params)
+    cdef int32_t out = -1
+    cdef const int32_t *hp = &h[0] if h.shape[0] else NULL
+    cdef orcd_status st
+    with nogil:
+        st = orcd_sample_host_logits(device, &l[0], <int>l.shape[0], &s, step, hp,
+                                     <int>h.shape[0], &out)
+    check(st)
+    return out
+
+
+cdef class Engine:
+    """One model on one GPU. Create, load, then generate; close (or drop) to free the VRAM."""
+    cdef orcd_engine *handle
+    cdef int vocab
+
+    def __cinit__(self, int device=0):
+        cdef orcd_status st
+        with nogil:
+            st = orcd_engine_create(device, &self.handle)
+        check(st)
+
+    def __dealloc__(self):
+        if self.handle != NULL:
+            orcd_engine_destroy(self.handle)
+
+    def close(self):
+        if self.handle != NULL:
+            with nogil:
+                orcd_engine_destroy(self.handle)
+            self.handle = NULL
+
+    cdef orcd_engine *live(self) except NULL:
+        if self.handle == NULL:
+            raise InternalError("the CUDA engine is closed")
+        return self.handle
+
+    def load(self, cfg, int ctx, tensors, size_t chunk_bytes=1 << 20, progress_cb=None):
+        """Copy `tensors` (orcd.gguf TensorInfo, their .data mapped) to VRAM and allocate the
+        KV cache for ctx positions and the decode state."""
+        cdef orcd_engine *e = self.live()
+        cdef orcd_model_config c = model_config(cfg, ctx)
+        cdef int n = len(tensors)
+        cdef orcd_tensor *table = <orcd_tensor *>PyMem_Malloc(max(n, 1) * sizeof(orcd_tensor))
+        if table == NULL:
+            raise MemoryError()
+        names = [t.name.encode() for t in tensors]  # kept alive for the call
+        state = [progress_cb, None]
+        cdef orcd_progress_fn report = NULL
+        if progress_cb is not None:
+            report = report_progress
+        cdef const unsigned char[::1] data
+        cdef orcd_status st
+        try:
+            for i, t in enumerate(tensors):
+                data = t.data.reshape(-1)
+                table[i].name = names[i]
+                table[i].ggml_type = int(t.ggml_type)
+                table[i].host = &data[0] if t.nbytes else NULL
+                table[i].nbytes = t.nbytes
+                table[i].ne0 = t.shape[0]
+                table[i].ne1 = t.shape[1] if len(t.shape) > 1 else 1
+            with nogil:
+                st = orcd_engine_load(e, &c, table, n, chunk_bytes, report, <void *>state)
+        finally:
+            PyMem_Free(table)
+        check(st)
+        self.vocab = c.vocab_size
+        if state[1] is not None:
+            raise state[1]
+
+    def stats(self) -> dict:
+        cdef orcd_engine_stats s
+        orcd_engine_stats_get(self.live(), &s)
+        return {"vram_bytes_used": s.vram_bytes_used, "allocations_made": s.allocations_made,
+                "loaded": bool(s.loaded)}
+
+    def check_residency(self) -> bool:
+        """Every device allocation is device memory without a host mapping."""
+        cdef int resident = 0
+        cdef orcd_engine *e = self.live()
+        cdef orcd_status st
+        with nogil:
+            st = orcd_engine_check_residency(e, &resident)
+        check(st)
+        return bool(resident)
+
+    def forward_logits(self, ids):
+        """Logits (len(ids), vocab) of ids at positions 0.. (teacher forcing, tests)."""
+        cdef orcd_engine *e = self.live()
+        cdef int32_t[::1] x = np.ascontiguousarray(ids, dtype=np.int32)
+        out = np.empty((x.shape[0], self.vocab), dtype=np.float32)
+        cdef float[:, ::1] o = out
+        cdef orcd_status st
+        with nogil:
+            st = orcd_engine_forward_logits(e, &x[0], <int>x.shape[0], &o[0, 0])
+        check(st)
+        return out
+
+    def begin_job(self):
+        """Empty the token ring and clear the cancel flag, before generate's thread starts."""
+        orcd_engine_begin_job(self.live())
+
+    def generate(self, prompt_ids, params, int max_tokens, stop_ids):
+        """Run one job to its end (call from a thread of its own, after begin_job: the GIL is
+        released); ids appear in the ring as they are produced. Raises Cancelled after cancel()."""
+        cdef orcd_engine *e = self.live()
+        cdef int32_t[::1] p = np.ascontiguousarray(prompt_ids, dtype=np.int32)
+        cdef int32_t[::1] s = np.ascontiguousarray(sorted(stop_ids) or [-1], dtype=np.int32)
+        cdef orcd_sampling sp = sampling(params)
+        cdef int n_stop = len(stop_ids)
+        cdef orcd_status st
+        with nogil:
+            st = orcd_engine_generate(e, &p[0], <int>p.shape[0], &sp, max_tokens, &s[0], n_stop)
+        check(st)
+
+    def read_tokens(self, int start, int timeout_ms):
+        """(ids past the first `start` of the running job, finished), waiting up to timeout_ms."""
+        cdef orcd_engine *e = self.live()
+        cdef int32_t buf[READ_BATCH]
+        cdef int n = 0, finished = 0
+        cdef orcd_status st
+        with nogil:
+            st = orcd_engine_read_tokens(e, start, buf, READ_BATCH, timeout_ms, &n, &finished)
+        check(st)
+        return [buf[i] for i in range(n)], bool(finished)
+
+    def cancel(self):
+        orcd_engine_cancel(self.live())

@@ -36,7 +36,128 @@ orcd_status orcd_device_info_get(int device, orcd_device_info *out);
 
 /* ---- Kernels on host arrays, for tests and benchmarks (issue 3: cuda/src/matvec.cu, matmul.cu, embed.cu) ---- */
 
+/* ggml's block of a weight format (ggml type id): values per block and bytes per block. */
+orcd_status orcd_block_layout(int ggml_type, int *block_size, int *type_size);
+
+/* One kernel on host arrays, on the current device: copy in, run, copy back, free.
+ * w holds rows x cols values as GGUF stores them (w_bytes checked against the shape).
+ * matvec: y[rows] = W x; matmul: y[n, rows] = x[n, cols] W^T; embed: out[n, cols] = W[ids]. */
+orcd_status orcd_test_matvec(int ggml_type, const void *w, size_t w_bytes, const float *x,
+                             float *y, int rows, int cols);
+orcd_status orcd_test_matmul(int ggml_type, const void *w, size_t w_bytes, const float *x,
+                             float *y, int rows, int cols, int n);
+orcd_status orcd_test_embed(int ggml_type, const void *w, size_t w_bytes, const int32_t *ids,
+                            float *out, int rows, int cols, int n);
+
+/* Mean seconds per call of matvec (n = 0) or matmul (n tokens) over `iters` calls timed with
+ * CUDA events on device-resident data; the calls cycle through copies of W totalling at least
+ * 256 MiB, so that weights come from device memory as in a real forward pass, not from L2. */
+orcd_status orcd_bench_weights(int ggml_type, const void *w, size_t w_bytes, int rows,
+                               int cols, int n, int iters, double *seconds);
+
+/* Device copy bandwidth in bytes/s: 2 * bytes (read + write) / time of a device-to-device
+ * cudaMemcpy of `bytes`, mean over `iters` copies after a warm-up. */
+orcd_status orcd_bench_copy(size_t bytes, int iters, double *bytes_per_second);
+
 /* ---- Engine: context, allocator, loader, forward pass, decode loop (issue 6) ---- */
+
+/* One model on one device: its weights, KV cache, activations, sampler and decode loop.
+ * Every device allocation goes through the engine's accounting allocator. The test-only
+ * fault hook ORCD_FAULT=alloc:N fails the N-th allocation counted from the engine's
+ * creation (load allocations included) as VRAM_OOM, once. */
+typedef struct orcd_engine orcd_engine;
+
+enum { ORCD_ARCH_LLAMA = 0, ORCD_ARCH_QWEN2 = 1, ORCD_ARCH_PHI3 = 2 };
+
+typedef struct {
+    int arch;                   /* ORCD_ARCH_* */
+    int block_count;
+    int embedding_length;
+    int feed_forward_length;
+    int head_count;
+    int head_count_kv;
+    int head_dim;               /* key_length == value_length: a multiple of 8, at most 128 */
+    int vocab_size;
+    int ctx;                    /* positions of the KV cache */
+    int rope_dimension_count;
+    int rope_neox;              /* pairs (i, i + d/2) instead of (2i, 2i + 1) */
+    int rope_long_factors;      /* phi3 longrope: use rope_factors_long, else _short (if present) */
+    float rms_eps;
+    float rope_freq_base;
+    float rope_attn_factor;     /* scales cos and sin (longrope); 1 otherwise */
+} orcd_model_config;
+
+/* A tensor as the GGUF file holds it, in host memory (the mmap); ne0 is the row length. */
+typedef struct {
+    const char *name;
+    int ggml_type;
+    const void *host;
+    size_t nbytes;
+    int64_t ne0;
+    int64_t ne1;
+} orcd_tensor;
+
+typedef struct {
+    float temperature;
+    float top_p;
+    float min_p;
+    float repetition_penalty;
+    int top_k;
+    uint64_t seed;
+} orcd_sampling;
+
+typedef void (*orcd_progress_fn)(int percent, void *user);
+
+typedef struct {
+    size_t vram_bytes_used;     /* bytes held through the allocator */
+    long allocations_made;      /* counted as ORCD_FAULT counts them */
+    int loaded;
+} orcd_engine_stats;
+
+/* Selects and validates the device, sets the device malloc heap to 0, creates the stream. */
+orcd_status orcd_engine_create(int device, orcd_engine **out);
+void orcd_engine_destroy(orcd_engine *engine);
+
+/* Device bytes a load of this config with weight_bytes of tensors will hold at most:
+ * weights + FP16 KV cache for cfg->ctx + activations (decode and one prefill chunk) + sampler. */
+size_t orcd_engine_vram_required(const orcd_model_config *cfg, size_t weight_bytes);
+
+/* Copies every tensor to VRAM in chunks of chunk_bytes through two pinned staging buffers,
+ * then allocates the KV cache, activations and sampler. progress (may be NULL) receives
+ * 0, 25, 50, 75, 100. On failure everything allocated is freed again. */
+orcd_status orcd_engine_load(orcd_engine *engine, const orcd_model_config *cfg,
+                             const orcd_tensor *tensors, int n_tensors, size_t chunk_bytes,
+                             orcd_progress_fn progress, void *user);
+
+void orcd_engine_stats_get(const orcd_engine *engine, orcd_engine_stats *out);
+orcd_status orcd_engine_check_residency(const orcd_engine *engine, int *resident);
+
+/* Teacher forcing (tests): logits[n, vocab] of ids at positions 0..n-1, from an empty cache. */
+orcd_status orcd_engine_forward_logits(orcd_engine *engine, const int32_t *ids, int n,
+                                       float *logits);
+
+/* Empties the token ring and clears the cancel flag: call it before orcd_engine_generate
+ * starts on its thread, so that a reader never sees the previous job's ids. */
+void orcd_engine_begin_job(orcd_engine *engine);
+
+/* One job, blocking (call it without the GIL): prefill the prompt, then sample and decode
+ * until max_tokens, an id of stop_ids, the end of the context, or orcd_engine_cancel.
+ * Each id is published to the engine's token ring as soon as it is known (stop ids too).
+ * ORCD_CUDA_GRAPH=0 at engine creation: no CUDA graph, each step launched kernel by kernel. */
+orcd_status orcd_engine_generate(orcd_engine *engine, const int32_t *prompt, int n_prompt,
+                                 const orcd_sampling *params, int max_tokens,
+                                 const int32_t *stop_ids, int n_stop);
+
+/* Waits up to timeout_ms for ids of the running job past the first `start` ones; copies up to
+ * cap of them to out. *n_out: ids copied; *finished: the job has ended and all ids are out. */
+orcd_status orcd_engine_read_tokens(orcd_engine *engine, int start, int32_t *out, int cap,
+                                    int timeout_ms, int *n_out, int *finished);
+void orcd_engine_cancel(orcd_engine *engine);
+
+/* The GPU sampler on host logits (tests): the id sample(logits, params, step, history) picks. */
+orcd_status orcd_sample_host_logits(int device, const float *logits, int vocab,
+                                    const orcd_sampling *params, uint64_t step,
+                                    const int32_t *history, int n_history, int32_t *out);
 
 #ifdef __cplusplus
 }

@@ -47,3 +47,27 @@ extern "C" orcd_status orcd_device_info_get(int device, orcd_device_info *out) {
     ORCD_CUDA(cudaMemGetInfo(&out->free_bytes, &out->total_bytes));
     return ORCD_OK;
 }
+
+namespace orcd {
+
+constexpr int kMinSm = 80;  // the oldest architecture the library is built for
+
+orcd_status context_init(int device) {
+    int n = orcd_device_count();
+    if (device < 0 || device >= n)
+        return fail(ORCD_ERR_NO_DEVICE, "GPU device %d not found (%d CUDA device%s visible); "
+                    "run with --device cpu for the NumPy reference backend", device, n,
+                    n == 1 ? "" : "s");
+    ORCD_CUDA(cudaSetDevice(device));
+    ORCD_CUDA(cudaDeviceSetLimit(cudaLimitMallocHeapSize, 0));
+    cudaDeviceProp p;
+    ORCD_CUDA(cudaGetDeviceProperties(&p, device));
+    if (p.major * 10 + p.minor < kMinSm)
+        return fail(ORCD_ERR_NO_DEVICE, "GPU device %d (%s) has compute capability %d.%d; orcd "
+                    "needs 8.0 or later", device, p.name, p.major, p.minor);
+    return ORCD_OK;
+}
+
+orcd_status use_device(int device) { return check(cudaSetDevice(device), "cudaSetDevice"); }
+
+}  // namespace orcd

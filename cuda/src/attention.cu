@@ -1,0 +1,202 @@
+// Grouped-query attention over the FP16 KV cache. A block of kAttentionChunk threads handles
+// one head and one chunk of positions: thread t scores position t of the chunk, then thread d
+// accumulates output feature d (head_dim <= kAttentionChunk, a multiple of 8).
+#include <cfloat>
+#include "attention.cuh"
+#include "common.cuh"
+#include "reduce.cuh"
+
+namespace orcd {
+
+constexpr int kMaxHeadDim = kAttentionChunk;
+
+__global__ void kv_store_kernel(const float *k, const float *v, int stride, half *kc, half *vc,
+                                AttentionShape s, const int *pos0) {
+    int token = blockIdx.x, head = blockIdx.y;
+    size_t dst = (size_t(head) * s.ctx + *pos0 + token) * s.head_dim;
+    size_t src = size_t(token) * stride + size_t(head) * s.head_dim;
+    for (int d = threadIdx.x; d < s.head_dim; d += blockDim.x) {
+        kc[dst + d] = __float2half_rn(k[src + d]);
+        vc[dst + d] = __float2half_rn(v[src + d]);
+    }
+}
+
+orcd_status kv_store(const float *k, const float *v, int stride, int n, half *k_cache,
+                     half *v_cache, const AttentionShape &s, const int *pos0, cudaStream_t stream) {
+    kv_store_kernel<<<dim3(n, s.kv_heads), kMaxHeadDim, 0, stream>>>(k, v, stride, k_cache,
+                                                                     v_cache, s, pos0);
+    return check(cudaGetLastError(), "kv_store kernel launch");
+}
+
+// One chunk [t0, t0 + count) of one head: its score maximum m, Σ exp(score - m) l, and the
+// unnormalised Σ exp(score - m) v in acc (thread d holds feature d).
+struct ChunkResult {
+    float m, l, acc;
+};
+
+// q · key over head_dim features, 8 FP16 values per 16-byte load (head_dim % 8 == 0).
+__device__ float dot_key(const float *q_s, const half *key, int head_dim) {
+    const uint4 *k8 = reinterpret_cast<const uint4 *>(key);
+    float s = 0.0f;
+#pragma unroll 4
+    for (int i = 0; i < head_dim / 8; ++i) {
+        uint4 raw = k8[i];
+        const half2 *h = reinterpret_cast<const half2 *>(&raw);
+        for (int j = 0; j < 4; ++j) {
+            float2 f = __half22float2(h[j]);
+            s = fmaf(q_s[8 * i + 2 * j], f.x, s);
+            s = fmaf(q_s[8 * i + 2 * j + 1], f.y, s);
+        }
+    }
+    return s;
+}
+
+__device__ ChunkResult attend_chunk(const float *q_s, const half *kh, const half *vh, int t0,
+                                    int count, int head_dim, float *p_s) {
+    int t = threadIdx.x;
+    float score = t < count ? dot_key(q_s, kh + size_t(t0 + t) * head_dim, head_dim) : -FLT_MAX;
+    float m = block_max(score);
+    float p = t < count ? expf(score - m) : 0.0f;
+    p_s[t] = p;
+    float l = block_sum(p);  // its barriers also publish p_s
+    float acc = 0.0f;
+    if (t < head_dim) {
+#pragma unroll 8
+        for (int j = 0; j < count; ++j)
+            acc = fmaf(p_s[j], __half2float(vh[size_t(t0 + j) * head_dim + t]), acc);
+    }
+    __syncthreads();  // p_s is rewritten by the next chunk
+    return {m, l, acc};
+}
+
+__device__ void load_query(const float *q, int head_dim, float *q_s) {
+    float scale = 1.0f / sqrtf(float(head_dim));
+    if (threadIdx.x < head_dim) q_s[threadIdx.x] = q[threadIdx.x] * scale;
+    __syncthreads();
+}
+
+__global__ void attention_split_kernel(const float *q, const half *kc, const half *vc,
+                                       float *partial, AttentionShape s, const int *pos0) {
+    __shared__ float q_s[kMaxHeadDim], p_s[kAttentionChunk];
+    int head = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
+    int len = *pos0 + 1, t0 = split * kAttentionChunk;
+    if (t0 >= len) return;  // past the end of the sequence: the combine reads fewer splits
+    int kv = head / (s.heads / s.kv_heads);
+    load_query(q + size_t(head) * s.head_dim, s.head_dim, q_s);
+    const half *kh = kc + size_t(kv) * s.ctx * s.head_dim, *vh = vc + size_t(kv) * s.ctx * s.head_dim;
+    ChunkResult r = attend_chunk(q_s, kh, vh, t0, min(kAttentionChunk, len - t0), s.head_dim, p_s);
+    float *out = partial + (size_t(head) * splits + split) * (s.head_dim + 2);
+    if (threadIdx.x < s.head_dim) out[2 + threadIdx.x] = r.acc;
+    if (threadIdx.x == 0) out[0] = r.m, out[1] = r.l;
+}
+
+__global__ void attention_combine_kernel(const float *partial, float *out, AttentionShape s,
+                                         int splits, const int *pos0) {
+    int head = blockIdx.x, d = threadIdx.x;
+    int active = (*pos0 + kAttentionChunk) / kAttentionChunk;
+    const float *part = partial + size_t(head) * splits * (s.head_dim + 2);
+    float m = -FLT_MAX;
+    for (int i = 0; i < active; ++i) m = fmaxf(m, part[i * (s.head_dim + 2)]);
+    float l = 0.0f, acc = 0.0f;
+    for (int i = 0; i < active; ++i) {
+        const float *p = part + i * (s.head_dim + 2);
+        float w = expf(p[0] - m);
+        l = fmaf(p[1], w, l);
+        acc = fmaf(p[2 + d], w, acc);
+    }
+    out[size_t(head) * s.head_dim + d] = acc / l;
+}
+
+static int decode_splits(const AttentionShape &s) {
+    return (s.ctx + kAttentionChunk - 1) / kAttentionChunk;
+}
+
+size_t attention_decode_partial_floats(const AttentionShape &s) {
+    return size_t(s.heads) * decode_splits(s) * (s.head_dim + 2);
+}
+
+orcd_status attention_decode(const float *q, const half *k_cache, const half *v_cache,
+                             float *out, float *partial, const AttentionShape &s,
+                             const int *pos0, cudaStream_t stream) {
+    int splits = decode_splits(s);
+    attention_split_kernel<<<dim3(s.heads, splits), kAttentionChunk, 0, stream>>>(
+        q, k_cache, v_cache, partial, s, pos0);
+    ORCD_CUDA(cudaGetLastError());
+    attention_combine_kernel<<<s.heads, s.head_dim, 0, stream>>>(partial, out, s, splits, pos0);
+    return check(cudaGetLastError(), "attention_combine kernel launch");
+}
+
+// Prefill: a block takes one head and a tile of kTileQueries queries, walks the keys in chunks
+// of kTileKeys staged in shared memory (each chunk is read once per tile, not per query), and
+// keeps an online softmax per query: 8 threads per query, thread `lane` holding output
+// features lane, lane + 8, ...
+constexpr int kTileQueries = 16, kTileKeys = 32, kPrefillThreads = 8 * kTileQueries;
+constexpr int kKeyPitch = kMaxHeadDim + 1;  // shared rows off by one bank: conflict-free dots
+
+__global__ void __launch_bounds__(kPrefillThreads)
+attention_prefill_kernel(const float *q, int q_stride, const half *kc, const half *vc, float *out,
+                         int n, AttentionShape s, const int *pos0) {
+    __shared__ float q_s[kTileQueries][kMaxHeadDim];
+    __shared__ float k_s[kTileKeys][kKeyPitch];
+    __shared__ float v_s[kTileKeys][kMaxHeadDim];
+    __shared__ float score_s[kTileQueries][kTileKeys];
+    int head = blockIdx.x, q0 = blockIdx.y * kTileQueries, hd = s.head_dim;
+    int rows = min(kTileQueries, n - q0), keys = *pos0 + q0 + rows;  // keys the tile needs
+    size_t kv = size_t(head / (s.heads / s.kv_heads)) * s.ctx * hd;
+    float scale = 1.0f / sqrtf(float(hd));
+    for (int i = threadIdx.x; i < kTileQueries * hd; i += blockDim.x) {
+        int r = i / hd, d = i % hd;
+        q_s[r][d] = r < rows ? q[size_t(q0 + r) * q_stride + size_t(head) * hd + d] * scale : 0.0f;
+    }
+    int row = threadIdx.x / 8, lane = threadIdx.x % 8, pos = *pos0 + q0 + row;
+    float m = -FLT_MAX, l = 0.0f, acc[kMaxHeadDim / 8] = {};
+    for (int k0 = 0; k0 < keys; k0 += kTileKeys) {
+        __syncthreads();  // the previous chunk is consumed (and q_s written, the first time)
+        for (int i = threadIdx.x; i < kTileKeys * hd; i += blockDim.x) {
+            int j = i / hd, d = i % hd;
+            bool in = k0 + j < keys;
+            k_s[j][d] = in ? __half2float(kc[kv + size_t(k0 + j) * hd + d]) : 0.0f;
+            v_s[j][d] = in ? __half2float(vc[kv + size_t(k0 + j) * hd + d]) : 0.0f;
+        }
+        __syncthreads();
+        for (int i = threadIdx.x; i < kTileQueries * kTileKeys; i += blockDim.x) {
+            int r = i / kTileKeys, j = i % kTileKeys;
+            float dot = 0.0f;
+            for (int d = 0; d < hd; ++d) dot = fmaf(q_s[r][d], k_s[j][d], dot);
+            score_s[r][j] = dot;
+        }
+        __syncthreads();
+        int visible = min(kTileKeys, pos + 1 - k0);  // causal: keys at positions <= pos
+        if (row >= rows || visible <= 0) continue;
+        float chunk_max = -FLT_MAX;
+        for (int j = 0; j < visible; ++j) chunk_max = fmaxf(chunk_max, score_s[row][j]);
+        float m_new = fmaxf(m, chunk_max), correction = expf(m - m_new);
+        l *= correction;
+#pragma unroll
+        for (int a = 0; a < kMaxHeadDim / 8; ++a) acc[a] *= correction;
+        for (int j = 0; j < visible; ++j) {
+            float p = expf(score_s[row][j] - m_new);
+            l += p;
+#pragma unroll
+            for (int a = 0; a < kMaxHeadDim / 8; ++a)
+                if (8 * a < hd) acc[a] = fmaf(p, v_s[j][lane + 8 * a], acc[a]);
+        }
+        m = m_new;
+    }
+    if (row >= rows) return;
+    float *o = out + (size_t(q0 + row) * s.heads + head) * hd;
+#pragma unroll
+    for (int a = 0; a < kMaxHeadDim / 8; ++a)
+        if (8 * a < hd) o[lane + 8 * a] = acc[a] / l;
+}
+
+orcd_status attention_prefill(const float *q, int q_stride, const half *k_cache,
+                              const half *v_cache, float *out, int n, const AttentionShape &s,
+                              const int *pos0, cudaStream_t stream) {
+    dim3 grid(s.heads, (n + kTileQueries - 1) / kTileQueries);
+    attention_prefill_kernel<<<grid, kPrefillThreads, 0, stream>>>(q, q_stride, k_cache, v_cache,
+                                                                   out, n, s, pos0);
+    return check(cudaGetLastError(), "attention_prefill kernel launch");
+}
+
+}  // namespace orcd

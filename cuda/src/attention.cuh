@@ -1,0 +1,39 @@
+#pragma once
+#include <cuda_fp16.h>
+#include <cuda_runtime.h>
+#include "orcd_cuda.h"
+
+namespace orcd {
+
+// One layer's FP16 KV cache is laid out [head_count_kv][ctx][head_dim]: a head's keys are
+// contiguous. Query head h reads kv head h / (heads / kv_heads). head_dim is a multiple of 8
+// (16-byte key loads) and at most kAttentionChunk.
+struct AttentionShape {
+    int heads, kv_heads, head_dim, ctx;
+};
+
+// Positions a decode split covers: flash-decoding splits the cache into chunks of this many.
+constexpr int kAttentionChunk = 128;
+
+// Stores k and v of n tokens (row i at k/v + i * stride, heads side by side) at positions
+// *pos0 + i of one layer's cache.
+orcd_status kv_store(const float *k, const float *v, int stride, int n, half *k_cache,
+                     half *v_cache, const AttentionShape &s, const int *pos0, cudaStream_t stream);
+
+// Floats of the per-split partial results attention_decode needs.
+size_t attention_decode_partial_floats(const AttentionShape &s);
+
+// Decode: out[heads * head_dim] = softmax(q Kᵀ / √d) V over positions 0..*pos0 of the cache,
+// split over the positions (flash-decoding) and combined in split order (deterministic).
+orcd_status attention_decode(const float *q, const half *k_cache, const half *v_cache,
+                             float *out, float *partial, const AttentionShape &s,
+                             const int *pos0, cudaStream_t stream);
+
+// Prefill: causal attention of n queries (row i at q + i * q_stride, position *pos0 + i) over
+// the cache, in tiles of queries against chunks of keys with an online softmax (flash-attention
+// style); out is [n, heads * head_dim].
+orcd_status attention_prefill(const float *q, int q_stride, const half *k_cache,
+                              const half *v_cache, float *out, int n, const AttentionShape &s,
+                              const int *pos0, cudaStream_t stream);
+
+}  // namespace orcd

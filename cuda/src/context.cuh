@@ -1,0 +1,13 @@
+#pragma once
+#include "orcd_cuda.h"
+
+namespace orcd {
+
+// Selects and validates the device for this host thread and sets the device malloc heap to
+// 0 (nothing of orcd allocates from kernels).
+orcd_status context_init(int device);
+
+// Makes `device` current on the calling host thread (the decode loop runs on its own thread).
+orcd_status use_device(int device);
+
+}  // namespace orcd

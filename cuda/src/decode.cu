@@ -1,0 +1,197 @@
+// The decode loop: prefill the prompt, then one step per token (forward of the last id,
+// then the sampler), each id published to the token ring as soon as it is known. The step is
+// captured once in a CUDA graph and replayed; ORCD_CUDA_GRAPH=0 launches it kernel by kernel.
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include "context.cuh"
+#include "engine.cuh"
+
+using namespace orcd;
+
+namespace orcd {
+
+size_t decode_state_bytes(const orcd_model_config &c) {
+    return sizeof(StepState) + sizeof(SamplingArgs) + (size_t(c.ctx) + 1) * sizeof(int32_t);
+}
+
+orcd_status decode_state_alloc(Allocator &alloc, const orcd_model_config &c, DecodeState *d) {
+    d->history_cap = c.ctx + 1;  // the prompt and every generated id, the last one included
+    ORCD_TRY(alloc.alloc(&d->state, 1, "decode step state"));
+    ORCD_TRY(alloc.alloc(&d->args, 1, "sampling parameters"));
+    return alloc.alloc(&d->history, d->history_cap, "token history");
+}
+
+bool cuda_graphs_enabled() {
+    const char *v = getenv("ORCD_CUDA_GRAPH");
+    return !(v && !strcmp(v, "0"));
+}
+
+}  // namespace orcd
+
+namespace {
+
+// Forward of state->token at state->pos, then the sampler writes the next id to state->token.
+orcd_status decode_step(orcd_engine *e, bool greedy) {
+    const DecodeState &d = e->decode;
+    ORCD_TRY(llama_forward(e->model, e->step, &d.state->token, 1, &d.state->pos, false, e->stream));
+    return sample(e->sampler, e->step.logits, d.args, d.state, d.history, d.history_cap, greedy,
+                  e->stream);
+}
+
+orcd_status capture(orcd_engine *e, bool greedy, cudaGraphExec_t *exec) {
+    cudaGraph_t graph = nullptr;
+    ORCD_CUDA(cudaStreamBeginCapture(e->stream, cudaStreamCaptureModeThreadLocal));
+    orcd_status st = decode_step(e, greedy);
+    cudaError_t ended = cudaStreamEndCapture(e->stream, &graph);
+    if (st == ORCD_OK) st = check(ended, "cudaStreamEndCapture");
+    if (st == ORCD_OK) st = check(cudaGraphInstantiate(exec, graph, 0), "cudaGraphInstantiate");
+    if (graph) cudaGraphDestroy(graph);
+    return st;
+}
+
+orcd_status run_step(orcd_engine *e, bool greedy) {
+    if (!e->decode.use_graphs) return decode_step(e, greedy);
+    cudaGraphExec_t &exec = e->decode.graph[greedy];
+    if (!exec) ORCD_TRY(capture(e, greedy, &exec));
+    return check(cudaGraphLaunch(exec, e->stream), "cudaGraphLaunch decode step");
+}
+
+// Prefills the prompt (already in history) in chunks; the logits of its last token end in a.
+orcd_status prefill(orcd_engine *e, int n_prompt, Activations *a) {
+    int rows = std::min(n_prompt, kPrefillChunk);
+    ORCD_TRY(activations_alloc(e->alloc, e->model.cfg, rows, 1, a));
+    for (int start = 0; start < n_prompt; start += rows) {
+        int n = std::min(rows, n_prompt - start);
+        // From pageable memory: the copy is staged before cudaMemcpyAsync returns.
+        ORCD_CUDA(cudaMemcpyAsync(a->pos0, &start, sizeof start, cudaMemcpyHostToDevice, e->stream));
+        ORCD_CUDA(cudaMemcpyAsync(a->ids, e->decode.history + start, n * sizeof(int32_t),
+                                  cudaMemcpyDeviceToDevice, e->stream));
+        ORCD_TRY(llama_forward(e->model, *a, a->ids, n, a->pos0, false, e->stream));
+    }
+    return ORCD_OK;
+}
+
+orcd_status set_step(orcd_engine *e, StepState s) {
+    *e->decode.state_host = s;  // pinned; rewritten only after the copy's step has finished
+    return check(cudaMemcpyAsync(e->decode.state, e->decode.state_host, sizeof s,
+                                 cudaMemcpyHostToDevice, e->stream), "copy step state");
+}
+
+// Copies the sampled id into the next ring slot and publishes it.
+orcd_status publish(orcd_engine *e, int32_t *id) {
+    TokenRing &r = e->ring;
+    {
+        std::unique_lock<std::mutex> lock(r.mu);
+        r.cv.wait(lock, [&] { return r.published - r.consumed < TokenRing::kCapacity || e->cancel; });
+    }
+    if (e->cancel) return fail(ORCD_ERR_CANCELLED, "generation cancelled");
+    int32_t *slot = &r.slots[r.published % TokenRing::kCapacity];
+    ORCD_CUDA(cudaMemcpyAsync(slot, &e->decode.state->token, sizeof *slot,
+                              cudaMemcpyDeviceToHost, e->stream));
+    ORCD_CUDA(cudaEventRecord(e->decode.token_ready, e->stream));
+    ORCD_CUDA(cudaEventSynchronize(e->decode.token_ready));
+    *id = *slot;
+    {
+        std::lock_guard<std::mutex> lock(r.mu);
+        ++r.published;
+    }
+    r.cv.notify_all();
+    return ORCD_OK;
+}
+
+orcd_status run_job(orcd_engine *e, const int32_t *prompt, int n_prompt,
+                    const orcd_sampling &params, int max_tokens, const int32_t *stop_ids,
+                    int n_stop) {
+    const DecodeState &d = e->decode;
+    bool greedy = params.temperature == 0.0f;
+    SamplingArgs args = sampling_args(params);
+    ORCD_CUDA(cudaMemcpyAsync(d.args, &args, sizeof args, cudaMemcpyHostToDevice, e->stream));
+    ORCD_CUDA(cudaMemcpyAsync(d.history, prompt, n_prompt * sizeof(int32_t),
+                              cudaMemcpyHostToDevice, e->stream));
+    Activations a;
+    ORCD_TRY(prefill(e, n_prompt, &a));
+    ORCD_TRY(set_step(e, {0, 0, 0, n_prompt}));
+    ORCD_TRY(sample(e->sampler, a.logits, d.args, d.state, d.history, d.history_cap, greedy,
+                    e->stream));
+    int limit = std::min(max_tokens, e->model.cfg.ctx - n_prompt + 1);
+    for (int step = 0;; ++step) {
+        int32_t id;
+        ORCD_TRY(publish(e, &id));
+        if (std::find(stop_ids, stop_ids + n_stop, id) != stop_ids + n_stop || step + 1 >= limit)
+            return ORCD_OK;
+        if (e->cancel) return fail(ORCD_ERR_CANCELLED, "generation cancelled");
+        ORCD_TRY(set_step(e, {id, n_prompt + step, step + 1, n_prompt + step + 1}));
+        ORCD_TRY(run_step(e, greedy));
+    }
+}
+
+orcd_status check_job(const orcd_engine *e, const int32_t *prompt, int n_prompt) {
+    const orcd_model_config &c = e->model.cfg;
+    if (!e->loaded) return fail(ORCD_ERR_INVALID, "no model loaded");
+    if (n_prompt < 1 || n_prompt > c.ctx)
+        return fail(ORCD_ERR_INVALID, "a prompt of %d tokens for a context of %d", n_prompt, c.ctx);
+    for (int i = 0; i < n_prompt; ++i)
+        if (prompt[i] < 0 || prompt[i] >= c.vocab_size)
+            return fail(ORCD_ERR_INVALID, "prompt token %d is outside the vocabulary", prompt[i]);
+    return ORCD_OK;
+}
+
+void finish(TokenRing &r) {
+    {
+        std::lock_guard<std::mutex> lock(r.mu);
+        r.finished = true;
+    }
+    r.cv.notify_all();
+}
+
+}  // namespace
+
+extern "C" void orcd_engine_begin_job(orcd_engine *e) {
+    std::lock_guard<std::mutex> lock(e->ring.mu);
+    e->ring.published = e->ring.consumed = 0;
+    e->ring.finished = false;
+    e->cancel = false;
+}
+
+extern "C" orcd_status orcd_engine_generate(orcd_engine *e, const int32_t *prompt, int n_prompt,
+                                            const orcd_sampling *params, int max_tokens,
+                                            const int32_t *stop_ids, int n_stop) {
+    orcd_status st = check_job(e, prompt, n_prompt);
+    if (st == ORCD_OK) st = use_device(e->device);
+    if (st == ORCD_OK && max_tokens > 0) {
+        size_t mark = e->alloc.mark();
+        st = run_job(e, prompt, n_prompt, *params, max_tokens, stop_ids, n_stop);
+        cudaStreamSynchronize(e->stream);  // nothing in flight uses what is freed next
+        e->alloc.release_since(mark);       // the prefill buffers, complete or partial
+    }
+    finish(e->ring);
+    return st;
+}
+
+extern "C" orcd_status orcd_engine_read_tokens(orcd_engine *e, int start, int32_t *out, int cap,
+                                               int timeout_ms, int *n_out, int *finished) {
+    TokenRing &r = e->ring;
+    std::unique_lock<std::mutex> lock(r.mu);
+    r.cv.wait_for(lock, std::chrono::milliseconds(timeout_ms),
+                  [&] { return r.published > start || r.finished; });
+    if (start < r.consumed || start > r.published)
+        return fail(ORCD_ERR_INVALID, "token %d is no longer (or not yet) in the ring", start);
+    long n = std::min<long>(r.published - start, cap);
+    for (long i = 0; i < n; ++i) out[i] = r.slots[(start + i) % TokenRing::kCapacity];
+    r.consumed = start + n;
+    *n_out = int(n);
+    *finished = r.finished && start + n == r.published;
+    lock.unlock();
+    r.cv.notify_all();  // the writer may wait for room
+    return ORCD_OK;
+}
+
+extern "C" void orcd_engine_cancel(orcd_engine *e) {
+    {
+        std::lock_guard<std::mutex> lock(e->ring.mu);
+        e->cancel = true;
+    }
+    e->ring.cv.notify_all();
+}

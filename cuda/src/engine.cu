@@ -1,0 +1,216 @@
+// The engine's C API: create, load, inspect, teacher-forced logits, and the sampler on host
+// logits for tests. The decode loop is in decode.cu.
+#include <cstring>
+#include <new>
+#include "context.cuh"
+#include "engine.cuh"
+#include "loader.cuh"
+
+using namespace orcd;
+
+namespace {
+
+orcd_status validate(const orcd_model_config &c) {
+    bool ok = c.arch >= ORCD_ARCH_LLAMA && c.arch <= ORCD_ARCH_PHI3 && c.block_count > 0 &&
+              c.embedding_length > 0 && c.feed_forward_length > 0 && c.head_count > 0 &&
+              c.head_count_kv > 0 && c.head_count % c.head_count_kv == 0 && c.head_dim > 0 &&
+              c.head_dim <= kAttentionChunk && c.head_dim % 8 == 0 && c.vocab_size > 0 && c.ctx > 0 &&
+              c.rope_dimension_count > 0 && c.rope_dimension_count % 2 == 0 &&
+              c.rope_dimension_count <= c.head_dim;
+    if (ok) return ORCD_OK;
+    return fail(ORCD_ERR_INVALID, "unsupported model config: arch %d, %d heads (%d kv) of %d, "
+                "rope dims %d, ctx %d (head_dim must be a multiple of 8, at most %d)", c.arch, c.head_count,
+                c.head_count_kv, c.head_dim, c.rope_dimension_count, c.ctx, kAttentionChunk);
+}
+
+// Host values of phi3's longrope factors for this context, or null when the file has none.
+const float *rope_factors(const orcd_model_config &c, const orcd_tensor *t, int n) {
+    const char *name = c.rope_long_factors ? "rope_factors_long.weight" : "rope_factors_short.weight";
+    for (int i = 0; i < n; ++i)
+        if (!strcmp(t[i].name, name) && t[i].ggml_type == 0 && t[i].ne0 == c.rope_dimension_count / 2)
+            return static_cast<const float *>(t[i].host);
+    return nullptr;
+}
+
+orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_tensor *t, int n,
+                       size_t chunk, orcd_progress_fn progress, void *user) {
+    Model &m = e->model;
+    m.cfg = c;
+    TensorMap tensors;
+    ORCD_TRY(upload_tensors(e->alloc, t, n, chunk, progress, user, e->stream, &tensors));
+    ORCD_TRY(bind_weights(c, tensors, &m.w));
+    ORCD_TRY(kv_cache_alloc(e->alloc, c, &m.kv));
+    ORCD_TRY(rope_table_alloc(e->alloc, c, rope_factors(c, t, n), &m.rope, e->stream));
+    ORCD_TRY(activations_alloc(e->alloc, c, 1, 1, &e->step));
+    ORCD_TRY(sampler_init(e->sampler, e->alloc, c.vocab_size, e->stream));
+    ORCD_TRY(decode_state_alloc(e->alloc, c, &e->decode));
+    return check(cudaStreamSynchronize(e->stream), "load synchronize");
+}
+
+orcd_status engine_init(orcd_engine *e) {
+    ORCD_CUDA(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking));
+    ORCD_CUDA(cudaEventCreateWithFlags(&e->decode.token_ready, cudaEventDisableTiming));
+    ORCD_CUDA(cudaHostAlloc(&e->ring.slots, TokenRing::kCapacity * sizeof(int32_t),
+                            cudaHostAllocDefault));
+    return check(cudaHostAlloc(&e->decode.state_host, sizeof(StepState), cudaHostAllocDefault),
+                 "cudaHostAlloc step state");
+}
+
+orcd_status check_ids(const int32_t *ids, int n, int vocab) {
+    for (int i = 0; i < n; ++i)
+        if (ids[i] < 0 || ids[i] >= vocab)
+            return fail(ORCD_ERR_INVALID, "token id %d at %d is outside the vocabulary of %d",
+                        ids[i], i, vocab);
+    return ORCD_OK;
+}
+
+orcd_status forward_logits(orcd_engine *e, const int32_t *ids, int n, float *logits) {
+    const orcd_model_config &c = e->model.cfg;
+    Activations a;
+    ORCD_TRY(activations_alloc(e->alloc, c, n, n, &a));
+    const int zero = 0;
+    ORCD_CUDA(cudaMemcpyAsync(a.pos0, &zero, sizeof zero, cudaMemcpyHostToDevice, e->stream));
+    ORCD_CUDA(cudaMemcpyAsync(a.ids, ids, n * sizeof(int32_t), cudaMemcpyHostToDevice, e->stream));
+    ORCD_TRY(llama_forward(e->model, a, a.ids, n, a.pos0, true, e->stream));
+    ORCD_CUDA(cudaMemcpyAsync(logits, a.logits, size_t(n) * c.vocab_size * sizeof(float),
+                              cudaMemcpyDeviceToHost, e->stream));
+    return check(cudaStreamSynchronize(e->stream), "forward synchronize");
+}
+
+}  // namespace
+
+extern "C" orcd_status orcd_engine_create(int device, orcd_engine **out) {
+    *out = nullptr;
+    ORCD_TRY(context_init(device));
+    orcd_engine *e = new (std::nothrow) orcd_engine;
+    if (!e) return fail(ORCD_ERR_OOM, "out of host memory creating the engine");
+    e->device = device;
+    e->decode.use_graphs = cuda_graphs_enabled();
+    orcd_status st = engine_init(e);
+    if (st != ORCD_OK) {
+        orcd_engine_destroy(e);
+        return st;
+    }
+    *out = e;
+    return ORCD_OK;
+}
+
+extern "C" void orcd_engine_destroy(orcd_engine *e) {
+    if (!e) return;
+    cudaSetDevice(e->device);
+    if (e->stream) cudaStreamSynchronize(e->stream);
+    for (cudaGraphExec_t g : e->decode.graph)
+        if (g) cudaGraphExecDestroy(g);
+    if (e->decode.token_ready) cudaEventDestroy(e->decode.token_ready);
+    if (e->ring.slots) cudaFreeHost(e->ring.slots);
+    if (e->decode.state_host) cudaFreeHost(e->decode.state_host);
+    e->alloc.release_since(0);
+    if (e->stream) cudaStreamDestroy(e->stream);
+    delete e;
+}
+
+extern "C" size_t orcd_engine_vram_required(const orcd_model_config *c, size_t weight_bytes) {
+    int prefill_rows = c->ctx < kPrefillChunk ? c->ctx : kPrefillChunk;
+    return weight_bytes + kv_cache_bytes(*c) + activation_bytes(*c, 1, 1) +
+           activation_bytes(*c, prefill_rows, 1) + sampler_bytes(c->vocab_size) +
+           decode_state_bytes(*c) + size_t(c->rope_dimension_count) * sizeof(double);
+}
+
+extern "C" orcd_status orcd_engine_load(orcd_engine *e, const orcd_model_config *cfg,
+                                        const orcd_tensor *tensors, int n_tensors,
+                                        size_t chunk_bytes, orcd_progress_fn progress,
+                                        void *user) {
+    if (e->loaded) return fail(ORCD_ERR_INVALID, "the engine already holds a model");
+    ORCD_TRY(validate(*cfg));
+    ORCD_TRY(use_device(e->device));
+    orcd_status st = load_model(e, *cfg, tensors, n_tensors, chunk_bytes, progress, user);
+    if (st != ORCD_OK) {
+        cudaStreamSynchronize(e->stream);
+        e->alloc.release_since(0);
+        e->model = Model{};
+        return st;
+    }
+    e->loaded = true;
+    return ORCD_OK;
+}
+
+extern "C" void orcd_engine_stats_get(const orcd_engine *e, orcd_engine_stats *out) {
+    out->vram_bytes_used = e->alloc.bytes_used();
+    out->allocations_made = e->alloc.allocations_made();
+    out->loaded = e->loaded;
+}
+
+extern "C" orcd_status orcd_engine_check_residency(const orcd_engine *e, int *resident) {
+    ORCD_TRY(use_device(e->device));
+    bool ok = false;
+    ORCD_TRY(e->alloc.check_residency(&ok));
+    *resident = ok;
+    return ORCD_OK;
+}
+
+extern "C" orcd_status orcd_engine_forward_logits(orcd_engine *e, const int32_t *ids, int n,
+                                                  float *logits) {
+    if (!e->loaded) return fail(ORCD_ERR_INVALID, "no model loaded");
+    if (n < 1 || n > e->model.cfg.ctx)
+        return fail(ORCD_ERR_INVALID, "%d tokens for a context of %d", n, e->model.cfg.ctx);
+    ORCD_TRY(check_ids(ids, n, e->model.cfg.vocab_size));
+    ORCD_TRY(use_device(e->device));
+    size_t mark = e->alloc.mark();
+    orcd_status st = forward_logits(e, ids, n, logits);
+    cudaStreamSynchronize(e->stream);
+    e->alloc.release_since(mark);
+    return st;
+}
+
+namespace {
+
+orcd_status sample_once(Allocator &alloc, cudaStream_t stream, const float *logits, int vocab,
+                        const orcd_sampling &p, uint64_t step, const int32_t *history,
+                        int n_history, int32_t *out) {
+    Sampler s;
+    ORCD_TRY(sampler_init(s, alloc, vocab, stream));
+    float *dev_logits;
+    SamplingArgs *args;
+    StepState *state;
+    int32_t *dev_history;
+    int cap = n_history + 1;
+    ORCD_TRY(alloc.alloc(&dev_logits, vocab, "logits"));
+    ORCD_TRY(alloc.alloc(&args, 1, "sampling args"));
+    ORCD_TRY(alloc.alloc(&state, 1, "step state"));
+    ORCD_TRY(alloc.alloc(&dev_history, cap, "history"));
+    SamplingArgs a = sampling_args(p);
+    StepState st{0, 0, int32_t(step), n_history};
+    ORCD_CUDA(cudaMemcpyAsync(dev_logits, logits, vocab * sizeof(float), cudaMemcpyHostToDevice, stream));
+    ORCD_CUDA(cudaMemcpyAsync(args, &a, sizeof a, cudaMemcpyHostToDevice, stream));
+    ORCD_CUDA(cudaMemcpyAsync(state, &st, sizeof st, cudaMemcpyHostToDevice, stream));
+    if (n_history)
+        ORCD_CUDA(cudaMemcpyAsync(dev_history, history, n_history * sizeof(int32_t),
+                                  cudaMemcpyHostToDevice, stream));
+    ORCD_TRY(sample(s, dev_logits, args, state, dev_history, cap, p.temperature == 0.0f, stream));
+    ORCD_CUDA(cudaMemcpyAsync(&st, state, sizeof st, cudaMemcpyDeviceToHost, stream));
+    ORCD_CUDA(cudaStreamSynchronize(stream));
+    *out = st.token;
+    return ORCD_OK;
+}
+
+}  // namespace
+
+extern "C" orcd_status orcd_sample_host_logits(int device, const float *logits, int vocab,
+                                               const orcd_sampling *params, uint64_t step,
+                                               const int32_t *history, int n_history,
+                                               int32_t *out) {
+    if (vocab < 1 || n_history < 0 || step > 0x7fffffffu)
+        return fail(ORCD_ERR_INVALID, "sample: vocab %d, history %d, step %llu", vocab,
+                    n_history, (unsigned long long)step);
+    ORCD_TRY(context_init(device));
+    cudaStream_t stream;
+    ORCD_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    orcd_status st;
+    {
+        Allocator alloc;  // frees everything at the end of this scope
+        st = sample_once(alloc, stream, logits, vocab, *params, step, history, n_history, out);
+        cudaStreamSynchronize(stream);
+    }
+    cudaStreamDestroy(stream);
+    return st;
+}

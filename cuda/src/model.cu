@@ -1,0 +1,158 @@
+// Sizes and layouts of a model's device state; binding the GGUF tensors to the weight structs.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <vector>
+#include "model.cuh"
+#include "ops.cuh"
+
+namespace orcd {
+
+static bool fused(const orcd_model_config &c) { return c.arch == ORCD_ARCH_PHI3; }
+static int q_dim(const orcd_model_config &c) { return c.head_count * c.head_dim; }
+static int kv_dim(const orcd_model_config &c) { return c.head_count_kv * c.head_dim; }
+
+// Sub-buffers start on 256-byte boundaries, as the kernels' vector loads want.
+static size_t aligned(size_t floats) { return (floats + 63) / 64 * 64; }
+
+AttentionShape attention_shape(const orcd_model_config &c) {
+    return {c.head_count, c.head_count_kv, c.head_dim, c.ctx};
+}
+
+QkvView qkv_view(const orcd_model_config &c, const Activations &a) {
+    int q = q_dim(c), kv = kv_dim(c);
+    if (fused(c)) return {a.qkv, a.qkv + q, a.qkv + q + kv, q + 2 * kv, q + 2 * kv};
+    float *k = a.qkv + aligned(size_t(a.rows) * q);
+    return {a.qkv, k, k + aligned(size_t(a.rows) * kv), q, kv};
+}
+
+FfnView ffn_view(const orcd_model_config &c, const Activations &a) {
+    int f = c.feed_forward_length;
+    if (fused(c)) return {a.ffn, a.ffn + f, 2 * f};
+    return {a.ffn, a.ffn + aligned(size_t(a.rows) * f), f};
+}
+
+static size_t qkv_floats(const orcd_model_config &c, int rows) {
+    return aligned(size_t(rows) * q_dim(c)) + 2 * aligned(size_t(rows) * kv_dim(c));
+}
+
+static size_t ffn_floats(const orcd_model_config &c, int rows) {
+    return 2 * aligned(size_t(rows) * c.feed_forward_length);
+}
+
+static size_t scratch_bytes(const orcd_model_config &c, int rows) {
+    int cols = std::max({c.embedding_length, q_dim(c), c.feed_forward_length});
+    return std::max(matvec_scratch_bytes(cols), matmul_scratch_bytes(cols, rows));
+}
+
+size_t activation_bytes(const orcd_model_config &c, int rows, int logits_rows) {
+    size_t d = c.embedding_length, floats = 3 * rows * d + qkv_floats(c, rows) +
+        size_t(rows) * q_dim(c) + ffn_floats(c, rows) + size_t(rows) * c.feed_forward_length +
+        size_t(logits_rows) * c.vocab_size + attention_decode_partial_floats(attention_shape(c));
+    return floats * sizeof(float) + rows * sizeof(int32_t) + sizeof(int) + scratch_bytes(c, rows);
+}
+
+orcd_status activations_alloc(Allocator &alloc, const orcd_model_config &c, int rows,
+                              int logits_rows, Activations *a) {
+    size_t d = c.embedding_length;
+    a->rows = rows;
+    a->logits_rows = logits_rows;
+    ORCD_TRY(alloc.alloc(&a->x, rows * d, "residual stream"));
+    ORCD_TRY(alloc.alloc(&a->xn, rows * d, "normed activations"));
+    ORCD_TRY(alloc.alloc(&a->qkv, qkv_floats(c, rows), "q, k, v"));
+    ORCD_TRY(alloc.alloc(&a->att, size_t(rows) * q_dim(c), "attention output"));
+    ORCD_TRY(alloc.alloc(&a->ffn, ffn_floats(c, rows), "gate and up"));
+    ORCD_TRY(alloc.alloc(&a->hidden, size_t(rows) * c.feed_forward_length, "ffn hidden state"));
+    ORCD_TRY(alloc.alloc(&a->proj, rows * d, "projection output"));
+    ORCD_TRY(alloc.alloc(&a->logits, size_t(logits_rows) * c.vocab_size, "logits"));
+    ORCD_TRY(alloc.alloc(&a->partial, attention_decode_partial_floats(attention_shape(c)),
+                         "attention partials"));
+    ORCD_TRY(alloc.alloc(&a->ids, rows, "token ids"));
+    ORCD_TRY(alloc.alloc(&a->pos0, 1, "position"));
+    return alloc.alloc(&a->scratch, scratch_bytes(c, rows), "matmul scratch");
+}
+
+static orcd_status find(const TensorMap &t, const std::string &name, int64_t ne0, int64_t ne1,
+                        Tensor *out) {
+    auto it = t.find(name);
+    if (it == t.end()) return fail(ORCD_ERR_INVALID, "tensor %s is missing", name.c_str());
+    const Tensor &x = it->second;
+    if (x.ne0 != ne0 || x.ne1 != ne1)
+        return fail(ORCD_ERR_INVALID, "tensor %s has shape [%lld, %lld], expected [%lld, %lld]",
+                    name.c_str(), (long long)x.ne0, (long long)x.ne1, (long long)ne0,
+                    (long long)ne1);
+    if (ne1 == 1 && x.type != 0)
+        return fail(ORCD_ERR_INVALID, "tensor %s must be F32, is ggml type %d", name.c_str(), x.type);
+    *out = x;
+    return ORCD_OK;
+}
+
+static orcd_status bind_layer(const orcd_model_config &c, const TensorMap &t, int i,
+                              LayerWeights *l) {
+    auto name = [i](const char *suffix) { return "blk." + std::to_string(i) + "." + suffix; };
+    int d = c.embedding_length, q = q_dim(c), kv = kv_dim(c), f = c.feed_forward_length;
+    ORCD_TRY(find(t, name("attn_norm.weight"), d, 1, &l->attn_norm));
+    if (fused(c)) {
+        ORCD_TRY(find(t, name("attn_qkv.weight"), d, q + 2 * kv, &l->attn_qkv));
+    } else {
+        ORCD_TRY(find(t, name("attn_q.weight"), d, q, &l->attn_q));
+        ORCD_TRY(find(t, name("attn_k.weight"), d, kv, &l->attn_k));
+        ORCD_TRY(find(t, name("attn_v.weight"), d, kv, &l->attn_v));
+    }
+    if (c.arch == ORCD_ARCH_QWEN2) {
+        ORCD_TRY(find(t, name("attn_q.bias"), q, 1, &l->attn_q_bias));
+        ORCD_TRY(find(t, name("attn_k.bias"), kv, 1, &l->attn_k_bias));
+        ORCD_TRY(find(t, name("attn_v.bias"), kv, 1, &l->attn_v_bias));
+    }
+    ORCD_TRY(find(t, name("attn_output.weight"), q, d, &l->attn_output));
+    ORCD_TRY(find(t, name("ffn_norm.weight"), d, 1, &l->ffn_norm));
+    if (fused(c)) {
+        ORCD_TRY(find(t, name("ffn_up.weight"), d, 2 * f, &l->ffn_up));
+    } else {
+        ORCD_TRY(find(t, name("ffn_gate.weight"), d, f, &l->ffn_gate));
+        ORCD_TRY(find(t, name("ffn_up.weight"), d, f, &l->ffn_up));
+    }
+    return find(t, name("ffn_down.weight"), f, d, &l->ffn_down);
+}
+
+orcd_status bind_weights(const orcd_model_config &c, const TensorMap &t, Weights *w) {
+    int d = c.embedding_length;
+    ORCD_TRY(find(t, "token_embd.weight", d, c.vocab_size, &w->token_embd));
+    w->layers.assign(c.block_count, LayerWeights{});
+    for (int i = 0; i < c.block_count; ++i) ORCD_TRY(bind_layer(c, t, i, &w->layers[i]));
+    ORCD_TRY(find(t, "output_norm.weight", d, 1, &w->output_norm));
+    if (!t.count("output.weight")) {
+        w->output = w->token_embd;
+        return ORCD_OK;
+    }
+    return find(t, "output.weight", d, c.vocab_size, &w->output);
+}
+
+size_t kv_cache_bytes(const orcd_model_config &c) {
+    return 2 * size_t(c.block_count) * kv_dim(c) * c.ctx * sizeof(half);
+}
+
+orcd_status kv_cache_alloc(Allocator &alloc, const orcd_model_config &c, KvCache *kv) {
+    kv->layer_elems = size_t(kv_dim(c)) * c.ctx;
+    ORCD_TRY(alloc.alloc(&kv->k, kv->layer_elems * c.block_count, "KV cache (keys)"));
+    return alloc.alloc(&kv->v, kv->layer_elems * c.block_count, "KV cache (values)");
+}
+
+orcd_status rope_table_alloc(Allocator &alloc, const orcd_model_config &c, const float *factors,
+                             RopeTable *t, cudaStream_t stream) {
+    int pairs = c.rope_dimension_count / 2;
+    std::vector<double> inv_freq(pairs);
+    for (int i = 0; i < pairs; ++i) {
+        inv_freq[i] = std::pow(double(c.rope_freq_base), -2.0 * i / c.rope_dimension_count);
+        if (factors) inv_freq[i] /= double(factors[i]);
+    }
+    double *dev;
+    ORCD_TRY(alloc.alloc(&dev, pairs, "rope table"));
+    ORCD_CUDA(cudaMemcpyAsync(dev, inv_freq.data(), pairs * sizeof(double),
+                              cudaMemcpyHostToDevice, stream));
+    ORCD_CUDA(cudaStreamSynchronize(stream));  // inv_freq is a local
+    *t = {dev, c.rope_dimension_count, c.rope_neox != 0, c.rope_attn_factor};
+    return ORCD_OK;
+}
+
+}  // namespace orcd

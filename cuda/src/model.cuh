@@ -1,0 +1,107 @@
+// A llama-family model in VRAM: the config, the weights as plain structs whose fields mirror
+// the GGUF tensor names, the FP16 KV cache, the rope table, and the activations of a pass.
+#pragma once
+#include <cuda_fp16.h>
+#include <string>
+#include <unordered_map>
+#include <vector>
+#include "alloc.cuh"
+#include "attention.cuh"
+#include "rope.cuh"
+
+namespace orcd {
+
+// A tensor in VRAM as GGUF stores it: ne1 rows of ne0 values in format `type`.
+struct Tensor {
+    const void *data = nullptr;
+    int type = 0;
+    int64_t ne0 = 0, ne1 = 0;
+    const float *f32() const { return static_cast<const float *>(data); }
+};
+
+using TensorMap = std::unordered_map<std::string, Tensor>;
+
+struct LayerWeights {
+    Tensor attn_norm;
+    Tensor attn_q, attn_k, attn_v;            // llama, qwen2
+    Tensor attn_qkv;                          // phi3: rows Q, then K, then V
+    Tensor attn_q_bias, attn_k_bias, attn_v_bias;  // qwen2 (`attn_q.bias` ...)
+    Tensor attn_output;
+    Tensor ffn_norm;
+    Tensor ffn_gate;                          // absent in phi3: ffn_up holds gate, then up
+    Tensor ffn_up, ffn_down;
+};
+
+struct Weights {
+    Tensor token_embd;
+    std::vector<LayerWeights> layers;
+    Tensor output_norm;
+    Tensor output;  // token_embd when the file has no output.weight (tied)
+};
+
+struct KvCache {
+    half *k = nullptr, *v = nullptr;  // [block_count][head_count_kv][ctx][head_dim]
+    size_t layer_elems = 0;
+};
+
+struct Model {
+    orcd_model_config cfg{};
+    Weights w;
+    KvCache kv;
+    RopeTable rope{};
+};
+
+// Prompt tokens per prefill pass (orcd/models/memory.py's PREFILL_CHUNK).
+constexpr int kPrefillChunk = 512;
+
+// Device buffers of a forward pass over up to `rows` tokens.
+struct Activations {
+    int rows = 0, logits_rows = 0;
+    float *x = nullptr;       // [rows, embedding_length] the residual stream
+    float *xn = nullptr;      // [rows, embedding_length] its normed copy
+    float *qkv = nullptr;     // Q, K, V of every row (see QkvView in llama.cu)
+    float *att = nullptr;     // [rows, q_dim] attention output
+    float *ffn = nullptr;     // gate and up of every row
+    float *hidden = nullptr;  // [rows, feed_forward_length] swiglu(gate, up)
+    float *proj = nullptr;    // [rows, embedding_length] attn_output / ffn_down result
+    float *logits = nullptr;  // [logits_rows, vocab_size]
+    float *partial = nullptr; // flash-decoding partials
+    int32_t *ids = nullptr;   // [rows] token ids
+    int *pos0 = nullptr;      // position of row 0
+    void *scratch = nullptr;  // for matvec / matmul
+};
+
+// Rows of Q, K and V inside Activations::qkv: side by side in one row when the weights are
+// fused (phi3's attn_qkv output), else three blocks of rows (each matmul writes its own).
+struct QkvView {
+    float *q, *k, *v;
+    int q_stride, kv_stride;
+};
+QkvView qkv_view(const orcd_model_config &c, const Activations &a);
+
+// Gate and up rows inside Activations::ffn, likewise (phi3's ffn_up holds gate, then up).
+struct FfnView {
+    float *gate, *up;
+    int stride;
+};
+FfnView ffn_view(const orcd_model_config &c, const Activations &a);
+
+AttentionShape attention_shape(const orcd_model_config &c);
+size_t activation_bytes(const orcd_model_config &c, int rows, int logits_rows);
+orcd_status activations_alloc(Allocator &alloc, const orcd_model_config &c, int rows,
+                              int logits_rows, Activations *a);
+
+// Binds every tensor the architecture needs; ORCD_ERR_INVALID naming a missing one.
+orcd_status bind_weights(const orcd_model_config &c, const TensorMap &t, Weights *w);
+size_t kv_cache_bytes(const orcd_model_config &c);
+orcd_status kv_cache_alloc(Allocator &alloc, const orcd_model_config &c, KvCache *kv);
+// inv_freq of the rope, with longrope's factors (host F32, dims/2 values) when not null.
+orcd_status rope_table_alloc(Allocator &alloc, const orcd_model_config &c, const float *factors,
+                             RopeTable *t, cudaStream_t stream);
+
+// The forward pass: n tokens ids[0..n) at positions *pos0 + i (device memory), appended to
+// the KV cache. Logits of every row when all_logits, else of the last row only.
+orcd_status llama_forward(const Model &m, const Activations &a, const int32_t *ids, int n,
+                          const int *pos0, bool all_logits, cudaStream_t stream);
+
+}  // namespace orcd

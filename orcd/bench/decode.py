@@ -1,0 +1,171 @@
+"""`orcd bench decode`: decode and prefill tokens/s and load time of one model file, on orcd's
+CUDA engine and, when llama-cpp-python is importable, on llama.cpp (all layers on the GPU),
+with the ratios orcd / llama.cpp (SPEC §10).
+
+decode: 128 greedy tokens after a 32-token prompt, (tokens - 1) / time from the first to the
+last token, also as a fraction of the bandwidth limit (device copy bandwidth / weight bytes
+read per token). prefill: a 512-token prompt, 512 / time to its first token. load: file to
+ready.
+Prompts are random ids of the vocabulary (no stop ids), the same for both engines. Each
+figure is the best of --repeats runs.
+"""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+from orcd.commands import env_default
+from orcd.engine.sampling import SamplingParams
+
+HELP = "decode and prefill tokens/s and load time, against llama.cpp"
+GREEDY = SamplingParams(temperature=0.0)
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--model", default=env_default("--model"),
+                        help="GGUF file (default: the bundled SmolLM2-135M-Instruct)")
+    parser.add_argument("--gpu-device", type=int, default=env_default("--gpu-device", 0, int))
+    parser.add_argument("--ctx", type=int, default=env_default("--ctx", 2048, int),
+                        help="KV cache positions (at least the longest prompt + decode)")
+    parser.add_argument("--prompt-tokens", type=int, default=32, help="prompt before decode")
+    parser.add_argument("--decode-tokens", type=int, default=128, help="tokens decoded")
+    parser.add_argument("--prefill-tokens", type=int, default=512, help="prompt of the prefill figure")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (best taken)")
+    parser.add_argument("--no-llama-cpp", action="store_true", help="measure orcd only")
+    parser.add_argument("--json", action="store_true", default=env_default("--json", False, bool),
+                        help="print one JSON object instead of a table")
+
+
+def prompt(vocab: int, n: int, seed: int) -> list[int]:
+    return [int(i) for i in np.random.default_rng(seed).integers(0, vocab, n)]
+
+
+def timed_stream(tokens) -> tuple[float, float, int]:
+    """(seconds to the first token, seconds from the first to the last, tokens) of a stream."""
+    start = time.perf_counter()
+    first = last = start
+    count = 0
+    for _ in tokens:
+        last = time.perf_counter()
+        if count == 0:
+            first = last
+        count += 1
+    return first - start, last - first, count
+
+
+def figures(load_s: float, run, args, vocab: int) -> dict:
+    decode = prefill = 0.0
+    for r in range(args.repeats):
+        _, span, n = timed_stream(run(prompt(vocab, args.prompt_tokens, r), args.decode_tokens))
+        decode = max(decode, (n - 1) / span if span > 0 else 0.0)
+        ttft, _, _ = timed_stream(run(prompt(vocab, args.prefill_tokens, 100 + r), 1))
+        prefill = max(prefill, args.prefill_tokens / ttft)
+    return {"decode_tokens_per_s": decode, "prefill_tokens_per_s": prefill, "load_s": load_s}
+
+
+def measure_orcd(path: Path, args) -> dict:
+    from orcd.engine.cuda import CudaEngine
+    start = time.perf_counter()
+    engine = CudaEngine(args.gpu_device)
+    engine.load(path, args.ctx)
+    load_s = time.perf_counter() - start
+
+    def run(ids, n):
+        return engine.generate(ids, GREEDY, n, set(), threading.Event())
+    try:
+        out = figures(load_s, run, args, engine.config.vocab_size)
+        out["vram_bytes_used"] = engine.health()["vram_bytes_used"]
+        return out
+    finally:
+        engine.close()
+
+
+def measure_llama_cpp(path: Path, args) -> dict:
+    import llama_cpp
+    start = time.perf_counter()
+    llm = llama_cpp.Llama(model_path=str(path), n_gpu_layers=-1, n_ctx=args.ctx,
+                          n_batch=args.prefill_tokens, main_gpu=args.gpu_device, verbose=False)
+    load_s = time.perf_counter() - start
+
+    def run(ids, n):
+        for i, token in enumerate(llm.generate(ids, temp=0.0, top_k=1, reset=True)):
+            yield token
+            if i + 1 == n:
+                return
+    return figures(load_s, run, args, llm.n_vocab())
+
+
+def weight_bytes_per_token(path: Path) -> int:
+    """Every matrix is read once per token; of token_embd only one row, unless it is also the
+    output matrix (tied)."""
+    import orcd.gguf
+    with orcd.gguf.open(path) as f:
+        total = sum(t.nbytes for t in f.tensors.values())
+        tied = "output.weight" not in f.tensors
+        return total if tied else total - f.tensors["token_embd.weight"].nbytes
+
+
+def bandwidth_limit(path: Path) -> dict:
+    from orcd import _cuda
+    copy_bw, per_token = _cuda.copy_bandwidth(), weight_bytes_per_token(path)
+    return {"copy_bandwidth": copy_bw, "weight_bytes_per_token": per_token,
+            "decode_tokens_per_s_limit": copy_bw / per_token}
+
+
+def ratios(orcd: dict, ref: dict) -> dict:
+    return {"decode": orcd["decode_tokens_per_s"] / ref["decode_tokens_per_s"],
+            "prefill": orcd["prefill_tokens_per_s"] / ref["prefill_tokens_per_s"],
+            "load": ref["load_s"] / orcd["load_s"]}  # > 1: orcd loads faster
+
+
+def llama_cpp_or_reason(path: Path, args):
+    if args.no_llama_cpp:
+        return None, "--no-llama-cpp"
+    try:
+        import llama_cpp  # noqa: F401
+    except ImportError as e:
+        return None, f"llama-cpp-python is not importable ({e})"
+    return measure_llama_cpp(path, args), None
+
+
+def table(report: dict) -> str:
+    b = report["bandwidth"]
+    lines = [f"model: {report['model']}",
+             f"bandwidth limit: {b['decode_tokens_per_s_limit']:.0f} tok/s "
+             f"({b['weight_bytes_per_token'] / 2**20:.1f} MiB/token at "
+             f"{b['copy_bandwidth'] / 1e12:.2f} TB/s); orcd decode at "
+             f"{100 * report['orcd']['decode_fraction_of_limit']:.1f} %"]
+    for name in ("orcd", "llama_cpp"):
+        r = report[name]
+        if r is None:
+            lines.append(f"{name:10} skipped: {report['llama_cpp_skipped']}")
+            continue
+        lines.append(f"{name:10} decode {r['decode_tokens_per_s']:9.1f} tok/s   prefill "
+                     f"{r['prefill_tokens_per_s']:10.1f} tok/s   load {r['load_s']:6.2f} s")
+    if report["ratios"]:
+        q = report["ratios"]
+        lines.append(f"{'orcd/llama':10} decode {q['decode']:9.2f}x       prefill "
+                     f"{q['prefill']:10.2f}x       load {q['load']:6.2f}x (faster > 1)")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    if args.model:
+        path = Path(args.model)
+    else:
+        from orcd.models import bundled_path
+        path = bundled_path()
+    orcd = measure_orcd(path, args)
+    limit = bandwidth_limit(path)
+    orcd["decode_fraction_of_limit"] = orcd["decode_tokens_per_s"] / limit["decode_tokens_per_s_limit"]
+    ref, skipped = llama_cpp_or_reason(path, args)
+    report = {"model": str(path), "decode_tokens": args.decode_tokens,
+              "prompt_tokens": args.prompt_tokens, "prefill_tokens": args.prefill_tokens,
+              "bandwidth": limit, "orcd": orcd, "llama_cpp": ref, "llama_cpp_skipped": skipped,
+              "ratios": ratios(orcd, ref) if ref else None}
+    print(json.dumps(report, indent=1) if args.json else table(report))
+    return 0

@@ -1,0 +1,123 @@
+"""`orcd bench kernels`: the quantized-weight kernels on the target models' real shapes.
+
+matvec (decode) is memory-bound: its figure is the effective bandwidth, weight bytes / time.
+matmul (prefill) reports TFLOP/s (2 * n * rows * cols / time) and the same weight bandwidth.
+Both are given as a fraction of the device copy bandwidth measured in the same run
+(2 * bytes / time of a device-to-device cudaMemcpy: it reads and writes each byte).
+Times are CUDA-event means over many calls with W cycling through >= 256 MiB of copies, so the
+weights come from device memory, not from L2.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from orcd import quant
+from orcd.commands import env_default
+
+HELP = "matvec bandwidth and matmul TFLOP/s per weight format on the real shapes"
+
+# (model, tensor, rows, cols) with rows x cols = GGUF ne1 x ne0 (SPEC §6).
+SHAPES = [
+    ("qwen2.5-0.5b", "attn_q", 896, 896),
+    ("qwen2.5-0.5b", "ffn_up", 4864, 896),
+    ("qwen2.5-0.5b", "ffn_down", 896, 4864),
+    ("qwen2.5-0.5b", "output", 151936, 896),
+    ("phi3-mini", "attn_qkv", 9216, 3072),
+    ("phi3-mini", "ffn_up", 16384, 3072),
+    ("phi3-mini", "ffn_down", 3072, 8192),
+    ("gpt-oss-20b", "ffn_gate_up_exps (one expert)", 5760, 2880),
+    ("gpt-oss-20b", "output", 201088, 2880),
+]
+FORMATS = [t.name for t in quant.BLOCKS]
+MATMUL_N = [16, 128, 512]
+MATMUL_SHAPES = {("qwen2.5-0.5b", "ffn_up"), ("phi3-mini", "attn_qkv"),
+                 ("gpt-oss-20b", "ffn_gate_up_exps (one expert)")}
+FLOATS = {"F32", "F16", "BF16"}
+MAX_FLOAT_VALUES = 1 << 28  # bigger float matrices would take GBs of host memory
+
+
+@dataclass
+class Row:
+    op: str
+    format: str
+    model: str
+    tensor: str
+    rows: int
+    cols: int
+    n: int
+    weight_bytes: int
+    seconds: float
+    bandwidth: float       # weight bytes / s
+    copy_fraction: float   # bandwidth / device copy bandwidth
+    tflops: float
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--formats", default=env_default("--formats", ",".join(FORMATS)),
+                        help="comma-separated ggml types (default: all served)")
+    parser.add_argument("--ops", default=env_default("--ops", "matvec,matmul"),
+                        help="comma-separated: matvec, matmul")
+    parser.add_argument("--iters", type=int, default=env_default("--iters", 200, int),
+                        help="timed calls per figure (matmul uses a quarter)")
+    parser.add_argument("--json", action="store_true", default=env_default("--json", False, bool),
+                        help="print one JSON object instead of a table")
+
+
+def cases(formats, ops):
+    """(op, format, model, tensor, rows, cols, n) of every figure the options ask for."""
+    for name in formats:
+        block = quant.BLOCKS[quant.format_of(name).ggml_type][0]
+        for model, tensor, rows, cols in SHAPES:
+            if cols % block or (name in FLOATS and rows * cols > MAX_FLOAT_VALUES):
+                continue
+            if "matvec" in ops:
+                yield "matvec", name, model, tensor, rows, cols, 0
+            if "matmul" in ops and (model, tensor) in MATMUL_SHAPES:
+                for n in MATMUL_N:
+                    yield "matmul", name, model, tensor, rows, cols, n
+
+
+@functools.lru_cache(maxsize=1)  # cases() yields every figure of one matrix in a row
+def random_weights(name: str, rows: int, cols: int) -> np.ndarray:
+    return quant.random_blocks(name, (rows, cols), np.random.default_rng(rows * cols))
+
+
+def measure(op, name, model, tensor, rows, cols, n, copy_bw, iters) -> Row:
+    from orcd import _cuda
+    raw = random_weights(name, rows, cols)
+    calls = iters if op == "matvec" else max(1, iters // 4)
+    seconds = _cuda.bench_weights(int(quant.format_of(name).ggml_type), raw, rows, cols, n, calls)
+    bandwidth = raw.nbytes / seconds
+    return Row(op, name, model, tensor, rows, cols, n, raw.nbytes, seconds, bandwidth,
+               bandwidth / copy_bw, 2.0 * n * rows * cols / seconds / 1e12)
+
+
+def table(rows: list[Row], copy_bw: float, device: str) -> str:
+    lines = [f"device: {device}; copy bandwidth {copy_bw / 1e12:.2f} TB/s (2 x bytes / time, D2D)",
+             f"{'op':6} {'format':6} {'shape':>13} {'n':>4} {'MiB':>8} {'us':>9} "
+             f"{'GB/s':>7} {'% copy':>6} {'TFLOP/s':>7}  tensor"]
+    for r in rows:
+        lines.append(f"{r.op:6} {r.format:6} {f'{r.rows}x{r.cols}':>13} {r.n:>4} "
+                     f"{r.weight_bytes / 2**20:8.1f} {r.seconds * 1e6:9.1f} "
+                     f"{r.bandwidth / 1e9:7.0f} "
+                     f"{100 * r.copy_fraction:6.1f} {r.tflops:7.2f}  {r.model} {r.tensor}")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from orcd import _cuda
+    formats = [quant.format_of(f.strip()).ggml_type.name for f in args.formats.split(",")]
+    ops = {o.strip() for o in args.ops.split(",")}
+    device = _cuda.device_info(0)["name"]
+    copy_bw = _cuda.copy_bandwidth()
+    rows = [measure(*case, copy_bw, args.iters) for case in cases(formats, ops)]
+    if args.json:
+        print(json.dumps({"device": device, "copy_bandwidth": copy_bw,
+                          "figures": [asdict(r) for r in rows]}, indent=1))
+    else:
+        print(table(rows, copy_bw, device))
+    return 0

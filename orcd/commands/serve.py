@@ -1,0 +1,71 @@
+"""orcd serve: start the worker (SPEC §1, §2)."""
+from __future__ import annotations
+
+import argparse
+import uuid
+
+from orcd.commands import env_default
+
+HELP = "start the worker: load one GGUF model and serve generation over HTTP/SSE"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", metavar="PATH", default=env_default("--model"),
+                   help="GGUF file to serve (default: the bundled SmolLM2-135M-Instruct)")
+    p.add_argument("--gpu-device", metavar="N", type=int, default=env_default("--gpu-device", 0, int),
+                   help="CUDA device index (default 0)")
+    p.add_argument("--host", default=env_default("--host", "127.0.0.1"),
+                   help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=env_default("--port", 8080, int),
+                   help="port to listen on (default 8080)")
+    p.add_argument("--worker-id", metavar="UUID", default=env_default("--worker-id"),
+                   help="this worker's id in logs, /health and the ready notice (default: a new UUID)")
+    p.add_argument("--callback-url", metavar="URL", default=env_default("--callback-url"),
+                   help="POST {worker_id, uri, model, vram_bytes} here once ready")
+    p.add_argument("--ctx", metavar="N", type=int, default=env_default("--ctx", None, int),
+                   help="context length in tokens (default: min(model context, 8192))")
+    p.add_argument("--max-tokens-out", metavar="N", type=int,
+                   default=env_default("--max-tokens-out", 2048, int),
+                   help="most tokens one job may generate (default 2048)")
+    p.add_argument("--inference-timeout-sec", metavar="S", type=float,
+                   default=env_default("--inference-timeout-sec", 300.0, float),
+                   help="a job running longer ends with INFERENCE_TIMEOUT (default 300)")
+    p.add_argument("--residency-check-sec", metavar="S", type=float,
+                   default=env_default("--residency-check-sec", 60.0, float),
+                   help="check that every allocation is still in VRAM this often (default 60)")
+    p.add_argument("--tokenizer-json", metavar="PATH", default=env_default("--tokenizer-json"),
+                   help="use this tokenizer.json (the hf-json backend) instead of the GGUF vocabulary")
+    p.add_argument("--device", choices=("cuda", "cpu"), default=env_default("--device", "cuda"),
+                   help="cuda (default) or cpu: the slow NumPy reference engine, for development and CI")
+    p.add_argument("--log-prompts", action="store_true", default=env_default("--log-prompts", False, _flag),
+                   help="include prompts and generated text in the log (off: they may be private)")
+
+
+def _flag(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(raw)
+
+
+def run(args: argparse.Namespace) -> int:
+    from orcd.logging import Narrator
+    from orcd.models import bundled_path
+    from orcd.server.run import ServeOptions, serve, start_failure
+
+    worker_id = args.worker_id or str(uuid.uuid4())
+    narrator = Narrator(worker_id, args.model or "bundled:SmolLM2-135M-Instruct", args.gpu_device,
+                        log_prompts=args.log_prompts)
+    try:
+        model = args.model or str(bundled_path())
+        narrator.model_ref = model
+        options = ServeOptions(
+            model=model, worker_id=worker_id, host=args.host, port=args.port,
+            gpu_device=args.gpu_device, callback_url=args.callback_url, ctx=args.ctx,
+            max_tokens_out=args.max_tokens_out, inference_timeout_sec=args.inference_timeout_sec,
+            residency_check_sec=args.residency_check_sec,
+            tokenizer_json=args.tokenizer_json, device=args.device, log_prompts=args.log_prompts)
+        return serve(options, narrator)
+    except Exception as e:  # any start-up failure is one line and exit 1, never a traceback
+        return start_failure(narrator, e)

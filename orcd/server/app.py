@@ -1,0 +1,104 @@
+"""The HTTP API of SPEC §2: /execute (SSE), /cancel, /health, /metrics, /shutdown, and the
+OpenAI-compatible /v1 routes. Errors leave as `{"code", "message", "retriable"}` (OpenAI's
+shape under /v1); never a stack trace."""
+from __future__ import annotations
+
+import time
+
+from quart import Quart, Response, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from orcd.errors import InternalError, InvalidRequest, OrcdError, WorkerBusy
+from orcd.server import openai
+from orcd.server.jobs import RETRY_AFTER_SECONDS, Job
+from orcd.server.schema import MAX_BODY_BYTES, invalid, parse_execute, parse_json_body, text_field
+from orcd.server.sse import frame
+from orcd.server.state import ServerState
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def create_app(state: ServerState) -> Quart:
+    app = Quart("orcd")
+    app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, RESPONSE_TIMEOUT=None)
+    app.state = state
+
+    @app.post("/execute")
+    async def execute():
+        accepted_at = time.monotonic()
+        body = await json_body()
+        job = await state.runner.start(
+            parse_execute(body, state.vocab_size, state.runner.max_tokens_out), accepted_at)
+        return event_stream(state, job)
+
+    @app.post("/cancel")
+    async def cancel():
+        body = await json_body()
+        unknown = sorted(set(body) - {"job_id"})
+        if unknown:
+            raise invalid(unknown[0], "unknown field")
+        job_id = text_field(body, "job_id", 256)
+        state.runner.cancel(job_id)
+        return {"job_id": job_id, "status": "accepted"}, 202
+
+    @app.get("/health")
+    async def health():
+        return state.health_now()
+
+    @app.get("/metrics")
+    async def metrics():
+        text = state.metrics.render(state.health["vram_bytes_used"] or 0, state.runner.busy)
+        return Response(text, content_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.post("/shutdown")
+    async def shutdown():
+        state.begin_shutdown("POST /shutdown")
+        return {"status": "shutting down"}, 202
+
+    openai.register(app, state, json_body)
+
+    @app.errorhandler(OrcdError)
+    async def orcd_error(error: OrcdError):
+        return error_response(error)
+
+    @app.errorhandler(HTTPException)
+    async def http_error(error: HTTPException):
+        if isinstance(error, RequestEntityTooLarge):
+            return error_response(invalid("body", f"larger than {MAX_BODY_BYTES} bytes (1 MiB)"))
+        wrapped = InvalidRequest(f"{request.method} {request.path}: {error.name}")
+        return error_response(wrapped, status=error.code)
+
+    @app.errorhandler(Exception)
+    async def unexpected(error: Exception):
+        state.narrator.error(f"{request.method} {request.path} failed: {type(error).__name__}: {error}",
+                             code="INTERNAL")
+        return error_response(InternalError("the worker failed to handle the request; see its log"))
+
+    return app
+
+
+async def json_body() -> dict:
+    return parse_json_body(await request.get_data(cache=False), request.headers.get("Content-Type"))
+
+
+def error_response(error: OrcdError, status: int | None = None) -> Response:
+    status = status or error.http_status
+    if request.path.startswith("/v1/"):
+        response = openai.error_body(error)
+    else:
+        response = error.to_dict()
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(error, WorkerBusy) else {}
+    return response, status, headers
+
+
+def event_stream(state: ServerState, job: Job) -> Response:
+    async def frames():
+        try:
+            async for kind, data in job.events():
+                yield frame(kind, data)
+        finally:
+            state.runner.abandon(job)
+
+    response = Response(frames(), content_type="text/event-stream; charset=utf-8", headers=SSE_HEADERS)
+    response.timeout = None
+    return response

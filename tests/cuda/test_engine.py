@@ -1,0 +1,290 @@
+"""The CUDA engine against the NumPy reference (orcd.reference, orcd.engine.sampling) on tiny
+synthetic llama, qwen2 and phi3 files in every quant mix, and on the real SmolLM2 file."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from orcd import _cuda, reference
+from orcd.engine.cpu import CpuEngine
+from orcd.engine.sampling import SamplingParams, sample
+from orcd.errors import CudaError, InsufficientVram, VramOom
+from orcd.testing.quant_mix import MIXES
+from orcd.testing.synth import write_model
+
+ROOT = Path(__file__).resolve().parents[2]
+ARCHS = ("llama", "qwen2", "phi3")
+CTX = 256
+GREEDY = SamplingParams(temperature=0.0)
+
+
+def cuda_engine(path, ctx=CTX):
+    from orcd.engine.cuda import CudaEngine
+    engine = CudaEngine(0)
+    engine.load(path, ctx)
+    return engine
+
+
+def generate(engine, prompt, params, max_tokens=64, stop_ids=frozenset()):
+    return list(engine.generate(prompt, params, max_tokens, set(stop_ids), threading.Event()))
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    made = {}
+
+    def path(arch, mix="Q8_0"):
+        if (arch, mix) not in made:
+            made[arch, mix] = write_model(tmp_path_factory.mktemp("m") / f"{arch}-{mix}.gguf",
+                                          arch, quant=mix)
+        return made[arch, mix]
+    return path
+
+
+def reference_logits(path, ids, ctx=CTX):
+    model = reference.load(path, ctx)
+    return reference.forward(model, np.asarray(ids), reference.KVCache(model.config, ctx))
+
+
+def tolerance(want) -> float:
+    # FP16 KV cache and FP16 tensor-core prefill against float32 NumPy: ~1e-3 relative per
+    # layer; 2 % of the largest logit bounds it with room for the tiny models' few layers.
+    return 0.02 * float(np.abs(want).max()) + 1e-3
+
+
+def check_logits(got, want, strict_argmax=False):
+    """Logits close, and the same argmax at every position (strict_argmax) or wherever the
+    reference's top two are further apart than twice the error allowed."""
+    tol = tolerance(want)
+    assert np.abs(got - want).max() <= tol
+    same = got.argmax(-1) == want.argmax(-1)
+    if strict_argmax:
+        assert same.all(), np.flatnonzero(~same)
+        return
+    top2 = np.sort(want, axis=-1)[:, -2:]
+    clear = top2[:, 1] - top2[:, 0] > 2 * tol
+    assert clear.any(), "no position with a clear argmax to compare"
+    assert same[clear].all()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("mix", MIXES)
+@pytest.mark.parametrize("arch", ARCHS)
+def test_teacher_forced_logits_match_reference(synth, arch, mix):
+    path = synth(arch, mix)
+    engine = cuda_engine(path)
+    ids = np.random.default_rng(1).integers(0, engine.config.vocab_size, 40)
+    check_logits(engine.forward_logits(ids), reference_logits(path, ids))
+    engine.close()
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("arch", ARCHS)
+def test_long_prompt_crosses_attention_chunks(synth, arch):
+    path = synth(arch)
+    engine = cuda_engine(path)
+    ids = np.random.default_rng(2).integers(0, engine.config.vocab_size, 200)
+    check_logits(engine.forward_logits(ids), reference_logits(path, ids))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("arch", ARCHS)
+def test_greedy_decode_follows_reference(synth, arch):
+    """Every generated id is the reference's argmax given the ids before it (or within the
+    error allowed of it): decode path, KV cache and argmax sampler together."""
+    path = synth(arch)
+    engine = cuda_engine(path)
+    prompt = list(np.random.default_rng(3).integers(0, engine.config.vocab_size, 9))
+    ids = generate(engine, prompt, GREEDY)
+    assert len(ids) == 64
+    want = reference_logits(path, prompt + ids[:-1])[len(prompt) - 1:]
+    chosen = want[np.arange(len(ids)), ids]
+    assert (chosen >= want.max(-1) - 2 * tolerance(want)).all()
+
+
+@pytest.mark.gpu
+def test_prompt_longer_than_a_prefill_chunk(synth):
+    """600 prompt tokens are prefilled in two passes (512 + 88) over one KV cache."""
+    path = synth("llama")
+    engine = cuda_engine(path, ctx=1024)
+    prompt = list(np.random.default_rng(4).integers(0, engine.config.vocab_size, 600))
+    ids = generate(engine, prompt, GREEDY, 4)
+    want = reference_logits(path, prompt + ids[:-1], ctx=1024)[len(prompt) - 1:]
+    assert (want[np.arange(len(ids)), ids] >= want.max(-1) - 2 * tolerance(want)).all()
+
+
+@pytest.mark.gpu
+def test_smollm2_teacher_forced_and_greedy_64(smollm2_path):
+    engine = cuda_engine(smollm2_path)
+    prompt = engine.tokenizer.encode("The capital of France is")
+    ids = generate(engine, prompt, GREEDY)
+    cpu = CpuEngine()
+    cpu.load(smollm2_path, CTX)
+    assert ids == generate(cpu, prompt, GREEDY)
+    seq = prompt + ids
+    check_logits(engine.forward_logits(seq), reference_logits(smollm2_path, seq), True)
+
+
+PARAMS = [
+    SamplingParams(temperature=1.0, seed=1),
+    SamplingParams(temperature=0.7, top_p=0.9, seed=2),
+    SamplingParams(temperature=1.3, top_k=40, seed=3),
+    SamplingParams(temperature=0.9, min_p=0.05, seed=4),
+    SamplingParams(temperature=1.0, top_k=50, top_p=0.95, min_p=0.02, repetition_penalty=1.3, seed=5),
+    SamplingParams(temperature=0.0, repetition_penalty=1.5, seed=6),
+    SamplingParams(temperature=2.0, top_p=0.5, repetition_penalty=0.8, seed=2**64 - 1),
+]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("params", PARAMS, ids=str)
+def test_gpu_sampler_picks_the_reference_id(params):
+    rng = np.random.default_rng(params.seed % 1000)
+    for trial in range(40):
+        vocab = int(rng.choice([7, 1000, 32064, 151936]))
+        logits = (rng.standard_normal(vocab) * rng.uniform(0.5, 6)).astype(np.float32)
+        history = rng.integers(0, vocab, int(rng.integers(0, 50)))
+        step = int(rng.integers(0, 2**31))
+        want = sample(logits, params, step, history)
+        assert _cuda.sample_logits(logits, params, step, history) == want, (trial, vocab, step)
+
+
+@pytest.mark.gpu
+def test_sampled_ids_with_many_seeds():
+    logits = np.random.default_rng(0).standard_normal(49152).astype(np.float32) * 3
+    for seed in range(200):
+        params = SamplingParams(temperature=0.8, top_p=0.95, seed=seed * 7919)
+        assert _cuda.sample_logits(logits, params, seed, [1, 2, 3]) == sample(logits, params, seed, [1, 2, 3])
+
+
+RUN_JOB = """
+import json, sys, threading
+from orcd.engine.cuda import CudaEngine
+from orcd.engine.sampling import SamplingParams
+from orcd.errors import OrcdError
+engine = CudaEngine(0)
+engine.load(sys.argv[1], 256)
+out = {"after_load": engine.health()["vram_bytes_used"],
+       "allocations": engine._engine.stats()["allocations_made"], "jobs": []}
+params = SamplingParams(temperature=0.8, top_k=40, seed=7)
+for _ in range(2):
+    try:
+        ids = list(engine.generate([1, 5, 9, 13], params, 32, set(), threading.Event()))
+        out["jobs"].append(ids)
+    except OrcdError as e:
+        out["jobs"].append(e.code)
+    out.setdefault("vram_after_jobs", []).append(engine.health()["vram_bytes_used"])
+print(json.dumps(out))
+"""
+
+
+def run_job(path, **env):
+    proc = subprocess.run([sys.executable, "-c", RUN_JOB, str(path)], cwd=ROOT, capture_output=True,
+                          text=True, env=os.environ | env, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+@pytest.mark.gpu
+def test_same_ids_across_processes_with_and_without_cuda_graph(synth):
+    path = synth("qwen2")
+    first, second = run_job(path), run_job(path)
+    plain = run_job(path, ORCD_CUDA_GRAPH="0")
+    assert first["jobs"][0] == first["jobs"][1] == second["jobs"][0] == plain["jobs"][0]
+    assert len(first["jobs"][0]) == 32
+
+
+@pytest.mark.gpu
+def test_oom_during_a_job_frees_its_buffers_and_the_next_job_succeeds(synth):
+    path = synth("llama")
+    clean = run_job(path)
+    # The job's second allocation (its prefill buffers) fails; allocations are counted from
+    # the engine's creation, so the load's count places it.
+    faulty = run_job(path, ORCD_FAULT=f"alloc:{clean['allocations'] + 2}")
+    assert faulty["jobs"] == ["VRAM_OOM", clean["jobs"][0]]
+    assert faulty["vram_after_jobs"] == [faulty["after_load"]] * 2
+
+
+@pytest.mark.gpu
+def test_oom_at_load_frees_everything_and_a_second_load_succeeds(synth, monkeypatch):
+    from orcd.engine.cuda import CudaEngine
+    monkeypatch.setenv("ORCD_FAULT", "alloc:5")  # read when the engine is created
+    engine = CudaEngine(0)
+    with pytest.raises(VramOom, match="ORCD_FAULT"):
+        engine.load(synth("llama"), CTX)
+    assert engine._engine.stats()["vram_bytes_used"] == 0
+    engine.load(synth("llama"), CTX)  # the fault fires once
+    assert len(generate(engine, [1, 2], GREEDY, 4)) == 4
+
+
+@pytest.mark.gpu
+def test_a_context_too_large_for_the_gpu_is_insufficient_vram(synth):
+    from orcd.engine.cuda import CudaEngine
+    path = synth("llama")
+    with pytest.raises(InsufficientVram, match=r"GPU 0 has \d+ bytes free") as e:
+        CudaEngine(0).load(path, ctx=2**30)
+    assert str(path) in str(e.value)
+
+
+@pytest.mark.gpu
+def test_vram_accounting_residency_and_progress(synth):
+    from orcd.engine.cuda import CudaEngine
+    path = synth("phi3")
+    engine = CudaEngine(0)
+    assert engine.health()["vram_bytes_used"] == 0
+    progress = []
+    engine.load(path, CTX, progress.append)
+    assert progress == [0, 25, 50, 75, 100]
+    loaded = engine.health()["vram_bytes_used"]
+    cfg = engine.config
+    kv = 2 * cfg.block_count * cfg.k_dim * CTX * 2
+    assert loaded >= Path(path).stat().st_size // 2 + kv  # weights (most of the file) + KV
+    assert engine.check_residency() and engine.health()["resident"]
+    generate(engine, [1, 2, 3], GREEDY, 8)
+    assert engine.health()["vram_bytes_used"] == loaded  # the job's buffers are freed
+    engine.close()
+    assert engine.health()["vram_bytes_used"] == 0
+
+
+@pytest.mark.gpu
+def test_stop_id_and_cancel(synth):
+    from orcd.errors import Cancelled
+    engine = cuda_engine(synth("qwen2"))
+    ids = generate(engine, [4, 5, 6], GREEDY, 16)
+    assert generate(engine, [4, 5, 6], GREEDY, 16, {ids[3]})[-1] == ids[3]
+    cancel = threading.Event()
+    stream = engine.generate([4, 5, 6], GREEDY, 200, set(), cancel)
+    next(stream)
+    cancel.set()
+    with pytest.raises(Cancelled):
+        list(stream)
+    assert generate(engine, [4, 5, 6], GREEDY, 16) == ids  # the engine still serves
+
+
+def test_binding_exposes_the_engine():
+    assert callable(_cuda.Engine) and callable(_cuda.vram_required) and callable(_cuda.sample_logits)
+
+
+def test_vram_estimate_grows_by_the_kv_cache(synth):
+    import orcd.gguf
+    from orcd.models import describe
+    with orcd.gguf.open(synth("qwen2")) as f:
+        cfg = describe(f)
+    small, large = _cuda.vram_required(cfg, 256, 10**6), _cuda.vram_required(cfg, 512, 10**6)
+    assert large - small >= 2 * cfg.block_count * cfg.k_dim * 256 * 2  # FP16 keys and values
+
+
+@pytest.mark.skipif(_cuda.device_count() > 0, reason="checks the message shown without a GPU")
+def test_without_a_gpu_the_engine_names_the_cpu_device():
+    from orcd.engine.cuda import CudaEngine
+    with pytest.raises(CudaError, match="--device cpu"):
+        CudaEngine(0)
+    with pytest.raises(CudaError, match="--device cpu"):
+        _cuda.Engine(0)
