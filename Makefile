@@ -42,10 +42,10 @@ $(BUILD)/%.o: cuda/src/%.cu $(BUILD)/flags
 -include $(OBJS:.o=.d)
 
 test:
-	$(PYTHON) -m pytest; rc=$$?; \
+	OPENBLAS_NUM_THREADS=1 $(PYTHON) -m pytest; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is missing" >&2; exit 1; fi; \
 	[ $$rc -eq 0 ] || exit $$rc
-	$(PYTHON) -m behave --format progress features
+	OPENBLAS_NUM_THREADS=1 $(PYTHON) -m behave --format progress features
 
 models:
 	$(PYTHON) -m orcd.models.fetch

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from orcd.commands import env_default
+from orcd.commands import env_default, flag
 from orcd.engine.sampling import SamplingParams
 
 HELP = "decode and prefill tokens/s and load time, against llama.cpp"
@@ -36,7 +36,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--prefill-tokens", type=int, default=512, help="prompt of the prefill figure")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (best taken)")
     parser.add_argument("--no-llama-cpp", action="store_true", help="measure orcd only")
-    parser.add_argument("--json", action="store_true", default=env_default("--json", False, bool),
+    parser.add_argument("--json", action="store_true", default=env_default("--json", False, flag),
                         help="print one JSON object instead of a table")
 
 

@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from orcd import quant
-from orcd.commands import env_default
+from orcd.commands import env_default, flag
 
 HELP = "matvec bandwidth and matmul TFLOP/s per weight format on the real shapes"
 
@@ -63,7 +63,7 @@ def add_arguments(parser) -> None:
                         help="comma-separated: matvec, matmul")
     parser.add_argument("--iters", type=int, default=env_default("--iters", 200, int),
                         help="timed calls per figure (matmul uses a quarter)")
-    parser.add_argument("--json", action="store_true", default=env_default("--json", False, bool),
+    parser.add_argument("--json", action="store_true", default=env_default("--json", False, flag),
                         help="print one JSON object instead of a table")
 
 

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from orcd.commands import env_default
+from orcd.commands import env_default, flag
 
 HELP = "time to first token, inter-token time, /health during decode and cancel latency over HTTP"
 PROMPT = ("Write a short story about a lighthouse keeper who finds a message in a bottle "
@@ -42,7 +42,7 @@ def add_arguments(parser) -> None:
                         help="max_tokens of each timed job (default 64)")
     parser.add_argument("--health-requests", type=int, default=env_default("--health-requests", 500, int),
                         help="GET /health calls during a long decode (default 500)")
-    parser.add_argument("--json", action="store_true", default=env_default("--json", False, bool),
+    parser.add_argument("--json", action="store_true", default=env_default("--json", False, flag),
                         help="print one JSON object instead of a table")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import uuid
 
-from orcd.commands import env_default
+from orcd.commands import env_default, flag
 
 HELP = "start the worker: load one GGUF model and serve generation over HTTP/SSE"
 
@@ -37,16 +37,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="use this tokenizer.json (the hf-json backend) instead of the GGUF vocabulary")
     p.add_argument("--device", choices=("cuda", "cpu"), default=env_default("--device", "cuda"),
                    help="cuda (default) or cpu: the slow NumPy reference engine, for development and CI")
-    p.add_argument("--log-prompts", action="store_true", default=env_default("--log-prompts", False, _flag),
+    p.add_argument("--log-prompts", action="store_true", default=env_default("--log-prompts", False, flag),
                    help="include prompts and generated text in the log (off: they may be private)")
-
-
-def _flag(raw: str) -> bool:
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(raw)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -60,7 +60,7 @@ def _add(writer: gguf.GGUFWriter, key: str, value) -> None:
         writer.add_string(key, value)
 
 
-def _add_vocab(writer: gguf.GGUFWriter, vocab) -> None:
+def add_vocab(writer: gguf.GGUFWriter, vocab) -> None:
     writer.add_token_list(vocab.tokens)
     writer.add_token_types([int(t) for t in vocab.token_type])
     if vocab.merges:
@@ -88,7 +88,7 @@ def write_model(path, arch: str, preset: str = "tiny", quant: str = "F32", seed:
     writer.add_quantization_version(gguf.GGML_QUANT_VERSION)
     for key, value in hyper_parameter_metadata(cfg).items():
         _add(writer, key, value)
-    _add_vocab(writer, vocab)
+    add_vocab(writer, vocab)
     for name, (shape, ggml_type) in tensors.items():
         writer.add_tensor_info(name, tuple(reversed(shape)), np.dtype(np.float32),
                                nbytes(shape, ggml_type), raw_dtype=ggml_type)

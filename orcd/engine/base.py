@@ -1,0 +1,68 @@
+"""The Engine interface the server drives (STYLE principle 6): it knows nothing of CUDA.
+
+An engine holds one model. `generate` yields token ids one at a time; the job runner
+(orcd/engine/job.py) turns them into text events, so both engines share stop strings,
+UTF-8-safe streaming and the end-of-job accounting.
+"""
+from __future__ import annotations
+
+import abc
+import threading
+from collections import Counter
+from typing import Callable, Iterator
+
+from gguf import LlamaFileType
+
+from orcd.engine.sampling import SamplingParams
+from orcd.models import ModelConfig
+from orcd.tokenizer import Tokenizer
+
+
+class Engine(abc.ABC):
+    device: str  # "cpu" | "cuda"
+
+    def __init__(self) -> None:
+        self.config: ModelConfig | None = None
+        self.tokenizer: Tokenizer | None = None
+
+    @abc.abstractmethod
+    def load(self, path, ctx: int | None = None, progress_cb: Callable[[int], None] | None = None,
+             tokenizer_json=None) -> None:
+        """Load the GGUF model at `path` with a KV cache for `ctx` tokens (default: the model's
+        context, at most 8192); progress_cb receives 0, 25, 50, 75 and 100. Sets .config and
+        .tokenizer. Raises ModelLoadError (or InsufficientVram)."""
+
+    @abc.abstractmethod
+    def generate(self, prompt_ids: list[int], params: SamplingParams, max_tokens: int,
+                 stop_ids: set[int], cancel: threading.Event) -> Iterator[int]:
+        """Prefill `prompt_ids`, then yield up to max_tokens sampled ids. A yielded id in
+        stop_ids is the last; generation also ends when the context is full. Checks `cancel`
+        before every step and raises orcd.errors.Cancelled when it is set."""
+
+    @abc.abstractmethod
+    def health(self) -> dict:
+        """Cached and cheap: {"arch", "model", "quant_kind", "vram_bytes_used",
+        "context_length", "device", ...}; no device call."""
+
+    def close(self) -> None:
+        """Free the model; the engine may be loaded again."""
+
+
+DEFAULT_CTX_CAP = 8192  # SPEC §1: --ctx defaults to min(model context, 8192)
+
+
+def context_for(config: ModelConfig, ctx: int | None) -> int:
+    return ctx if ctx else min(config.context_length, DEFAULT_CTX_CAP)
+
+
+def quant_kind(gguf_file) -> str:
+    """The file's quantization as /health reports it: general.file_type's name ("Q4_K_M"),
+    else the most common type among its matrices."""
+    try:
+        name = LlamaFileType(gguf_file.metadata.get("general.file_type")).name
+    except ValueError:
+        name = "GUESSED"
+    if name != "GUESSED":  # MOSTLY_Q4_K_M -> Q4_K_M, ALL_F32 -> F32, MOSTLY_MXFP4_MOE -> MXFP4
+        return name.removeprefix("MOSTLY_").removeprefix("ALL_").removesuffix("_MOE")
+    types = Counter(t.ggml_type.name for t in gguf_file.tensors.values() if len(t.shape) > 1)
+    return types.most_common(1)[0][0] if types else "unknown"

@@ -1,0 +1,73 @@
+"""CpuEngine: the NumPy reference forward pass behind the Engine interface (development, CI)."""
+from __future__ import annotations
+
+import pathlib
+import threading
+from typing import Iterator
+
+import orcd.gguf
+import orcd.tokenizer
+from orcd.engine.base import Engine, context_for, quant_kind
+from orcd.engine.sampling import SamplingParams, sample
+from orcd.errors import Cancelled, InvalidRequest
+from orcd.models import describe
+from orcd.reference import KVCache, forward, load
+
+
+# Prompt tokens per forward call: bounds the attention scores (chunk x context x heads floats)
+# and lets a cancel land between chunks of a long prompt.
+PREFILL_CHUNK = 256
+
+
+class CpuEngine(Engine):
+    device = "cpu"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.model = None
+        self.cache: KVCache | None = None
+        self._health: dict = {}
+
+    def load(self, path, ctx=None, progress_cb=None, tokenizer_json=None) -> None:
+        path = pathlib.Path(path)
+        with orcd.gguf.open(path) as f:
+            config, kind = describe(f), quant_kind(f)
+        self.tokenizer = orcd.tokenizer.load(path, tokenizer_json)
+        self.model = load(path, context_for(config, ctx), progress_cb)
+        self.config = self.model.config
+        self.cache = KVCache(self.config, self.model.ctx)
+        self._health = {"arch": self.config.arch, "model": path.name, "quant_kind": kind,
+                        "vram_bytes_used": 0, "context_length": self.model.ctx, "device": "cpu",
+                        "resident": True}
+
+    def generate(self, prompt_ids: list[int], params: SamplingParams, max_tokens: int,
+                 stop_ids: set[int], cancel: threading.Event) -> Iterator[int]:
+        if not prompt_ids or len(prompt_ids) >= self.model.ctx:
+            raise InvalidRequest(f"prompt: {len(prompt_ids)} tokens; the context holds "
+                                 f"{self.model.ctx}, at least one must be left to generate")
+        history = list(prompt_ids)
+        self.cache.truncate(0)
+        for start in range(0, len(prompt_ids), PREFILL_CHUNK):
+            _check(cancel)
+            logits = forward(self.model, prompt_ids[start:start + PREFILL_CHUNK], self.cache,
+                             last_only=True)[-1]
+        for step in range(max_tokens):
+            _check(cancel)
+            token = sample(logits, params, step, history)
+            yield token
+            if token in stop_ids or self.cache.length == self.model.ctx:
+                return
+            history.append(token)
+            if step + 1 < max_tokens:
+                logits = forward(self.model, [token], self.cache)[-1]
+
+    def health(self) -> dict:
+        return dict(self._health)
+
+    def close(self) -> None:
+        self.model = self.cache = None
+
+
+def _check(cancel: threading.Event) -> None:
+    if cancel.is_set():
+        raise Cancelled("the job was cancelled")

@@ -1,0 +1,139 @@
+"""CudaEngine: the model in VRAM, the forward pass and the decode loop in the CUDA library.
+
+The decode loop runs in C on a thread of its own (the GIL released) and publishes each id
+to a ring in pinned host memory; `generate` drains the ring and yields ids as they appear.
+"""
+from __future__ import annotations
+
+import pathlib
+import threading
+from typing import Iterator
+
+import orcd.gguf
+import orcd.tokenizer
+from orcd.engine.base import Engine, context_for, quant_kind
+from orcd.engine.sampling import SamplingParams
+from orcd.errors import Cancelled, CudaError, InsufficientVram, InvalidRequest, ModelLoadError
+from orcd.models import describe
+
+LOAD_CHUNK_BYTES = 1 << 20  # SPEC §5: tensors reach VRAM in bounded chunks, 1 MiB by default
+POLL_MS = 20  # longest wait for the next id before the cancel event is looked at again
+ARCHS = ("llama", "qwen2", "phi3")
+
+
+def _binding():
+    try:
+        from orcd import _cuda
+    except ImportError as e:
+        raise CudaError(f"the CUDA library is not built ({e}): run `make compile`, or run "
+                        f"with --device cpu for the NumPy reference backend") from None
+    return _cuda
+
+
+class CudaEngine(Engine):
+    device = "cuda"
+
+    def __init__(self, gpu_device: int = 0, chunk_bytes: int = LOAD_CHUNK_BYTES) -> None:
+        super().__init__()
+        self._cuda = _binding()
+        if self._cuda.device_count() == 0:
+            raise CudaError("no CUDA GPU is visible (no device or no driver): run with "
+                            "--device cpu for the NumPy reference backend")
+        self.gpu_device = gpu_device
+        self.chunk_bytes = chunk_bytes
+        self.ctx = 0
+        self._engine = self._cuda.Engine(gpu_device)
+        info = self._cuda.device_info(gpu_device)
+        self._health = {"device": "cuda", "gpu_device": gpu_device, "gpu_name": info["name"],
+                        "sm": info["sm"], "cuda_runtime_version": self._cuda.runtime_version(),
+                        "vram_bytes_used": 0, "resident": True}
+
+    def load(self, path, ctx=None, progress_cb=None, tokenizer_json=None) -> None:
+        path = pathlib.Path(path)
+        if self._engine is None:
+            self._engine = self._cuda.Engine(self.gpu_device)
+        with orcd.gguf.open(path) as f:
+            config, kind = describe(f), quant_kind(f)
+            if config.arch not in ARCHS:
+                raise ModelLoadError(f"{path}: the CUDA engine runs {', '.join(ARCHS)}, not "
+                                     f"{config.arch!r}")
+            self.tokenizer = orcd.tokenizer.load(path, tokenizer_json)
+            ctx = context_for(config, ctx)
+            tensors = list(f.tensors.values())
+            self._check_vram(path, config, ctx, sum(t.nbytes for t in tensors))
+            self._engine.load(config, ctx, tensors, self.chunk_bytes, progress_cb)
+        self.config, self.ctx = config, ctx
+        self._health.update(arch=config.arch, model=path.name, quant_kind=kind, context_length=ctx)
+        self._refresh()
+
+    def _check_vram(self, path, config, ctx: int, weight_bytes: int) -> None:
+        required = self._cuda.vram_required(config, ctx, weight_bytes)
+        available = self._cuda.device_info(self.gpu_device)["free_bytes"]
+        if required > available:
+            raise InsufficientVram(
+                f"{path} with --ctx {ctx} needs {required} bytes of VRAM ({weight_bytes} of "
+                f"weights, the rest KV cache and scratch) but GPU {self.gpu_device} has "
+                f"{available} bytes free: use a smaller --ctx, a smaller model, or a free GPU")
+
+    def generate(self, prompt_ids: list[int], params: SamplingParams, max_tokens: int,
+                 stop_ids: set[int], cancel: threading.Event) -> Iterator[int]:
+        if not prompt_ids or len(prompt_ids) >= self.ctx:
+            raise InvalidRequest(f"prompt: {len(prompt_ids)} tokens; the context holds "
+                                 f"{self.ctx}, at least one must be left to generate")
+        if not self.check_residency():
+            raise CudaError(f"VRAM residency check failed on GPU {self.gpu_device}: an "
+                            f"allocation is not device memory; restart the worker")
+        if cancel.is_set():
+            raise Cancelled("the job was cancelled")
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self._engine.generate(prompt_ids, params, max_tokens, stop_ids)
+            except BaseException as e:  # handed to the generator's thread below
+                errors.append(e)
+
+        self._engine.begin_job()
+        thread = threading.Thread(target=run, name="orcd-decode", daemon=True)
+        thread.start()
+        produced = 0
+        try:
+            finished = False
+            while not finished:
+                if cancel.is_set():
+                    self._engine.cancel()
+                alive = thread.is_alive()  # before the read: a dead thread's ring is final
+                ids, finished = self._engine.read_tokens(produced, POLL_MS)
+                # A thread that died before reaching the C loop never finishes the ring.
+                finished = finished or (not ids and not alive)
+                produced += len(ids)
+                yield from ids
+        finally:
+            if thread.is_alive():
+                self._engine.cancel()  # the consumer stopped early: end the loop
+            thread.join()
+            self._refresh()
+        if errors:
+            raise errors[0]
+
+    def forward_logits(self, ids):
+        """Logits (len(ids), vocab) of ids at positions 0.. from an empty cache (tests)."""
+        return self._engine.forward_logits(ids)
+
+    def check_residency(self) -> bool:
+        """Checks every device allocation (SPEC §4); the result is cached for health()."""
+        resident = self._engine.check_residency()
+        self._health["resident"] = resident
+        return resident
+
+    def _refresh(self) -> None:
+        self._health["vram_bytes_used"] = self._engine.stats()["vram_bytes_used"]
+
+    def health(self) -> dict:
+        return dict(self._health)
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+            self._engine = None
+        self._health["vram_bytes_used"] = 0
