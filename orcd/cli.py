@@ -21,7 +21,9 @@ def _module(name: str):
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="orcd", description=__doc__.splitlines()[0].rstrip("."))
+    parser = argparse.ArgumentParser(
+        prog="orcd", description="orcd: a single-GPU LLM inference worker (one GGUF model in VRAM, tokens over SSE)",
+        epilog="Every option can also be set as ORCD_<OPTION>, e.g. ORCD_PORT=8081.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         try:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import importlib
 
-HELP = "measure performance: kernels, decode, server (SPEC §10)"
+HELP = "measure performance: kernels, decode, server"
 SCENARIOS = ["kernels", "decode", "server"]
 
 

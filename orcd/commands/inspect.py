@@ -8,7 +8,7 @@ import orcd.gguf
 from orcd.commands import env_default, flag
 from orcd.models import describe, parameter_count, vram_estimate
 
-HELP = "Describe a GGUF model: architecture, parameters, quant mix, tokenizer, context, VRAM."
+HELP = "describe a GGUF model: architecture, parameters, quant mix, tokenizer, context, VRAM"
 DEFAULT_CTX = 8192  # orcd serve's default context cap (SPEC.md §1)
 TOKENIZER_KINDS = {"gpt2": "gguf-bpe", "llama": "gguf-spm"}
 MIB = 1 << 20

@@ -6,7 +6,7 @@ from orcd.commands import env_default
 from orcd.models import ARCHITECTURES
 from orcd.testing.quant_mix import MIXES
 
-HELP = "Write a synthetic GGUF model of a supported architecture (tiny or real-size)."
+HELP = "write a synthetic GGUF model of a supported architecture (tiny or real-size)"
 
 
 def add_arguments(parser) -> None:

@@ -5,7 +5,7 @@ import json
 
 from orcd.errors import ModelLoadError
 
-HELP = "Tokenizer tools: export-json writes the GGUF's tokenizer as a Hugging Face tokenizer.json."
+HELP = "tokenizer tools: export-json writes the GGUF's tokenizer as a Hugging Face tokenizer.json"
 
 
 def add_arguments(parser) -> None:
