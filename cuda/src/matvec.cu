@@ -1,11 +1,11 @@
 // Decode: y = W x for one token, on two paths behind one switch (ORCD_MATVEC):
-//  - the integer path (default) for quantized weights: x is quantized once per call to Q8_1
-//    blocks of 32 in scratch, then each lane takes one 32-value unit of a row at a time and
-//    dots it in integers (dp4a, F::dot_q8_1), one multiply by the scales per unit. A warp owns
-//    R rows and reads each x unit once for all of them.
-//  - the plain path (ORCD_MATVEC=f32, and always for F32/F16/BF16 weights): one warp per row
-//    walks the row in runs of 16 values, decodes each run to floats in registers and dots it
-//    with the F32 x (read through L1, shared by every row of the SM).
+//  - the integer path (default) for quantized weights: each block first quantizes x to Q8_1
+//    blocks of 32 in shared memory (int8 and a scale, orcd.quant.activations), then each lane
+//    takes one 32-value unit of a row at a time and dots it in integers (dp4a, F::Unit), one
+//    multiply by the scales per unit. A warp owns R rows and reads each x unit once for all.
+//  - the plain path (ORCD_MATVEC=f32, and always for F32/F16/BF16 weights, or rows too long
+//    for shared memory): one warp per row walks the row in runs of 16 values, decodes each run
+//    to floats in registers and dots it with the F32 x (read through L1).
 // Both reduce each row across its warp with shuffles in a fixed order: no atomics, the same
 // bits from run to run.
 #include <cstdlib>
@@ -17,7 +17,10 @@
 namespace orcd {
 
 constexpr int kMatvecWarps = 4;
-constexpr int kQuantizeThreads = 256;
+constexpr int kInFlight = 4;  // 32-value units of weights a lane loads at once (integer path)
+// Blocks per SM the integer kernel is compiled for: without it ptxas trades the loads in flight
+// for fewer registers (it sinks each load to its use); with 3 (<= 170 registers) none spills.
+constexpr int kMinBlocks = 3;
 
 // d * sum(q x) (+ m * sum(x)): one multiply by the run's scale instead of one per value.
 template <class F>
@@ -51,47 +54,77 @@ matvec_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float 
     if (lane == 0) y[row] = acc;
 }
 
-// x as Q8_1 in scratch: the int8 values, then (16-byte aligned) a scale per 32.
+// x as Q8_1 in shared memory: the int8 values, then (16-byte aligned) a scale per 32.
 struct XQ8_1 {
     int8_t *q;
     block_q8_1_scale *s;
 };
 
-__host__ __device__ inline size_t q8_1_scales_offset(int cols) { return (size_t(cols) + 15) / 16 * 16; }
-
-// One warp per 32 values: d = max|x| / 127, q = rint(x / d), both correctly rounded (as
-// orcd.quant.activations computes them); d = 0 (all zero) gives q = 0.
-__global__ void __launch_bounds__(kQuantizeThreads)
-quantize_q8_1_kernel(const float *__restrict__ x, XQ8_1 out, int cols) {
-    int i = blockIdx.x * kQuantizeThreads + threadIdx.x;
-    if (i >= cols) return;  // whole warps: cols is a multiple of 32
-    float v = __ldg(x + i);
-    float d = __fdiv_rn(warp_reduce_max(fabsf(v)), 127.0f);
-    int q = d > 0.0f ? max(-127, min(127, __float2int_rn(__fdiv_rn(v, d)))) : 0;
-    out.q[i] = int8_t(q);
-    int sum = __reduce_add_sync(0xFFFFFFFFu, q);
-    if (i % 32 == 0) out.s[i / 32] = {d, sum};
+__host__ __device__ constexpr size_t q8_1_scales_offset(int cols) {
+    return (size_t(cols) + 15) / 16 * 16;
 }
 
+__host__ __device__ constexpr size_t q8_1_bytes(int cols) {
+    return q8_1_scales_offset(cols) + size_t(cols) / 32 * sizeof(block_q8_1_scale);
+}
+
+// Shared memory a block may take without opting in: rows up to ~43,000 values.
+constexpr size_t kMaxQ8_1Bytes = 48 << 10;
+
+// Each block quantizes x for itself, a thread per 32 values: x (at most 43,000 floats) stays in
+// L1 for the next blocks of the SM, and a few hundred instructions per thread are small beside
+// the block's 4 R rows of weights.
+__device__ void quantize_q8_1(const float *__restrict__ x, XQ8_1 out, int cols) {
+    for (int u = threadIdx.x; u < cols / 32; u += blockDim.x) {
+        float v[32];
+        const float4 *p = reinterpret_cast<const float4 *>(x) + 8 * u;
+        for (int i = 0; i < 8; ++i) {
+            float4 f = __ldg(p + i);
+            v[4 * i] = f.x, v[4 * i + 1] = f.y, v[4 * i + 2] = f.z, v[4 * i + 3] = f.w;
+        }
+        XBlock b = quantize_block_q8_1(v);
+        uint4 *dst = reinterpret_cast<uint4 *>(out.q) + 2 * u;
+        dst[0] = make_uint4(b.q[0], b.q[1], b.q[2], b.q[3]);
+        dst[1] = make_uint4(b.q[4], b.q[5], b.q[6], b.q[7]);
+        out.s[u] = b.s;
+    }
+}
+
+__device__ __forceinline__ XBlock load_x(XQ8_1 x, int u) {
+    XBlock b;
+    const uint4 *q = reinterpret_cast<const uint4 *>(x.q) + 2 * u;
+    for (int h = 0; h < 2; ++h) {
+        uint4 v = q[h];
+        b.q[4 * h] = v.x, b.q[4 * h + 1] = v.y, b.q[4 * h + 2] = v.z, b.q[4 * h + 3] = v.w;
+    }
+    b.s = x.s[u];
+    return b;
+}
+
+// Rows row0..row0+R-1 by one warp. Lane l takes units l, l + 32, ... of each, kInFlight / R
+// units of each row per step: it issues every load of a step (unit indices clamped, the
+// surplus masked) before it decodes the first, so each lane keeps kInFlight units in flight.
 template <class F, int R>
-__global__ void __launch_bounds__(kMatvecWarps * 32)
-matvec_q8_1_kernel(const uint8_t *__restrict__ w, XQ8_1 x, float *__restrict__ y, int rows,
-                   int cols) {
-    int row0 = (blockIdx.x * kMatvecWarps + threadIdx.x / 32) * R, lane = threadIdx.x % 32;
-    if (row0 >= rows) return;
+__device__ __forceinline__ void matvec_rows(const uint8_t *__restrict__ w, XQ8_1 x,
+                                            float *__restrict__ y, int row0, int rows, int cols) {
+    constexpr int steps = kInFlight / R;
+    int lane = threadIdx.x % 32, units = cols / 32;
     const uint8_t *wr[R];
     for (int r = 0; r < R; ++r) wr[r] = w + row_bytes<F>(cols) * min(row0 + r, rows - 1);
     float acc[R] = {};
-#pragma unroll 2
-    for (int u = lane; u < cols / 32; u += 32) {
-        XBlock xb;
-        const uint4 *xq = reinterpret_cast<const uint4 *>(x.q) + 2 * u;
-        for (int h = 0; h < 2; ++h) {
-            uint4 v = __ldg(xq + h);
-            xb.q[4 * h] = v.x, xb.q[4 * h + 1] = v.y, xb.q[4 * h + 2] = v.z, xb.q[4 * h + 3] = v.w;
+    for (int u0 = lane; u0 < units; u0 += 32 * steps) {
+        typename F::Unit wu[steps][R];
+        XBlock xb[steps];
+        for (int j = 0; j < steps; ++j) {
+            int u = min(u0 + 32 * j, units - 1);
+            for (int r = 0; r < R; ++r) wu[j][r].load(wr[r], u);
+            xb[j] = load_x(x, u);
         }
-        xb.s = x.s[u];
-        for (int r = 0; r < R; ++r) acc[r] += F::dot_q8_1(wr[r], u, xb);
+        for (int j = 0; j < steps; ++j)
+            for (int r = 0; r < R; ++r) {
+                float d = wu[j][r].dot(xb[j]);
+                acc[r] += u0 + 32 * j < units ? d : 0.0f;
+            }
     }
     for (int r = 0; r < R; ++r) {
         float sum = warp_reduce_sum(acc[r]);
@@ -99,9 +132,21 @@ matvec_q8_1_kernel(const uint8_t *__restrict__ w, XQ8_1 x, float *__restrict__ y
     }
 }
 
-size_t matvec_scratch_bytes(int cols) {
-    return q8_1_scales_offset(cols) + (size_t(cols) + 31) / 32 * sizeof(block_q8_1_scale);
+// A block of kMatvecWarps warps, each on R rows.
+template <class F, int R>
+__global__ void __launch_bounds__(kMatvecWarps * 32, kMinBlocks)
+matvec_q8_1_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
+                   float *__restrict__ y, int rows, int cols) {
+    extern __shared__ uint4 smem[];
+    int8_t *base = reinterpret_cast<int8_t *>(smem);
+    XQ8_1 xq{base, reinterpret_cast<block_q8_1_scale *>(base + q8_1_scales_offset(cols))};
+    quantize_q8_1(x, xq, cols);
+    __syncthreads();
+    int row0 = (blockIdx.x * kMatvecWarps + threadIdx.x / 32) * R;
+    if (row0 < rows) matvec_rows<F, R>(w, xq, y, row0, rows, cols);
 }
+
+size_t matvec_scratch_bytes(int) { return 0; }
 
 namespace {
 
@@ -115,46 +160,39 @@ orcd_status plain_path(bool *plain) {
                 "path, the default)", m);
 }
 
-// Rows per warp: the most (x read once for more rows) that still gives every SM two blocks.
-orcd_status rows_per_warp(int rows, int *r) {
-    int device = 0, sms = 0;
+orcd_status sm_count(int *sms) {
+    int device = 0;
     ORCD_CUDA(cudaGetDevice(&device));
-    ORCD_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
-    *r = 1;
-    for (int cand : {4, 2})
-        if (*r == 1 && (rows + kMatvecWarps * cand - 1) / (kMatvecWarps * cand) >= 2 * sms) *r = cand;
-    return ORCD_OK;
+    return check(cudaDeviceGetAttribute(sms, cudaDevAttrMultiProcessorCount, device),
+                 "cudaDeviceGetAttribute(multiprocessor count)");
 }
 
 template <class F, int R>
-void launch_q8_1(const uint8_t *w, XQ8_1 x, float *y, int rows, int cols, cudaStream_t stream) {
-    unsigned blocks = unsigned((rows + kMatvecWarps * R - 1) / (kMatvecWarps * R));
-    matvec_q8_1_kernel<F, R><<<blocks, kMatvecWarps * 32, 0, stream>>>(w, x, y, rows, cols);
+orcd_status launch_q8_1(const uint8_t *w, const float *x, float *y, int rows, int cols,
+                        cudaStream_t stream) {
+    unsigned blocks = unsigned((rows - 1) / (kMatvecWarps * R) + 1);
+    matvec_q8_1_kernel<F, R><<<blocks, kMatvecWarps * 32, q8_1_bytes(cols), stream>>>(
+        w, x, y, rows, cols);
+    return check(cudaGetLastError(), "matvec (q8_1) kernel launch");
 }
 
+// Rows per warp: the most (x read once for more rows) that still gives every SM two blocks'
+// worth of row groups.
 template <class F>
 orcd_status matvec_q8_1(const uint8_t *w, const float *x, float *y, int rows, int cols,
-                        void *scratch, cudaStream_t stream) {
-    if (!scratch)
-        return fail(ORCD_ERR_INVALID, "matvec: the integer path needs matvec_scratch_bytes(%d) = "
-                    "%zu bytes of scratch, got none", cols, matvec_scratch_bytes(cols));
-    int r = 1;
-    ORCD_TRY(rows_per_warp(rows, &r));
-    uint8_t *s = static_cast<uint8_t *>(scratch);
-    XQ8_1 xq{reinterpret_cast<int8_t *>(s),
-             reinterpret_cast<block_q8_1_scale *>(s + q8_1_scales_offset(cols))};
-    unsigned qblocks = unsigned((cols + kQuantizeThreads - 1) / kQuantizeThreads);
-    quantize_q8_1_kernel<<<qblocks, kQuantizeThreads, 0, stream>>>(x, xq, cols);
-    if (r == 4) launch_q8_1<F, 4>(w, xq, y, rows, cols, stream);
-    else if (r == 2) launch_q8_1<F, 2>(w, xq, y, rows, cols, stream);
-    else launch_q8_1<F, 1>(w, xq, y, rows, cols, stream);
-    return check(cudaGetLastError(), "matvec (q8_1) kernel launch");
+                        cudaStream_t stream) {
+    int sms = 1;
+    ORCD_TRY(sm_count(&sms));
+    auto enough = [&](int r) { return (rows - 1) / (kMatvecWarps * r) + 1 >= 2 * sms; };
+    if (enough(4)) return launch_q8_1<F, 4>(w, x, y, rows, cols, stream);
+    if (enough(2)) return launch_q8_1<F, 2>(w, x, y, rows, cols, stream);
+    return launch_q8_1<F, 1>(w, x, y, rows, cols, stream);
 }
 
 }  // namespace
 
 orcd_status matvec(int ggml_type, const void *w, const float *x, float *y, int rows, int cols,
-                   void *scratch, cudaStream_t stream) {
+                   void *, cudaStream_t stream) {
     return with_format(ggml_type, [&](auto f) {
         using F = decltype(f);
         ORCD_TRY(check_row<F>(cols, "matvec"));
@@ -163,7 +201,8 @@ orcd_status matvec(int ggml_type, const void *w, const float *x, float *y, int r
         ORCD_TRY(plain_path(&plain));
         const uint8_t *wb = static_cast<const uint8_t *>(w);
         if constexpr (F::integer_dot)
-            if (!plain) return matvec_q8_1<F>(wb, x, y, rows, cols, scratch, stream);
+            if (!plain && q8_1_bytes(cols) <= kMaxQ8_1Bytes)
+                return matvec_q8_1<F>(wb, x, y, rows, cols, stream);
         unsigned blocks = unsigned((rows + kMatvecWarps - 1) / kMatvecWarps);
         matvec_kernel<F><<<blocks, kMatvecWarps * 32, 0, stream>>>(wb, x, y, rows, cols);
         return check(cudaGetLastError(), "matvec kernel launch");

@@ -12,8 +12,9 @@
 
 namespace orcd {
 
-// Quantized weights meet x quantized to Q8_1 (int8 per value, a scale per 32: relative
-// rounding 2^-8 of each block's max|x|) in this much scratch; ORCD_MATVEC=f32 keeps x in F32.
+// Quantized weights meet x quantized to Q8_1 in shared memory (int8 per value, a scale per
+// 32: each x rounds by at most 1/254 of its block's max|x|), float weights meet x in F32
+// (ORCD_MATVEC=f32: every format does): no scratch.
 size_t matvec_scratch_bytes(int cols);
 
 // y[rows] = W[rows, cols] x[cols]   (decode)

@@ -1,7 +1,8 @@
 // The weight formats as stored in GGUF, in one place: per ggml type a block struct with
 // ggml's exact byte layout (ggml-common.h) and a format trait whose `run16` decodes 16
-// consecutive values of a row as d * q (+ m), and, for the quantized formats, whose
-// `dot_q8_1` takes the dot product of 32 values with Q8_1 activations in integers (dp4a).
+// consecutive values of a row as d * q (+ m), and, for the quantized formats, whose `Unit`
+// loads 32 values (unit u of a row: values 32u..32u+31) and dots them with Q8_1 activations
+// in integers (dp4a).
 // matvec, matmul and embed are templated over these traits.
 #pragma once
 #include <cstddef>
@@ -29,8 +30,8 @@ struct block_q6_K { uint8_t ql[128]; uint8_t qh[64]; int8_t scales[16]; __half d
 struct block_mxfp4 { uint8_t e; uint8_t qs[16]; };
 
 // Activations as the integer matvec takes them (llama.cpp's Q8_1 idea, our layout): per 32
-// values x ~ d * q with d = max|x| / 127 and int8 q = rint(x / d), plus the integer sum of q,
-// which carries the offsets and mins of the weight formats (orcd.quant.activations).
+// values x ~ d * q with d = max|x| / 127 and int8 q, plus the integer sum of q, which carries
+// the offsets and mins of the weight formats (orcd.quant.activations).
 struct block_q8_1_scale { float d; int sum; };
 
 // 32 consecutive activations: q as 8 words (value 4k + j in byte j of word k), d and sum.
@@ -38,6 +39,23 @@ struct XBlock {
     uint32_t q[8];
     block_q8_1_scale s;
 };
+
+// d = max|x| / 127 and q = rint(x * (1 / d)), each step correctly rounded (as
+// orcd.quant.activations computes them), saturated to +-127; d = 0 (all zero) gives q = 0.
+__device__ __forceinline__ XBlock quantize_block_q8_1(const float (&v)[32]) {
+    float amax = 0.0f;
+    for (float e : v) amax = fmaxf(amax, fabsf(e));
+    float d = __fdiv_rn(amax, 127.0f), inv = d > 0.0f ? __frcp_rn(d) : 0.0f;
+    XBlock b = {};
+    for (int k = 0; k < 32; ++k) {
+        int q = __float2int_rn(__fmul_rn(v[k], inv));
+        q = q < -127 ? -127 : q > 127 ? 127 : q;
+        b.s.sum += q;
+        b.q[k / 4] |= (uint32_t(q) & 0xFFu) << 8 * (k % 4);
+    }
+    b.s.d = d;
+    return b;
+}
 
 // Every kernel works on runs of 16 consecutive values of a row; rows are a whole number of runs.
 constexpr int kRun = 16;
@@ -64,33 +82,44 @@ __device__ __forceinline__ void load16(const uint8_t *p, uint32_t (&w)[4]) {
     }
 }
 
-// Words k < N of the 4N bytes at p, whose guaranteed alignment is Align, read as 16-byte loads
-// of the aligned chunks that hold them (one sector each, the fewest load instructions), then
-// moved into place: two selects per word shift by whole words (static register indices),
-// a funnel shift by the bytes left. A chunk is read only if it holds one of the 4N bytes, so
-// no read leaves the allocation's 16-byte granules.
+// The 4N bytes at p, whose guaranteed alignment is Align, read as 16-byte loads of the
+// aligned chunks that hold them (one sector each, the fewest load instructions); `words`
+// then moves them into place: two selects per word shift by whole words (static register
+// indices), a funnel shift by the bytes left. A chunk is read only if it holds one of the 4N
+// bytes, so no read leaves the allocation's 16-byte granules. Loading and unpacking are apart
+// so that a kernel can issue every load of a step before it uses the first.
 template <int N, int Align>
-__device__ __forceinline__ void load_bytes(const uint8_t *p, uint32_t (&w)[N]) {
-    if constexpr (Align % 16 == 0) {
-        for (int i = 0; i < N / 4; ++i) {
-            uint4 v = __ldg(reinterpret_cast<const uint4 *>(p) + i);
-            w[4 * i] = v.x, w[4 * i + 1] = v.y, w[4 * i + 2] = v.z, w[4 * i + 3] = v.w;
-        }
-    } else {
-        constexpr int chunks = (16 - Align + 4 * N + 15) / 16;
+struct Bytes {
+    static constexpr int chunks = Align % 16 == 0 ? N / 4 : (16 - Align + 4 * N + 15) / 16;
+    uint32_t v[4 * chunks];
+    int off;
+
+    __device__ __forceinline__ void load(const uint8_t *p) {
         uintptr_t a = reinterpret_cast<uintptr_t>(p);
         const uint4 *c = reinterpret_cast<const uint4 *>(a & ~uintptr_t(15));
-        int off = int(a & 15);
-        uint32_t v[4 * chunks + 3] = {};
+        off = Align % 16 == 0 ? 0 : int(a & 15);
         for (int i = 0; i < chunks; ++i) {
             uint4 t = 16 * i < off + 4 * N ? __ldg(c + i) : make_uint4(0, 0, 0, 0);
             v[4 * i] = t.x, v[4 * i + 1] = t.y, v[4 * i + 2] = t.z, v[4 * i + 3] = t.w;
         }
-        for (int j = 0; j < 4 * chunks; ++j) v[j] = off & 8 ? v[j + 2] : v[j];
-        for (int j = 0; j < 4 * chunks; ++j) v[j] = off & 4 ? v[j + 1] : v[j];
-        for (int k = 0; k < N; ++k)
-            w[k] = Align % 4 == 0 ? v[k] : __funnelshift_r(v[k], v[k + 1], 8 * (off & 3));
     }
+
+    __device__ __forceinline__ void words(uint32_t (&w)[N]) const {
+        constexpr int n = 4 * chunks;
+        uint32_t r[n + 3];
+        for (int j = 0; j < n + 3; ++j) r[j] = j < n ? v[j] : 0u;
+        if constexpr (Align % 16 != 0) {
+            for (int j = 0; j < n; ++j) r[j] = off & 8 ? r[j + 2] : r[j];
+            for (int j = 0; j < n; ++j) r[j] = off & 4 ? r[j + 1] : r[j];
+        }
+        for (int k = 0; k < N; ++k)
+            w[k] = Align % 4 == 0 ? r[k] : __funnelshift_r(r[k], r[k + 1], 8 * (off & 3));
+    }
+};
+
+// The 16 bits at p (2-byte aligned), as raw bits: converted where they are used.
+__device__ __forceinline__ uint32_t bits16(const void *p) {
+    return __ldg(reinterpret_cast<const uint16_t *>(p));
 }
 
 __device__ __forceinline__ float half_at(const __half *p) { return __half2float(__ldg(p)); }
@@ -113,6 +142,11 @@ __device__ __forceinline__ int dot_lo_hi(const uint32_t (&lo)[4], const uint32_t
         dot = __dp4a(int(hi[k]), int(x.q[k + 4]), dot);
     }
     return dot;
+}
+
+// Q4_1/Q5_1: sum (d q + m) x = dx (d dot + m sum), with d and m the fp16 halves of dm.
+__device__ __forceinline__ float affine_dot(uint32_t dm, int dot, block_q8_1_scale x) {
+    return x.d * (half_in<0>(dm) * float(dot) + half_in<16>(dm) * float(x.sum));
 }
 
 // sum_k q_k x_k with the 32 weights q of a unit as 8 words of int8 (or unsigned < 128).
@@ -230,12 +264,20 @@ struct Q8_0 {
         bytes_minus(w, 128.0f, q);
         return {half_at(&b->d), 0.0f};
     }
-    __device__ static float dot_q8_1(const uint8_t *row, int u, const XBlock &x) {
-        const block_q8_0 *b = reinterpret_cast<const block_q8_0 *>(row) + u;
-        uint32_t q[8];
-        load_bytes<8, 2>(reinterpret_cast<const uint8_t *>(b->qs), q);
-        return half_at(&b->d) * x.s.d * float(dot_words(q, x));
-    }
+    struct Unit {
+        Bytes<8, 2> qs;
+        uint32_t d;
+        __device__ void load(const uint8_t *row, int u) {
+            const block_q8_0 *b = reinterpret_cast<const block_q8_0 *>(row) + u;
+            qs.load(reinterpret_cast<const uint8_t *>(b->qs));
+            d = bits16(&b->d);
+        }
+        __device__ float dot(const XBlock &x) const {
+            uint32_t q[8];
+            qs.words(q);
+            return half_in<0>(d) * x.s.d * float(dot_words(q, x));
+        }
+    };
 };
 
 // Q4_0, Q4_1, Q5_0, Q5_1, MXFP4: byte j of qs holds value j (low nibble) and j + 16 (high).
@@ -253,13 +295,21 @@ struct Q4_0 {
         return {half_at(&b->d), 0.0f};
     }
     // sum (q - 8) x = sum q x - 8 sum x: exact in integers.
-    __device__ static float dot_q8_1(const uint8_t *row, int u, const XBlock &x) {
-        const block_q4_0 *b = reinterpret_cast<const block_q4_0 *>(row) + u;
-        uint32_t w[4], lo[4], hi[4];
-        load_bytes<4, 2>(b->qs, w);
-        for (int k = 0; k < 4; ++k) lo[k] = nibbles(w[k], 0), hi[k] = nibbles(w[k], 4);
-        return half_at(&b->d) * x.s.d * float(dot_lo_hi(lo, hi, x) - 8 * x.s.sum);
-    }
+    struct Unit {
+        Bytes<4, 2> qs;
+        uint32_t d;
+        __device__ void load(const uint8_t *row, int u) {
+            const block_q4_0 *b = reinterpret_cast<const block_q4_0 *>(row) + u;
+            qs.load(b->qs);
+            d = bits16(&b->d);
+        }
+        __device__ float dot(const XBlock &x) const {
+            uint32_t w[4], lo[4], hi[4];
+            qs.words(w);
+            for (int k = 0; k < 4; ++k) lo[k] = nibbles(w[k], 0), hi[k] = nibbles(w[k], 4);
+            return half_in<0>(d) * x.s.d * float(dot_lo_hi(lo, hi, x) - 8 * x.s.sum);
+        }
+    };
 };
 
 struct Q4_1 {
@@ -276,14 +326,21 @@ struct Q4_1 {
         return {half_at(&b->d), half_at(&b->m)};
     }
     // sum (d q + m) x = d sum q x + m sum x.
-    __device__ static float dot_q8_1(const uint8_t *row, int u, const XBlock &x) {
-        const block_q4_1 *b = reinterpret_cast<const block_q4_1 *>(row) + u;
-        uint32_t w[4], lo[4], hi[4];
-        load_bytes<4, 4>(b->qs, w);
-        for (int k = 0; k < 4; ++k) lo[k] = nibbles(w[k], 0), hi[k] = nibbles(w[k], 4);
-        float dot = float(dot_lo_hi(lo, hi, x)), sum = float(x.s.sum);
-        return x.s.d * (half_at(&b->d) * dot + half_at(&b->m) * sum);
-    }
+    struct Unit {
+        Bytes<4, 4> qs;
+        uint32_t dm;
+        __device__ void load(const uint8_t *row, int u) {
+            const block_q4_1 *b = reinterpret_cast<const block_q4_1 *>(row) + u;
+            qs.load(b->qs);
+            dm = __ldg(reinterpret_cast<const uint32_t *>(b));
+        }
+        __device__ float dot(const XBlock &x) const {
+            uint32_t w[4], lo[4], hi[4];
+            qs.words(w);
+            for (int k = 0; k < 4; ++k) lo[k] = nibbles(w[k], 0), hi[k] = nibbles(w[k], 4);
+            return affine_dot(dm, dot_lo_hi(lo, hi, x), x.s);
+        }
+    };
 };
 
 // The fifth bit of value j is bit j of the 32-bit qh.
@@ -316,13 +373,22 @@ struct Q5_0 {
         bytes_minus(w, 16.0f, q);
         return {half_at(&b->d), 0.0f};
     }
-    __device__ static float dot_q8_1(const uint8_t *row, int u, const XBlock &x) {
-        const block_q5_0 *b = reinterpret_cast<const block_q5_0 *>(row) + u;
-        uint32_t w[4], lo[4], hi[4];
-        load_bytes<4, 2>(b->qs, w);
-        fifth_bits(qh32(b->qh), w, lo, hi);
-        return half_at(&b->d) * x.s.d * float(dot_lo_hi(lo, hi, x) - 16 * x.s.sum);
-    }
+    struct Unit {
+        Bytes<4, 2> qs;
+        uint32_t d, qh;
+        __device__ void load(const uint8_t *row, int u) {
+            const block_q5_0 *b = reinterpret_cast<const block_q5_0 *>(row) + u;
+            qs.load(b->qs);
+            d = bits16(&b->d);
+            qh = qh32(b->qh);
+        }
+        __device__ float dot(const XBlock &x) const {
+            uint32_t w[4], lo[4], hi[4];
+            qs.words(w);
+            fifth_bits(qh, w, lo, hi);
+            return half_in<0>(d) * x.s.d * float(dot_lo_hi(lo, hi, x) - 16 * x.s.sum);
+        }
+    };
 };
 
 struct Q5_1 {
@@ -339,14 +405,22 @@ struct Q5_1 {
         bytes_minus(w, 0.0f, q);
         return {half_at(&b->d), half_at(&b->m)};
     }
-    __device__ static float dot_q8_1(const uint8_t *row, int u, const XBlock &x) {
-        const block_q5_1 *b = reinterpret_cast<const block_q5_1 *>(row) + u;
-        uint32_t w[4], lo[4], hi[4];
-        load_bytes<4, 8>(b->qs, w);
-        fifth_bits(qh32(b->qh), w, lo, hi);
-        float dot = float(dot_lo_hi(lo, hi, x)), sum = float(x.s.sum);
-        return x.s.d * (half_at(&b->d) * dot + half_at(&b->m) * sum);
-    }
+    struct Unit {
+        Bytes<4, 8> qs;
+        uint32_t dm, qh;
+        __device__ void load(const uint8_t *row, int u) {
+            const block_q5_1 *b = reinterpret_cast<const block_q5_1 *>(row) + u;
+            qs.load(b->qs);
+            uint2 head = __ldg(reinterpret_cast<const uint2 *>(b));  // d, m, qh
+            dm = head.x, qh = head.y;
+        }
+        __device__ float dot(const XBlock &x) const {
+            uint32_t w[4], lo[4], hi[4];
+            qs.words(w);
+            fifth_bits(qh, w, lo, hi);
+            return affine_dot(dm, dot_lo_hi(lo, hi, x), x.s);
+        }
+    };
 };
 
 // Q4_K/Q5_K: 8 sub-blocks of 32 values, value = d * sc * q - dmin * m with a 6-bit scale and
@@ -383,15 +457,23 @@ struct Q4_K {
         return scale_k(&b->d, &b->dmin, b->scales, s);
     }
     // Unit u is sub-block u % 8 of block u / 8: d sc sum q x - dmin m sum x.
-    __device__ static float dot_q8_1(const uint8_t *row, int u, const XBlock &x) {
-        const block_q4_K *b = reinterpret_cast<const block_q4_K *>(row) + u / 8;
-        int s = u % 8;
-        uint32_t head[4], q[8];
-        load_bytes<4, 16>(reinterpret_cast<const uint8_t *>(b), head);  // d, dmin, scales
-        load_bytes<8, 16>(b->qs + 32 * (s / 2), q);
-        for (uint32_t &n : q) n = nibbles(n, 4 * (s % 2));
-        return dot_k(head, s, dot_words(q, x), x.s);
-    }
+    struct Unit {
+        Bytes<4, 16> head;  // d, dmin, scales
+        Bytes<8, 16> qs;
+        int s;
+        __device__ void load(const uint8_t *row, int u) {
+            const block_q4_K *b = reinterpret_cast<const block_q4_K *>(row) + u / 8;
+            s = u % 8;
+            head.load(reinterpret_cast<const uint8_t *>(b));
+            qs.load(b->qs + 32 * (s / 2));
+        }
+        __device__ float dot(const XBlock &x) const {
+            uint32_t q[8];
+            qs.words(q);
+            for (uint32_t &n : q) n = nibbles(n, 4 * (s % 2));
+            return dot_k(head.v, s, dot_words(q, x), x.s);
+        }
+    };
 };
 
 struct Q5_K {
@@ -409,16 +491,26 @@ struct Q5_K {
         bytes_minus(w, 0.0f, q);
         return scale_k(&b->d, &b->dmin, b->scales, s);
     }
-    __device__ static float dot_q8_1(const uint8_t *row, int u, const XBlock &x) {
-        const block_q5_K *b = reinterpret_cast<const block_q5_K *>(row) + u / 8;
-        int s = u % 8;
-        uint32_t head[4], q[8], h[8];
-        load_bytes<4, 16>(reinterpret_cast<const uint8_t *>(b), head);
-        load_bytes<8, 16>(b->qs + 32 * (s / 2), q);
-        load_bytes<8, 16>(b->qh, h);
-        for (int k = 0; k < 8; ++k) q[k] = nibbles(q[k], 4 * (s % 2)) | (h[k] >> s & 0x01010101u) << 4;
-        return dot_k(head, s, dot_words(q, x), x.s);
-    }
+    struct Unit {
+        Bytes<4, 16> head;
+        Bytes<8, 16> qs, qh;
+        int s;
+        __device__ void load(const uint8_t *row, int u) {
+            const block_q5_K *b = reinterpret_cast<const block_q5_K *>(row) + u / 8;
+            s = u % 8;
+            head.load(reinterpret_cast<const uint8_t *>(b));
+            qs.load(b->qs + 32 * (s / 2));
+            qh.load(b->qh);
+        }
+        __device__ float dot(const XBlock &x) const {
+            uint32_t q[8], h[8];
+            qs.words(q);
+            qh.words(h);
+            for (int k = 0; k < 8; ++k)
+                q[k] = nibbles(q[k], 4 * (s % 2)) | (h[k] >> s & 0x01010101u) << 4;
+            return dot_k(head.v, s, dot_words(q, x), x.s);
+        }
+    };
 };
 
 // Q6_K: two halves of 128 values; quarter t of a half takes the low (t < 2) or high nibbles
@@ -440,23 +532,34 @@ struct Q6_K {
     }
     // Unit u is quarter t of half h of block u / 8; its values are q - 32 (made signed bytes:
     // q + 128 - 32 has no borrow, then the top bit flips back), scaled per 16 values.
-    __device__ static float dot_q8_1(const uint8_t *row, int u, const XBlock &x) {
-        const block_q6_K *b = reinterpret_cast<const block_q6_K *>(row) + u / 8;
-        int half = u % 8 / 4, t = u % 4;
-        uint32_t q[8], h[8];
-        load_bytes<8, 2>(b->ql + 64 * half + 32 * (t % 2), q);
-        load_bytes<8, 2>(b->qh + 32 * half, h);
-        for (int k = 0; k < 8; ++k) {
-            uint32_t v = nibbles(q[k], 4 * (t / 2)) | (h[k] >> 2 * t & 0x03030303u) << 4;
-            q[k] = ((v | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
+    struct Unit {
+        Bytes<8, 2> ql, qh;
+        uint32_t sc, d;  // the quarter's two int8 scales; d
+        int t;
+        __device__ void load(const uint8_t *row, int u) {
+            const block_q6_K *b = reinterpret_cast<const block_q6_K *>(row) + u / 8;
+            int half = u % 8 / 4;
+            t = u % 4;
+            ql.load(b->ql + 64 * half + 32 * (t % 2));
+            qh.load(b->qh + 32 * half);
+            sc = bits16(b->scales + 8 * half + 2 * t);
+            d = bits16(&b->d);
         }
-        int dot0 = 0, dot1 = 0;
-        for (int k = 0; k < 4; ++k) dot0 = __dp4a(int(q[k]), int(x.q[k]), dot0);
-        for (int k = 4; k < 8; ++k) dot1 = __dp4a(int(q[k]), int(x.q[k]), dot1);
-        uint32_t sc = __ldg(reinterpret_cast<const uint16_t *>(b->scales + 8 * half + 2 * t));
-        int sum = int(int8_t(sc & 0xFF)) * dot0 + int(int8_t(sc >> 8)) * dot1;  // |sum| < 2^24
-        return half_at(&b->d) * x.s.d * float(sum);
-    }
+        __device__ float dot(const XBlock &x) const {
+            uint32_t q[8], h[8];
+            ql.words(q);
+            qh.words(h);
+            for (int k = 0; k < 8; ++k) {
+                uint32_t v = nibbles(q[k], 4 * (t / 2)) | (h[k] >> 2 * t & 0x03030303u) << 4;
+                q[k] = ((v | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
+            }
+            int dot0 = 0, dot1 = 0;
+            for (int k = 0; k < 4; ++k) dot0 = __dp4a(int(q[k]), int(x.q[k]), dot0);
+            for (int k = 4; k < 8; ++k) dot1 = __dp4a(int(q[k]), int(x.q[k]), dot1);
+            int sum = int(int8_t(sc & 0xFF)) * dot0 + int(int8_t(sc >> 8)) * dot1;  // < 2^24
+            return half_in<0>(d) * x.s.d * float(sum);
+        }
+    };
 };
 
 // MXFP4: E2M1 values with an E8M0 block scale. ggml keeps the E2M1 values doubled
@@ -492,18 +595,26 @@ struct MXFP4 {
     static constexpr bool affine = false;
     static constexpr bool integer_dot = true;
     // The activation words take the codes' byte order 0, 2, 1, 3 too.
-    __device__ static float dot_q8_1(const uint8_t *row, int u, const XBlock &x) {
-        const block_mxfp4 *b = reinterpret_cast<const block_mxfp4 *>(row) + u;
-        uint32_t w[4];
-        load_bytes<4, 1>(b->qs, w);
-        int dot = 0;
-        for (int k = 0; k < 4; ++k) {
-            dot = __dp4a(int(e2m1_int8(nibbles(w[k], 0))), int(__byte_perm(x.q[k], 0, 0x3120u)), dot);
-            dot = __dp4a(int(e2m1_int8(nibbles(w[k], 4))), int(__byte_perm(x.q[k + 4], 0, 0x3120u)),
-                         dot);
+    struct Unit {
+        Bytes<4, 1> qs;
+        uint32_t e;
+        __device__ void load(const uint8_t *row, int u) {
+            const block_mxfp4 *b = reinterpret_cast<const block_mxfp4 *>(row) + u;
+            qs.load(b->qs);
+            e = __ldg(&b->e);
         }
-        return e8m0_half(__ldg(&b->e)) * x.s.d * float(dot);
-    }
+        __device__ float dot(const XBlock &x) const {
+            uint32_t w[4];
+            qs.words(w);
+            int dot = 0;
+            for (int k = 0; k < 4; ++k) {
+                uint32_t lo = e2m1_int8(nibbles(w[k], 0)), hi = e2m1_int8(nibbles(w[k], 4));
+                dot = __dp4a(int(lo), int(__byte_perm(x.q[k], 0, 0x3120u)), dot);
+                dot = __dp4a(int(hi), int(__byte_perm(x.q[k + 4], 0, 0x3120u)), dot);
+            }
+            return e8m0_half(e) * x.s.d * float(dot);
+        }
+    };
     __device__ static RunScale run16(const uint8_t *row, int i0, float (&q)[16]) {
         const block_mxfp4 *b = reinterpret_cast<const block_mxfp4 *>(row) + i0 / 32;
         int shift = i0 % 32 ? 4 : 0;

@@ -1,8 +1,9 @@
 """Activations as the CUDA integer matvec takes them (cuda/src/matvec.cu, quantize_q8_1_kernel).
 
-Per block of 32 values: d = max|x| / 127 and q = rint(x / d) (round half to even), both
-correctly rounded in float32, q clamped to [-127, 127] and 0 where d = 0; with the integer sum
-of q, which carries the weight formats' offsets and mins. x is then d * q.
+Per block of 32 values: d = max|x| / 127 and q = rint(x * (1 / d)) (round half to even), each
+step correctly rounded in float32, q saturated to [-127, 127] (a subnormal d overflows 1 / d),
+0 where d = 0 or x = 0; with the integer sum of q, which carries the weight formats' offsets and
+mins. x is then d * q.
 """
 from __future__ import annotations
 
@@ -18,9 +19,11 @@ def quantize_activations_q8_1(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np
         raise ValueError(f"{x.size} activations are not a whole number of blocks of {BLOCK}")
     blocks = x.reshape(-1, BLOCK)
     d = np.abs(blocks).max(axis=1) / np.float32(127)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.rint(blocks / d[:, None])
-    q = np.where(d[:, None] > 0, np.clip(q, -127, 127), 0).astype(np.int8)
+    with np.errstate(divide="ignore", over="ignore"):
+        inv = np.where(d > 0, np.float32(1) / d, np.float32(0)).astype(np.float32)
+    with np.errstate(invalid="ignore"):
+        scaled = np.nan_to_num(blocks * inv[:, None], nan=0.0)  # 0 * inf (subnormal d) is 0
+    q = np.clip(np.rint(scaled), -127, 127).astype(np.int8)
     return q.reshape(-1), d.astype(np.float32), q.astype(np.int32).sum(axis=1, dtype=np.int32)
 
 

@@ -1,5 +1,7 @@
 """The quantized-weight kernels (cuda/src/matvec.cu, matmul.cu, embed.cu) against orcd.quant's
-dequantizer and a float64 product, for every format on the real shapes of SPEC §6."""
+dequantizer and a float64 product, for every format on the real shapes of SPEC §6. matvec is
+checked on both of its paths (ORCD_MATVEC): the integer one against x rounded exactly as its
+Q8_1 quantizer rounds it, the plain one against x itself."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,6 +9,7 @@ import pytest
 
 from orcd import _cuda, quant
 from orcd.errors import InternalError
+from orcd.quant.activations import dequantize_activations_q8_1, quantize_activations_q8_1
 
 FORMATS = [t.name for t in quant.BLOCKS]
 FLOATS = {"F32", "F16", "BF16"}
@@ -17,6 +20,7 @@ BIG = 1 << 26  # values: float formats are generated only below this (host time,
 CHECKED_ROWS = 1024  # rows compared on large shapes: every row runs the same code path
 MATMUL_N = [1, 7, 16, 128, 512]
 MATMUL_BIG_N_VALUES = 1 << 23  # n >= 128 only on matrices up to this many values
+MATVEC_PATHS = ["q8_1", "f32"]  # ORCD_MATVEC: the integer path (default) and the plain one
 
 
 def _cases():
@@ -55,21 +59,60 @@ def _f32_bound(w, x):
     return u * (np.abs(w) @ np.abs(x) + 4 * w_max * np.abs(x).sum(0))
 
 
+def _x_as_multiplied(x, w, path):
+    """The activations the kernel multiplies by: x, or x rounded by the Q8_1 quantizer."""
+    if path == "f32" or w.name in FLOATS:
+        return x.astype(np.float64)
+    q, d, _ = quantize_activations_q8_1(x)
+    return dequantize_activations_q8_1(q, d)
+
+
 @pytest.mark.gpu
-def test_matvec_matches_float64_product(weights):
+@pytest.mark.parametrize("path", MATVEC_PATHS)
+def test_matvec_matches_float64_product(weights, path, monkeypatch):
+    monkeypatch.setenv("ORCD_MATVEC", path)
     w = weights
     x = np.random.default_rng(1).standard_normal(w.cols).astype(np.float32)
     y = _cuda.matvec(w.type, w.raw, x, w.rows, w.cols)
-    ref = w.dense.astype(np.float64) @ x.astype(np.float64)
-    assert np.all(np.abs(y[w.checked] - ref) <= _f32_bound(w.dense, x))
+    xm = _x_as_multiplied(x, w, path)
+    ref = w.dense.astype(np.float64) @ xm
+    # The integer path's block dots are exact integers; what is left is F32 rounding of the
+    # scales and the sums, within the plain path's bound.
+    assert np.all(np.abs(y[w.checked] - ref) <= _f32_bound(w.dense, xm))
 
 
 @pytest.mark.gpu
-def test_matvec_is_bit_identical_run_to_run(weights):
+def test_matvec_integer_path_is_close_to_the_unrounded_product(weights, monkeypatch):
+    monkeypatch.setenv("ORCD_MATVEC", "q8_1")
+    w = weights
+    if w.name in FLOATS:
+        pytest.skip("float weights always take the plain path")
+    x = np.random.default_rng(3).standard_normal(w.cols).astype(np.float32)
+    y = _cuda.matvec(w.type, w.raw, x, w.rows, w.cols)
+    ref = w.dense.astype(np.float64) @ x.astype(np.float64)
+    # 8-bit activations: each x moves by at most half a step d = max|x of its block| / 127
+    # (x * (1 / d) rounds by about 2^-16 d more, hence the margin), on top of the F32 bound.
+    step = np.repeat(np.abs(x.reshape(-1, 32)).max(1) / 127.0, 32)
+    rounding = np.abs(w.dense) @ (0.5 * (1 + 2.0 ** -10) * step)
+    assert np.all(np.abs(y[w.checked] - ref) <= rounding + _f32_bound(w.dense, x))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("path", MATVEC_PATHS)
+def test_matvec_is_bit_identical_run_to_run(weights, path, monkeypatch):
+    monkeypatch.setenv("ORCD_MATVEC", path)
     w = weights
     x = np.random.default_rng(2).standard_normal(w.cols).astype(np.float32)
     runs = [_cuda.matvec(w.type, w.raw, x, w.rows, w.cols).view(np.uint32) for _ in range(2)]
     assert np.array_equal(runs[0], runs[1])
+
+
+@pytest.mark.gpu
+def test_matvec_rejects_an_unknown_path(monkeypatch):
+    monkeypatch.setenv("ORCD_MATVEC", "int4")
+    raw = quant.random_blocks("Q8_0", (4, 64), np.random.default_rng(0))
+    with pytest.raises(InternalError, match="ORCD_MATVEC=int4: use f32"):
+        _cuda.matvec(int(quant.format_of("Q8_0").ggml_type), raw, np.zeros(64, np.float32), 4, 64)
 
 
 @pytest.mark.gpu
