@@ -30,7 +30,8 @@ def current_minute_word() -> str:
 
 def haiku_messages(word: str) -> list[dict]:
     return [{"role": "user", "content":
-             f'Write a haiku about GPU computing. The haiku must contain the word "{word}".'}]
+             f"Write a haiku about GPU computing that contains the number {word}, "
+             f'spelled out as the word "{word}".'}]
 
 
 def contains_word(text: str, word: str) -> bool:
