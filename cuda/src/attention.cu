@@ -1,6 +1,7 @@
 // Grouped-query attention over the FP16 KV cache. A block of kAttentionChunk threads handles
 // one head and one chunk of positions: thread t scores position t of the chunk, then thread d
 // accumulates output feature d (head_dim <= kAttentionChunk, a multiple of 8).
+#include <algorithm>
 #include <cfloat>
 #include "attention.cuh"
 #include "common.cuh"
@@ -9,6 +10,7 @@
 namespace orcd {
 
 constexpr int kMaxHeadDim = kAttentionChunk;
+constexpr int kMaxSplitBlocks = 32;  // per head in attention_decode_kernel's grid
 
 __global__ void kv_store_kernel(const float *k, const float *v, int stride, half *kc, half *vc,
                                 AttentionShape s, const int *pos0) {
@@ -75,12 +77,12 @@ __device__ void load_query(const float *q, int head_dim, float *q_s) {
     __syncthreads();
 }
 
-__global__ void attention_split_kernel(const float *q, const half *kc, const half *vc,
-                                       float *partial, AttentionShape s, const int *pos0) {
+// Attends chunk `split` (< the sequence's splits) of head blockIdx.x and stores its
+// ChunkResult at index split of the head's `splits` partials.
+__device__ void attend_split(const float *q, const half *kc, const half *vc, float *partial,
+                             const AttentionShape &s, int len, int split, int splits) {
     __shared__ float q_s[kMaxHeadDim], p_s[kAttentionChunk];
-    int head = blockIdx.x, split = blockIdx.y, splits = gridDim.y;
-    int len = *pos0 + 1, t0 = split * kAttentionChunk;
-    if (t0 >= len) return;  // past the end of the sequence: the combine reads fewer splits
+    int head = blockIdx.x, t0 = split * kAttentionChunk;
     int kv = head / (s.heads / s.kv_heads);
     load_query(q + size_t(head) * s.head_dim, s.head_dim, q_s);
     const half *kh = kc + size_t(kv) * s.ctx * s.head_dim, *vh = vc + size_t(kv) * s.ctx * s.head_dim;
@@ -90,21 +92,63 @@ __global__ void attention_split_kernel(const float *q, const half *kc, const hal
     if (threadIdx.x == 0) out[0] = r.m, out[1] = r.l;
 }
 
+// Feature d of a head's output from its first `active` splits, in split order. Loads go
+// through L2 (__ldcg): the partials may come from other blocks of the same kernel.
+__device__ float combine_splits(const float *part, int active, int head_dim, int d) {
+    float m = -FLT_MAX;
+    for (int i = 0; i < active; ++i) m = fmaxf(m, __ldcg(part + i * (head_dim + 2)));
+    float l = 0.0f, acc = 0.0f;
+    for (int i = 0; i < active; ++i) {
+        const float *p = part + i * (head_dim + 2);
+        float w = expf(__ldcg(p) - m);
+        l = fmaf(__ldcg(p + 1), w, l);
+        acc = fmaf(__ldcg(p + 2 + d), w, acc);
+    }
+    return acc / l;
+}
+
+__device__ __forceinline__ int active_splits(const int *pos0) {
+    return (*pos0 + kAttentionChunk) / kAttentionChunk;
+}
+
+// Past the end of the sequence a block has nothing to do: the combine reads fewer splits.
+__global__ void attention_split_kernel(const float *q, const half *kc, const half *vc,
+                                       float *partial, AttentionShape s, const int *pos0) {
+    if (int(blockIdx.y) < active_splits(pos0))
+        attend_split(q, kc, vc, partial, s, *pos0 + 1, blockIdx.y, gridDim.y);
+}
+
 __global__ void attention_combine_kernel(const float *partial, float *out, AttentionShape s,
                                          int splits, const int *pos0) {
     int head = blockIdx.x, d = threadIdx.x;
-    int active = (*pos0 + kAttentionChunk) / kAttentionChunk;
     const float *part = partial + size_t(head) * splits * (s.head_dim + 2);
-    float m = -FLT_MAX;
-    for (int i = 0; i < active; ++i) m = fmaxf(m, part[i * (s.head_dim + 2)]);
-    float l = 0.0f, acc = 0.0f;
-    for (int i = 0; i < active; ++i) {
-        const float *p = part + i * (s.head_dim + 2);
-        float w = expf(p[0] - m);
-        l = fmaf(p[1], w, l);
-        acc = fmaf(p[2 + d], w, acc);
-    }
-    out[size_t(head) * s.head_dim + d] = acc / l;
+    out[size_t(head) * s.head_dim + d] = combine_splits(part, active_splits(pos0), s.head_dim, d);
+}
+
+// Both in one launch: blockIdx.y takes splits blockIdx.y, + gridDim.y, ... (a grid that does
+// not grow with the context), and the last block of a head to finish (counted in done[head],
+// 0 before and after) combines the head's splits, in split order as the combine kernel does,
+// so the result does not depend on which block is last.
+__global__ void attention_decode_kernel(const float *q, const half *kc, const half *vc,
+                                        float *partial, float *out, int *done, AttentionShape s,
+                                        int splits, const int *pos0) {
+    __shared__ bool last;
+    int head = blockIdx.x, active = active_splits(pos0);
+    int blocks = min(int(gridDim.y), active);  // the blocks with a split to attend
+    if (int(blockIdx.y) >= blocks) return;
+    for (int split = blockIdx.y; split < active; split += gridDim.y)
+        attend_split(q, kc, vc, partial, s, *pos0 + 1, split, splits);
+    __threadfence();  // this block's partials are visible to the block that combines
+    __syncthreads();
+    if (threadIdx.x == 0) last = atomicAdd(done + head, 1) == blocks - 1;
+    __syncthreads();
+    if (!last) return;
+    __threadfence();
+    const float *part = partial + size_t(head) * splits * (s.head_dim + 2);
+    if (threadIdx.x < s.head_dim)
+        out[size_t(head) * s.head_dim + threadIdx.x] =
+            combine_splits(part, active, s.head_dim, threadIdx.x);
+    if (threadIdx.x == 0) done[head] = 0;
 }
 
 static int decode_splits(const AttentionShape &s) {
@@ -124,6 +168,17 @@ orcd_status attention_decode(const float *q, const half *k_cache, const half *v_
     ORCD_CUDA(cudaGetLastError());
     attention_combine_kernel<<<s.heads, s.head_dim, 0, stream>>>(partial, out, s, splits, pos0);
     return check(cudaGetLastError(), "attention_combine kernel launch");
+}
+
+orcd_status attention_decode_one_launch(const float *q, const half *k_cache, const half *v_cache,
+                                        float *out, float *partial, int *done,
+                                        const AttentionShape &s, const int *pos0,
+                                        cudaStream_t stream) {
+    int splits = decode_splits(s);
+    dim3 grid(s.heads, std::min(splits, kMaxSplitBlocks));
+    attention_decode_kernel<<<grid, kAttentionChunk, 0, stream>>>(q, k_cache, v_cache, partial,
+                                                                  out, done, s, splits, pos0);
+    return check(cudaGetLastError(), "attention_decode kernel launch");
 }
 
 // Prefill: a block takes one head and a tile of kTileQueries queries, walks the keys in chunks

@@ -29,6 +29,13 @@ orcd_status attention_decode(const float *q, const half *k_cache, const half *v_
                              float *out, float *partial, const AttentionShape &s,
                              const int *pos0, cudaStream_t stream);
 
+// The same in one launch: the last split of each head to finish combines them, counting
+// in done[heads] (zero before; zero again after).
+orcd_status attention_decode_one_launch(const float *q, const half *k_cache, const half *v_cache,
+                                        float *out, float *partial, int *done,
+                                        const AttentionShape &s, const int *pos0,
+                                        cudaStream_t stream);
+
 // Prefill: causal attention of n queries (row i at q + i * q_stride, position *pos0 + i) over
 // the cache, in tiles of queries against chunks of keys with an online softmax (flash-attention
 // style); out is [n, heads * head_dim].

@@ -61,7 +61,7 @@ orcd_status run_step(orcd_engine *e, bool greedy) {
 // Prefills the prompt (already in history) in chunks; the logits of its last token end in a.
 orcd_status prefill(orcd_engine *e, int n_prompt, Activations *a) {
     int rows = std::min(n_prompt, kPrefillChunk);
-    ORCD_TRY(activations_alloc(e->alloc, e->model.cfg, rows, 1, a));
+    ORCD_TRY(activations_alloc(e->alloc, e->model.cfg, rows, 1, e->stream, a));
     for (int start = 0; start < n_prompt; start += rows) {
         int n = std::min(rows, n_prompt - start);
         // From pageable memory: the copy is staged before cudaMemcpyAsync returns.

@@ -39,9 +39,10 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     TensorMap tensors;
     ORCD_TRY(upload_tensors(e->alloc, t, n, chunk, progress, user, e->stream, &tensors));
     ORCD_TRY(bind_weights(c, tensors, &m.w));
+    m.fused = fused_decode_enabled() && fused_decode_fits(c, m.w);
     ORCD_TRY(kv_cache_alloc(e->alloc, c, &m.kv));
     ORCD_TRY(rope_table_alloc(e->alloc, c, rope_factors(c, t, n), &m.rope, e->stream));
-    ORCD_TRY(activations_alloc(e->alloc, c, 1, 1, &e->step));
+    ORCD_TRY(activations_alloc(e->alloc, c, 1, 1, e->stream, &e->step));
     ORCD_TRY(sampler_init(e->sampler, e->alloc, c.vocab_size, e->stream));
     ORCD_TRY(decode_state_alloc(e->alloc, c, &e->decode));
     return check(cudaStreamSynchronize(e->stream), "load synchronize");
@@ -67,7 +68,7 @@ orcd_status check_ids(const int32_t *ids, int n, int vocab) {
 orcd_status forward_logits(orcd_engine *e, const int32_t *ids, int n, float *logits) {
     const orcd_model_config &c = e->model.cfg;
     Activations a;
-    ORCD_TRY(activations_alloc(e->alloc, c, n, n, &a));
+    ORCD_TRY(activations_alloc(e->alloc, c, n, n, e->stream, &a));
     const int zero = 0;
     ORCD_CUDA(cudaMemcpyAsync(a.pos0, &zero, sizeof zero, cudaMemcpyHostToDevice, e->stream));
     ORCD_CUDA(cudaMemcpyAsync(a.ids, ids, n * sizeof(int32_t), cudaMemcpyHostToDevice, e->stream));

@@ -2,7 +2,8 @@
 // orcd/reference/{llama,qwen2,phi3}.py: embeddings → per layer [rmsnorm → q, k, v (+ bias)
 // → rope → attention over the KV cache → attn_output → residual → rmsnorm → gate, up →
 // swiglu → ffn_down → residual] → rmsnorm → output → logits.
-// One token (decode) multiplies by matvec, several (prefill) by matmul.
+// One token (decode) multiplies by matvec, several (prefill) by matmul; one token goes
+// through the fused kernels of llama_fused.cu instead unless ORCD_FUSED=0.
 #include "activation.cuh"
 #include "common.cuh"
 #include "model.cuh"
@@ -89,6 +90,7 @@ orcd_status llama_forward(const Model &m, const Activations &a, const int32_t *i
                           const int *pos0, bool all_logits, cudaStream_t stream) {
     if (n < 1 || n > a.rows || (all_logits && n > a.logits_rows))
         return fail(ORCD_ERR_INVALID, "forward of %d tokens on buffers for %d", n, a.rows);
+    if (n == 1 && m.fused) return llama_decode_fused(m, a, ids, pos0, stream);
     Pass p{m, a, n, pos0, stream};
     const Weights &w = m.w;
     int d = m.cfg.embedding_length;

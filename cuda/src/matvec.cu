@@ -104,6 +104,7 @@ __device__ __forceinline__ XBlock load_x(XQ8_1 x, int u) {
 // Rows row0..row0+R-1 by one warp. Lane l takes units l, l + 32, ... of each, kInFlight / R
 // units of each row per step: it issues every load of a step (unit indices clamped, the
 // surplus masked) before it decodes the first, so each lane keeps kInFlight units in flight.
+// The step loops are unrolled: rolled, they left wu in local memory (Q6_K and MXFP4 at R = 2).
 template <class F, int R>
 __device__ __forceinline__ void matvec_rows(const uint8_t *__restrict__ w, XQ8_1 x,
                                             float *__restrict__ y, int row0, int rows, int cols) {
@@ -115,11 +116,13 @@ __device__ __forceinline__ void matvec_rows(const uint8_t *__restrict__ w, XQ8_1
     for (int u0 = lane; u0 < units; u0 += 32 * steps) {
         typename F::Unit wu[steps][R];
         XBlock xb[steps];
+#pragma unroll
         for (int j = 0; j < steps; ++j) {
             int u = min(u0 + 32 * j, units - 1);
             for (int r = 0; r < R; ++r) wu[j][r].load(wr[r], u);
             xb[j] = load_x(x, u);
         }
+#pragma unroll
         for (int j = 0; j < steps; ++j)
             for (int r = 0; r < R; ++r) {
                 float d = wu[j][r].dot(xb[j]);
@@ -148,17 +151,16 @@ matvec_q8_1_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
 
 size_t matvec_scratch_bytes(int) { return 0; }
 
-namespace {
-
-// ORCD_MATVEC: "f32" takes the plain path for every format; unset, empty or "q8_1" the
-// integer path for the quantized formats. Read per call, so that tests can take both.
-orcd_status plain_path(bool *plain) {
+// Read per call, so that tests can take both paths.
+orcd_status matvec_plain_path(bool *plain) {
     const char *m = std::getenv("ORCD_MATVEC");
     *plain = m && std::strcmp(m, "f32") == 0;
     if (*plain || !m || !*m || std::strcmp(m, "q8_1") == 0) return ORCD_OK;
     return fail(ORCD_ERR_INVALID, "ORCD_MATVEC=%s: use f32 (plain float path) or q8_1 (integer "
                 "path, the default)", m);
 }
+
+namespace {
 
 orcd_status sm_count(int *sms) {
     int device = 0;
@@ -198,7 +200,7 @@ orcd_status matvec(int ggml_type, const void *w, const float *x, float *y, int r
         ORCD_TRY(check_row<F>(cols, "matvec"));
         if (rows <= 0) return fail(ORCD_ERR_INVALID, "matvec: %d rows", rows);
         bool plain = true;
-        ORCD_TRY(plain_path(&plain));
+        ORCD_TRY(matvec_plain_path(&plain));
         const uint8_t *wb = static_cast<const uint8_t *>(w);
         if constexpr (F::integer_dot)
             if (!plain && q8_1_bytes(cols) <= kMaxQ8_1Bytes)

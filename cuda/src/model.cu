@@ -45,15 +45,25 @@ static size_t scratch_bytes(const orcd_model_config &c, int rows) {
     return std::max(matvec_scratch_bytes(cols), matmul_scratch_bytes(cols, rows));
 }
 
+static int counters(const orcd_model_config &c) {
+    return c.head_count + (c.feed_forward_length + 31) / 32;
+}
+
+// int8 per hidden value, then {float d; int sum} per 32.
+static size_t hidden_q_bytes(const orcd_model_config &c) {
+    return size_t(c.feed_forward_length + 31) / 32 * (32 + 8);
+}
+
 size_t activation_bytes(const orcd_model_config &c, int rows, int logits_rows) {
     size_t d = c.embedding_length, floats = 3 * rows * d + qkv_floats(c, rows) +
         size_t(rows) * q_dim(c) + ffn_floats(c, rows) + size_t(rows) * c.feed_forward_length +
         size_t(logits_rows) * c.vocab_size + attention_decode_partial_floats(attention_shape(c));
-    return floats * sizeof(float) + rows * sizeof(int32_t) + sizeof(int) + scratch_bytes(c, rows);
+    return floats * sizeof(float) + (rows + 1 + counters(c)) * sizeof(int32_t) +
+           hidden_q_bytes(c) + scratch_bytes(c, rows);
 }
 
 orcd_status activations_alloc(Allocator &alloc, const orcd_model_config &c, int rows,
-                              int logits_rows, Activations *a) {
+                              int logits_rows, cudaStream_t stream, Activations *a) {
     size_t d = c.embedding_length;
     a->rows = rows;
     a->logits_rows = logits_rows;
@@ -69,7 +79,12 @@ orcd_status activations_alloc(Allocator &alloc, const orcd_model_config &c, int 
                          "attention partials"));
     ORCD_TRY(alloc.alloc(&a->ids, rows, "token ids"));
     ORCD_TRY(alloc.alloc(&a->pos0, 1, "position"));
-    return alloc.alloc(&a->scratch, scratch_bytes(c, rows), "matmul scratch");
+    ORCD_TRY(alloc.alloc(&a->scratch, scratch_bytes(c, rows), "matmul scratch"));
+    ORCD_TRY(alloc.alloc(&a->hidden_q, hidden_q_bytes(c), "ffn hidden state (Q8_1)"));
+    ORCD_TRY(alloc.alloc(&a->splits_done, counters(c), "decode step counters"));
+    a->groups_done = a->splits_done + c.head_count;
+    return check(cudaMemsetAsync(a->splits_done, 0, counters(c) * sizeof(int), stream),
+                 "zero the decode step counters");
 }
 
 static orcd_status find(const TensorMap &t, const std::string &name, int64_t ne0, int64_t ne1,

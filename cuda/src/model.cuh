@@ -49,6 +49,7 @@ struct Model {
     Weights w;
     KvCache kv;
     RopeTable rope{};
+    bool fused = false;  // decode through llama_decode_fused
 };
 
 // Prompt tokens per prefill pass (orcd/models/memory.py's PREFILL_CHUNK).
@@ -66,6 +67,10 @@ struct Activations {
     float *proj = nullptr;    // [rows, embedding_length] attn_output / ffn_down result
     float *logits = nullptr;  // [logits_rows, vocab_size]
     float *partial = nullptr; // flash-decoding partials
+    // The fused decode step's: hidden as Q8_1 (ffn int8, then a scale per 32), and zeroed
+    // counters, head_count for attention_decode_one_launch then one per 32 hidden values.
+    int8_t *hidden_q = nullptr;
+    int *splits_done = nullptr, *groups_done = nullptr;
     int32_t *ids = nullptr;   // [rows] token ids
     int *pos0 = nullptr;      // position of row 0
     void *scratch = nullptr;  // for matvec / matmul
@@ -89,7 +94,7 @@ FfnView ffn_view(const orcd_model_config &c, const Activations &a);
 AttentionShape attention_shape(const orcd_model_config &c);
 size_t activation_bytes(const orcd_model_config &c, int rows, int logits_rows);
 orcd_status activations_alloc(Allocator &alloc, const orcd_model_config &c, int rows,
-                              int logits_rows, Activations *a);
+                              int logits_rows, cudaStream_t stream, Activations *a);
 
 // Binds every tensor the architecture needs; ORCD_ERR_INVALID naming a missing one.
 orcd_status bind_weights(const orcd_model_config &c, const TensorMap &t, Weights *w);
@@ -103,5 +108,13 @@ orcd_status rope_table_alloc(Allocator &alloc, const orcd_model_config &c, const
 // the KV cache. Logits of every row when all_logits, else of the last row only.
 orcd_status llama_forward(const Model &m, const Activations &a, const int32_t *ids, int n,
                           const int *pos0, bool all_logits, cudaStream_t stream);
+
+// The same forward pass for one token (id, at *pos) in fused kernels (llama_fused.cu), taken
+// when m.fused: set at load unless ORCD_FUSED=0, or unless the model does not fit them (a
+// width over kFusedMaxCols, or gate and up of different formats).
+orcd_status llama_decode_fused(const Model &m, const Activations &a, const int32_t *id,
+                               const int *pos, cudaStream_t stream);
+bool fused_decode_enabled();
+bool fused_decode_fits(const orcd_model_config &c, const Weights &w);
 
 }  // namespace orcd

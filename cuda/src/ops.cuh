@@ -17,6 +17,10 @@ namespace orcd {
 // (ORCD_MATVEC=f32: every format does): no scratch.
 size_t matvec_scratch_bytes(int cols);
 
+// ORCD_MATVEC: "f32" takes the plain path for every format; unset, empty or "q8_1" the
+// integer path for the quantized formats (matvec here, and the fused decode kernels).
+orcd_status matvec_plain_path(bool *plain);
+
 // y[rows] = W[rows, cols] x[cols]   (decode)
 orcd_status matvec(int ggml_type, const void *w, const float *x, float *y, int rows, int cols,
                    void *scratch, cudaStream_t stream);

@@ -42,14 +42,20 @@ struct XBlock {
 
 // d = max|x| / 127 and q = rint(x * (1 / d)), each step correctly rounded (as
 // orcd.quant.activations computes them), saturated to +-127; d = 0 (all zero) gives q = 0.
+__device__ __forceinline__ float q8_1_scale(float amax) { return __fdiv_rn(amax, 127.0f); }
+__device__ __forceinline__ float q8_1_inverse(float d) { return d > 0.0f ? __frcp_rn(d) : 0.0f; }
+__device__ __forceinline__ int q8_1_value(float x, float inv) {
+    int q = __float2int_rn(__fmul_rn(x, inv));
+    return q < -127 ? -127 : q > 127 ? 127 : q;
+}
+
 __device__ __forceinline__ XBlock quantize_block_q8_1(const float (&v)[32]) {
     float amax = 0.0f;
     for (float e : v) amax = fmaxf(amax, fabsf(e));
-    float d = __fdiv_rn(amax, 127.0f), inv = d > 0.0f ? __frcp_rn(d) : 0.0f;
+    float d = q8_1_scale(amax), inv = q8_1_inverse(d);
     XBlock b = {};
     for (int k = 0; k < 32; ++k) {
-        int q = __float2int_rn(__fmul_rn(v[k], inv));
-        q = q < -127 ? -127 : q > 127 ? 127 : q;
+        int q = q8_1_value(v[k], inv);
         b.s.sum += q;
         b.q[k / 4] |= (uint32_t(q) & 0xFFu) << 8 * (k % 4);
     }

@@ -1,0 +1,57 @@
+// Decode (one token) matvecs fused with their neighbours, for the fused decode step
+// (llama_fused.cu, ORCD_FUSED): each block stages x in shared memory (RMSNorm'd first when a
+// norm is given; quantized to Q8_1 on the integer path, as matvec.cu quantizes it), each warp
+// computes a pair of rows, and an epilogue consumes the pair where it was computed.
+#pragma once
+#include <cuda_fp16.h>
+#include "model.cuh"
+#include "quant.cuh"
+
+namespace orcd {
+
+enum class Epilogue {
+    qkv,       // rows Q | K | V (+ bias), rope on Q and K, K and V into the FP16 cache
+    swiglu,    // rows gate | up: out[i] = silu(gate_i) * up_i
+    residual,  // out[i] += y_i
+    store,     // out[i] = y_i
+};
+
+// Where the qkv epilogue puts K and V: one layer's cache at position *pos.
+struct KvTarget {
+    half *k, *v;
+    AttentionShape shape;
+    RopeTable rope;
+    const float *bias[3];  // qwen2's Q, K, V biases; null without
+    const int *pos;        // device
+};
+
+// A vector as Q8_1 in global memory (matvec.cu's activations): int8 values, a scale per 32.
+struct Q8_1Vector {
+    int8_t *q;
+    block_q8_1_scale *s;
+};
+
+// y = W · x̂ with x̂ = rmsnorm(x) · norm (or x when norm is null), W the rows of w[0], then
+// w[1], then w[2] (`parts` of them, each `cols` wide); then the epilogue into out.
+struct FusedMatvec {
+    Epilogue epilogue;
+    const float *x;
+    int cols;
+    const float *norm;
+    float eps;
+    Tensor w[3];
+    int parts;
+    float *out;
+    KvTarget kv;
+    Q8_1Vector xq;     // x already as Q8_1 (from a swiglu's out_q), for the integer path
+    Q8_1Vector out_q;  // swiglu: out also as Q8_1, 32 values at a time (out's count % 32 == 0)
+    int *groups_done;  // swiglu with out_q: per 32 outputs, a zeroed counter
+};
+
+// The widest x a block stages: its floats and the reductions' 128 bytes fit the 48 KiB of
+// shared memory a kernel gets without opting in.
+constexpr int kFusedMaxCols = 12032;
+
+orcd_status fused_matvec(const FusedMatvec &op, cudaStream_t stream);
+
+}  // namespace orcd
