@@ -70,15 +70,40 @@ __device__ void commit(int32_t id, StepState *state, int32_t *history, int histo
     if (state->n_history < history_cap) history[state->n_history] = id;
 }
 
-// Lowest id among the maxima: each thread scans a strided slice, then a tree over threads.
+__device__ __forceinline__ void keep_best(float x, int i, float &v, int &id, int vocab) {
+    if (x > v || (x == v && i < id) || id == vocab) v = x, id = i;
+}
+
+// Lowest id among the maxima: each thread scans a strided slice of float4s with kLoads loads
+// in flight (one dependent load at a time took 65 us over Qwen's 151,936 logits on the H100,
+// measured with ncu), then a tree over threads. `work` is its own cudaMalloc: 16-byte aligned.
 __global__ void argmax_kernel(const float *work, int vocab, StepState *state, int32_t *history,
                               int history_cap) {
+    constexpr int kLoads = 8;
     __shared__ float best_v[kThreads];
     __shared__ int best_i[kThreads];
     float v = -FLT_MAX;
     int id = vocab;
-    for (int i = threadIdx.x; i < vocab; i += blockDim.x)
-        if (work[i] > v || id == vocab) v = work[i], id = i;
+    const float4 *quads = reinterpret_cast<const float4 *>(work);
+    int n = vocab / 4;
+    for (int base = threadIdx.x; base < n; base += kLoads * blockDim.x) {
+        float4 q[kLoads];
+#pragma unroll
+        for (int j = 0; j < kLoads; ++j) {
+            int k = min(base + j * int(blockDim.x), n - 1);
+            q[j] = quads[k];
+        }
+#pragma unroll
+        for (int j = 0; j < kLoads; ++j) {
+            int k = base + j * int(blockDim.x);
+            if (k >= n) break;
+            keep_best(q[j].x, 4 * k, v, id, vocab);
+            keep_best(q[j].y, 4 * k + 1, v, id, vocab);
+            keep_best(q[j].z, 4 * k + 2, v, id, vocab);
+            keep_best(q[j].w, 4 * k + 3, v, id, vocab);
+        }
+    }
+    for (int i = 4 * n + threadIdx.x; i < vocab; i += blockDim.x) keep_best(work[i], i, v, id, vocab);
     best_v[threadIdx.x] = v, best_i[threadIdx.x] = id;
     __syncthreads();
     for (int half = blockDim.x / 2; half > 0; half /= 2) {
