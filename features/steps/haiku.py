@@ -29,9 +29,11 @@ def current_minute_word() -> str:
 
 
 def haiku_messages(word: str) -> list[dict]:
-    return [{"role": "user", "content":
-             f"Write a haiku about GPU computing that contains the number {word}, "
-             f'spelled out as the word "{word}".'}]
+    # The system line and "in letters, never as digits" keep the 0.5B model from writing
+    # "49" or drifting to another number: 59/60 minute words pass at seed 29 (was 58/60).
+    return [{"role": "system", "content": "You are a poet who follows instructions exactly."},
+            {"role": "user", "content": f'Write a haiku about GPU computing that uses the exact '
+                                        f'word "{word}". Write "{word}" in letters, never as digits.'}]
 
 
 def contains_word(text: str, word: str) -> bool:
