@@ -19,12 +19,3 @@ def synth_model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def smollm2(smollm2_path):
     return load(smollm2_path, 512)
-
-
-@pytest.fixture(scope="session")
-def real_qwen_path():
-    from orcd.models import real_path
-    try:
-        return real_path("qwen2.5-coder-0.5b")
-    except FileNotFoundError as e:
-        pytest.skip(str(e))

@@ -104,16 +104,16 @@ def test_smollm2_teacher_forced(smollm2, smollm2_path):
 
 
 @pytest.mark.real_qwen
-def test_real_qwen_teacher_forced(real_qwen_path):
+def test_real_qwen_teacher_forced(qwen2_path):
     """The real Qwen2.5-Coder-0.5B Q4_K_M mix (Q4_K, Q5_0, Q6_K, Q8_0) on code."""
-    llm = open_llama(real_qwen_path)
+    llm = open_llama(qwen2_path)
     try:
         ids = llm.tokenize(b"def fibonacci(n):\n    if n < 2:\n        return n\n    return "
                            b"fibonacci(n - 1) + fibonacci(n - 2)\n\nprint(fibonacci(10))", add_bos=False)
         theirs = llama_cpp_logits(llm, ids)
     finally:
         llm.close()
-    ours = teacher_forced(load(real_qwen_path, CTX), ids)
+    ours = teacher_forced(load(qwen2_path, CTX), ids)
     # 8-bit activation rounding again: 0.08 RMS, 0.54 at most measured
     assert np.sqrt(np.mean((ours - theirs) ** 2)) < 0.2
     clear = top2_margin(theirs) > clear_margin("Q4_K_M")
