@@ -1,6 +1,7 @@
 // Grouped-query attention over the FP16 KV cache. A block of kAttentionChunk threads handles
-// one head and one chunk of positions: thread t scores position t of the chunk, then thread d
-// accumulates output feature d (head_dim <= kAttentionChunk, a multiple of 8).
+// one head and one chunk of positions: thread t scores position t of the chunk, then warp w
+// accumulates value rows w, w + 4, ... of the chunk, lanes across head_dim (<= kAttentionChunk,
+// a multiple of 8).
 #include <algorithm>
 #include <cfloat>
 #include "attention.cuh"
@@ -36,14 +37,29 @@ struct ChunkResult {
     float m, l, acc;
 };
 
-// q · key over head_dim features, 8 FP16 values per 16-byte load (head_dim % 8 == 0).
-__device__ float dot_key(const float *q_s, const half *key, int head_dim) {
+// A key as 16-byte loads of 8 FP16 values (head_dim % 8 == 0), all issued before any is used:
+// one memory latency per key, not head_dim / 8.
+struct KeyRow {
+    uint4 raw[kMaxHeadDim / 8];
+};
+
+__device__ KeyRow load_key(const half *key, int head_dim) {
     const uint4 *k8 = reinterpret_cast<const uint4 *>(key);
+    KeyRow k;
+#pragma unroll
+    for (int i = 0; i < kMaxHeadDim / 8; ++i)
+        k.raw[i] = 8 * i < head_dim ? k8[i] : make_uint4(0, 0, 0, 0);
+    return k;
+}
+
+// q · key over head_dim features.
+__device__ float dot_key(const float *q_s, const KeyRow &k, int head_dim) {
     float s = 0.0f;
-#pragma unroll 4
-    for (int i = 0; i < head_dim / 8; ++i) {
-        uint4 raw = k8[i];
-        const half2 *h = reinterpret_cast<const half2 *>(&raw);
+#pragma unroll
+    for (int i = 0; i < kMaxHeadDim / 8; ++i) {
+        if (8 * i >= head_dim) break;
+        const half2 *h = reinterpret_cast<const half2 *>(&k.raw[i]);
+#pragma unroll
         for (int j = 0; j < 4; ++j) {
             float2 f = __half22float2(h[j]);
             s = fmaf(q_s[8 * i + 2 * j], f.x, s);
@@ -53,22 +69,38 @@ __device__ float dot_key(const float *q_s, const half *key, int head_dim) {
     return s;
 }
 
-__device__ ChunkResult attend_chunk(const float *q_s, const half *kh, const half *vh, int t0,
-                                    int count, int head_dim, float *p_s) {
-    int t = threadIdx.x;
-    float score = t < count ? dot_key(q_s, kh + size_t(t0 + t) * head_dim, head_dim) : -FLT_MAX;
-    float m = block_max(score);
-    float p = t < count ? expf(score - m) : 0.0f;
-    p_s[t] = p;
-    float l = block_sum(p);  // its barriers also publish p_s
-    float acc = 0.0f;
-    if (t < head_dim) {
-#pragma unroll 8
-        for (int j = 0; j < count; ++j)
-            acc = fmaf(p_s[j], __half2float(vh[size_t(t0 + j) * head_dim + t]), acc);
+constexpr int kWarps = kAttentionChunk / 32;
+constexpr int kPairsPerLane = kMaxHeadDim / 64;  // half2 features of a value row per lane
+constexpr int kRowsInFlight = 16;                // value rows a warp loads before using any
+
+// Σ p_s[j] v_j over the chunk's positions j ≡ warp (mod kWarps), j < count: a warp reads whole
+// value rows (lane holds features 2 lane + 64 a and the next), kRowsInFlight rows at a time.
+__device__ void accumulate_values(const float *p_s, const half *v0, int count, int head_dim,
+                                  float2 (&acc)[kPairsPerLane]) {
+    int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    for (int j0 = warp; j0 < count; j0 += kWarps * kRowsInFlight) {
+        half2 v[kRowsInFlight][kPairsPerLane];
+#pragma unroll
+        for (int r = 0; r < kRowsInFlight; ++r)
+#pragma unroll
+            for (int a = 0; a < kPairsPerLane; ++a) {
+                int j = j0 + r * kWarps, f = 2 * lane + 64 * a;
+                v[r][a] = j < count && f < head_dim
+                              ? *reinterpret_cast<const half2 *>(v0 + size_t(j) * head_dim + f)
+                              : __float2half2_rn(0.0f);
+            }
+#pragma unroll
+        for (int r = 0; r < kRowsInFlight; ++r) {
+            int j = j0 + r * kWarps;
+            float p = j < count ? p_s[j] : 0.0f;
+#pragma unroll
+            for (int a = 0; a < kPairsPerLane; ++a) {
+                float2 f = __half22float2(v[r][a]);
+                acc[a].x = fmaf(p, f.x, acc[a].x);
+                acc[a].y = fmaf(p, f.y, acc[a].y);
+            }
+        }
     }
-    __syncthreads();  // p_s is rewritten by the next chunk
-    return {m, l, acc};
 }
 
 __device__ void load_query(const float *q, int head_dim, float *q_s) {
@@ -77,18 +109,50 @@ __device__ void load_query(const float *q, int head_dim, float *q_s) {
     __syncthreads();
 }
 
-// Attends chunk `split` (< the sequence's splits) of head blockIdx.x and stores its
-// ChunkResult at index split of the head's `splits` partials.
-__device__ void attend_split(const float *q, const half *kc, const half *vc, float *partial,
-                             const AttentionShape &s, int len, int split, int splits) {
+// Thread t scores position t (its key loads overlap the query's); then the warps share out the
+// value rows and their sums meet in shared memory, added in warp order.
+__device__ ChunkResult attend_chunk(const float *q, const half *kh, const half *vh, int t0,
+                                    int count, int head_dim, float *q_s, float *p_s) {
+    __shared__ float acc_s[kWarps][kMaxHeadDim];
+    int t = threadIdx.x, lane = t % 32, warp = t / 32;
+    KeyRow key = load_key(kh + size_t(t0 + min(t, count - 1)) * head_dim, head_dim);
+    load_query(q, head_dim, q_s);
+    float score = t < count ? dot_key(q_s, key, head_dim) : -FLT_MAX;
+    float m = block_max(score);
+    float p = t < count ? expf(score - m) : 0.0f;
+    p_s[t] = p;
+    float l = block_sum(p);  // its barriers also publish p_s
+    float2 acc[kPairsPerLane] = {};
+    accumulate_values(p_s, vh + size_t(t0) * head_dim, count, head_dim, acc);
+#pragma unroll
+    for (int a = 0; a < kPairsPerLane; ++a) {
+        int f = 2 * lane + 64 * a;
+        if (f < head_dim) acc_s[warp][f] = acc[a].x, acc_s[warp][f + 1] = acc[a].y;
+    }
+    __syncthreads();
+    float sum = 0.0f;
+    if (t < head_dim)
+        for (int w = 0; w < kWarps; ++w) sum += acc_s[w][t];
+    __syncthreads();  // p_s and acc_s are rewritten by the next chunk
+    return {m, l, sum};
+}
+
+// Chunk `split` (< the sequence's splits) of head blockIdx.x.
+__device__ ChunkResult attend_split(const float *q, const half *kc, const half *vc,
+                                    const AttentionShape &s, int len, int split) {
     __shared__ float q_s[kMaxHeadDim], p_s[kAttentionChunk];
     int head = blockIdx.x, t0 = split * kAttentionChunk;
     int kv = head / (s.heads / s.kv_heads);
-    load_query(q + size_t(head) * s.head_dim, s.head_dim, q_s);
-    const half *kh = kc + size_t(kv) * s.ctx * s.head_dim, *vh = vc + size_t(kv) * s.ctx * s.head_dim;
-    ChunkResult r = attend_chunk(q_s, kh, vh, t0, min(kAttentionChunk, len - t0), s.head_dim, p_s);
-    float *out = partial + (size_t(head) * splits + split) * (s.head_dim + 2);
-    if (threadIdx.x < s.head_dim) out[2 + threadIdx.x] = r.acc;
+    size_t at = size_t(kv) * s.ctx * s.head_dim;
+    return attend_chunk(q + size_t(head) * s.head_dim, kc + at, vc + at, t0,
+                        min(kAttentionChunk, len - t0), s.head_dim, q_s, p_s);
+}
+
+// Stores a split's ChunkResult at index split of head blockIdx.x's `splits` partials.
+__device__ void store_split(float *partial, const ChunkResult &r, int head_dim, int split,
+                            int splits) {
+    float *out = partial + (size_t(blockIdx.x) * splits + split) * (head_dim + 2);
+    if (threadIdx.x < head_dim) out[2 + threadIdx.x] = r.acc;
     if (threadIdx.x == 0) out[0] = r.m, out[1] = r.l;
 }
 
@@ -115,7 +179,8 @@ __device__ __forceinline__ int active_splits(const int *pos0) {
 __global__ void attention_split_kernel(const float *q, const half *kc, const half *vc,
                                        float *partial, AttentionShape s, const int *pos0) {
     if (int(blockIdx.y) < active_splits(pos0))
-        attend_split(q, kc, vc, partial, s, *pos0 + 1, blockIdx.y, gridDim.y);
+        store_split(partial, attend_split(q, kc, vc, s, *pos0 + 1, blockIdx.y), s.head_dim,
+                    blockIdx.y, gridDim.y);
 }
 
 __global__ void attention_combine_kernel(const float *partial, float *out, AttentionShape s,
@@ -128,16 +193,23 @@ __global__ void attention_combine_kernel(const float *partial, float *out, Atten
 // Both in one launch: blockIdx.y takes splits blockIdx.y, + gridDim.y, ... (a grid that does
 // not grow with the context), and the last block of a head to finish (counted in done[head],
 // 0 before and after) combines the head's splits, in split order as the combine kernel does,
-// so the result does not depend on which block is last.
+// so the result does not depend on which block is last. A single split is its own result:
+// combining one split gives acc / l exactly (its weight is expf(0) = 1).
 __global__ void attention_decode_kernel(const float *q, const half *kc, const half *vc,
                                         float *partial, float *out, int *done, AttentionShape s,
                                         int splits, const int *pos0) {
     __shared__ bool last;
-    int head = blockIdx.x, active = active_splits(pos0);
+    int head = blockIdx.x, active = active_splits(pos0), len = *pos0 + 1;
     int blocks = min(int(gridDim.y), active);  // the blocks with a split to attend
     if (int(blockIdx.y) >= blocks) return;
+    float *o = out + size_t(head) * s.head_dim;
+    if (active == 1) {
+        ChunkResult r = attend_split(q, kc, vc, s, len, 0);
+        if (threadIdx.x < s.head_dim) o[threadIdx.x] = r.acc / r.l;
+        return;
+    }
     for (int split = blockIdx.y; split < active; split += gridDim.y)
-        attend_split(q, kc, vc, partial, s, *pos0 + 1, split, splits);
+        store_split(partial, attend_split(q, kc, vc, s, len, split), s.head_dim, split, splits);
     __threadfence();  // this block's partials are visible to the block that combines
     __syncthreads();
     if (threadIdx.x == 0) last = atomicAdd(done + head, 1) == blocks - 1;
@@ -146,8 +218,7 @@ __global__ void attention_decode_kernel(const float *q, const half *kc, const ha
     __threadfence();
     const float *part = partial + size_t(head) * splits * (s.head_dim + 2);
     if (threadIdx.x < s.head_dim)
-        out[size_t(head) * s.head_dim + threadIdx.x] =
-            combine_splits(part, active, s.head_dim, threadIdx.x);
+        o[threadIdx.x] = combine_splits(part, active, s.head_dim, threadIdx.x);
     if (threadIdx.x == 0) done[head] = 0;
 }
 
