@@ -18,9 +18,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from qwen_oracles import (  # noqa: E402
-    CTX, GOLDEN, GREEDY_MARGIN, GREEDY_TOKENS, greedy_ids, llama_logits, open_llama, top2_margin)
+    CTX, GOLDEN, GREEDY_MARGIN, GREEDY_TOKENS, open_llama)
 
 import orcd.tokenizer  # noqa: E402
+from orcd.testing.oracles import llama_greedy, llama_logits, top2_margin  # noqa: E402
 from orcd.models import real_path  # noqa: E402
 
 TOKENIZER_TEXTS = [
@@ -115,7 +116,7 @@ def greedy_cases(llm, tokenizer) -> list[dict]:
             messages = [{"role": "user", "content": text}] if kind == "chat" else None
             prompt = tokenizer.apply_chat_template(messages) if messages else text
             prompt_ids = llm.tokenize(prompt.encode(), add_bos=False, special=True)
-            ids, margins = greedy_ids(llm, prompt_ids, GREEDY_TOKENS)
+            ids, margins = llama_greedy(llm, prompt_ids, GREEDY_TOKENS)
             clear = margins.min() >= GREEDY_MARGIN
             print(f"{kind:5} min margin {margins.min():6.3f} {'kept' if clear else 'dropped':7} "
                   f"{text[:40]!r} -> {llm.detokenize(ids).decode(errors='replace')[:60]!r}")

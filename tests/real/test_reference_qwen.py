@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from orcd.reference import KVCache, forward
-from qwen_oracles import (GREEDY_MARGIN, GREEDY_TOKENS, TEACHER_MARGIN, golden, llama_logits,
-                          top2_margin)
+from orcd.testing.oracles import llama_logits, top2_margin
+from qwen_oracles import GREEDY_MARGIN, GREEDY_TOKENS, TEACHER_MARGIN, golden
 
 pytestmark = pytest.mark.real_qwen
 

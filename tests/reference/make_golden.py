@@ -14,6 +14,7 @@ import llama_cpp
 import numpy as np
 
 from orcd.models import bundled_path
+from orcd.testing.oracles import llama_greedy, llama_logits
 
 OUT = pathlib.Path(__file__).with_name("golden") / "smollm2.npz"
 TOP = 16
@@ -31,34 +32,14 @@ def open_llama(path) -> llama_cpp.Llama:
     return llama_cpp.Llama(str(path), logits_all=True, n_ctx=512, n_batch=512, verbose=False)
 
 
-def teacher_forced(llm: llama_cpp.Llama, ids: list[int]) -> np.ndarray:
-    llm.reset()
-    llm.eval(ids)
-    return np.array(llm.scores[: len(ids)], dtype=np.float32)
-
-
-def greedy(llm: llama_cpp.Llama, prompt: list[int], n: int) -> tuple[list[int], list[float]]:
-    """llama.cpp's argmax continuation and each step's top-2 logit margin."""
-    llm.reset()
-    llm.eval(prompt)
-    ids, margins = [], []
-    for _ in range(n):
-        logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
-        top2 = np.sort(logits)[-2:]
-        ids.append(int(np.argmax(logits)))
-        margins.append(float(top2[1] - top2[0]))
-        llm.eval([ids[-1]])
-    return ids, margins
-
-
 def main() -> None:
     llm = open_llama(bundled_path())
     tf_ids = llm.tokenize(TEXT.encode(), add_bos=False)[:64]
     assert len(tf_ids) == 64, f"the text gives only {len(tf_ids)} tokens"
-    logits = teacher_forced(llm, tf_ids)
+    logits = llama_logits(llm, tf_ids)
     top_ids = np.argsort(-logits, axis=1, kind="stable")[:, :TOP]
     prompt = llm.tokenize(PROMPT.encode(), add_bos=False, special=True)
-    greedy_ids, margins = greedy(llm, prompt, GREEDY_TOKENS)
+    greedy_ids, margins = llama_greedy(llm, prompt, GREEDY_TOKENS)
     OUT.parent.mkdir(exist_ok=True)
     np.savez_compressed(
         OUT, tf_ids=np.array(tf_ids, np.int32), top_ids=top_ids.astype(np.int32),

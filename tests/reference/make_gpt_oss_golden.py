@@ -15,6 +15,7 @@ import tempfile
 
 import numpy as np
 
+from orcd.testing.oracles import llama_greedy, llama_logits
 from orcd.testing.synth import write_model
 
 OUT = pathlib.Path(__file__).with_name("golden") / "gpt_oss_tiny_mxfp4.npz"
@@ -42,26 +43,6 @@ def token_ids(vocab_size: int) -> tuple[np.ndarray, np.ndarray]:
             rng.integers(0, vocab_size - 32, PROMPT))
 
 
-def llama_cpp_logits(llm, ids) -> np.ndarray:
-    llm.reset()
-    llm.eval([int(i) for i in ids])
-    return np.array(llm.scores[: len(ids)], dtype=np.float32)
-
-
-def llama_cpp_greedy(llm, prompt, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """llama.cpp's argmax continuation, one decode step per token, and each step's top-2 margin."""
-    llm.reset()
-    llm.eval([int(i) for i in prompt])
-    ids, margins = [], []
-    for _ in range(n):
-        logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
-        top2 = np.sort(logits)[-2:]
-        ids.append(int(np.argmax(logits)))
-        margins.append(float(top2[1] - top2[0]))
-        llm.eval([ids[-1]])
-    return np.array(ids, np.int32), np.array(margins, np.float32)
-
-
 def main() -> None:
     import llama_cpp
 
@@ -69,8 +50,8 @@ def main() -> None:
         path = write_file(tmp)
         llm = llama_cpp.Llama(str(path), logits_all=True, n_ctx=CTX, n_threads=2, verbose=False)
         tf_ids, prompt = token_ids(llm.n_vocab())
-        logits = np.stack([llama_cpp_logits(llm, ids) for ids in tf_ids])
-        greedy_ids, margins = llama_cpp_greedy(llm, prompt, GREEDY)
+        logits = np.stack([llama_logits(llm, ids) for ids in tf_ids])
+        greedy_ids, margins = llama_greedy(llm, prompt, GREEDY)
         llm.close()
         digest = sha256(path)
     OUT.parent.mkdir(exist_ok=True)

@@ -21,8 +21,3 @@ def decode_argmax(model, prompt, continuation) -> np.ndarray:
         picks.append(int(np.argmax(logits[-1])))
         logits = forward(model, [token], cache)
     return np.array(picks)
-
-
-def top2_margin(logits: np.ndarray) -> np.ndarray:
-    top2 = np.sort(logits, axis=-1)[..., -2:]
-    return top2[..., 1] - top2[..., 0]

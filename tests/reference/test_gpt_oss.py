@@ -10,7 +10,7 @@ import make_gpt_oss_golden as recipe
 from orcd.reference import KVCache, load
 from orcd.reference import gpt_oss
 from orcd.reference.ops import attention, matmul
-from reference_oracles import top2_margin
+from orcd.testing.oracles import llama_greedy, llama_logits, top2_margin
 
 GOLDEN = pathlib.Path(__file__).with_name("golden") / "gpt_oss_tiny_mxfp4.npz"
 CTX = recipe.CTX
@@ -195,7 +195,7 @@ def live_pair(llama_cpp, path):
 def test_llama_cpp_teacher_forced(llama_cpp, synth_model, quant):
     model, llm = live_pair(llama_cpp, synth_model("gpt-oss", quant))
     sequences = np.random.default_rng(4).integers(0, model.config.vocab_size, (4, 24))
-    theirs = [recipe.llama_cpp_logits(llm, ids) for ids in sequences]
+    theirs = [llama_logits(llm, ids) for ids in sequences]
     llm.close()
     compare_sequences(model, sequences, theirs, quant)
 
@@ -205,7 +205,7 @@ def test_llama_cpp_teacher_forced(llama_cpp, synth_model, quant):
 def test_llama_cpp_greedy(llama_cpp, synth_model, quant):
     model, llm = live_pair(llama_cpp, synth_model("gpt-oss", quant))
     prompt = np.random.default_rng(5).integers(0, model.config.vocab_size, 12)
-    ids, margins = recipe.llama_cpp_greedy(llm, prompt, 32)
+    ids, margins = llama_greedy(llm, prompt, 32)
     llm.close()
     clear = margins > CLEAR_MARGIN[mix_kind(quant)]
     assert clear.sum() >= 4
@@ -225,7 +225,7 @@ def test_llama_cpp_clamps_like_us(llama_cpp, synth_model, tmp_path, monkeypatch)
     del reader
     model, llm = live_pair(llama_cpp, path)
     ids = np.random.default_rng(6).integers(0, model.config.vocab_size, (1, 32))
-    theirs = [recipe.llama_cpp_logits(llm, ids[0])]
+    theirs = [llama_logits(llm, ids[0])]
     llm.close()
     compare_sequences(model, ids, theirs, "F32")
     ours = prefill(model, ids[0])

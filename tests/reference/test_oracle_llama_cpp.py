@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from orcd.reference import load
-from reference_oracles import decode_argmax, teacher_forced, top2_margin
+from orcd.testing.oracles import llama_greedy, llama_logits, top2_margin
+from reference_oracles import decode_argmax, teacher_forced
 
 pytestmark = pytest.mark.llamacpp
 llama_cpp = pytest.importorskip("llama_cpp", reason="llama-cpp-python is not installed")
@@ -27,24 +28,6 @@ def open_llama(path) -> "llama_cpp.Llama":
     return llama_cpp.Llama(str(path), logits_all=True, n_ctx=CTX, n_threads=2, verbose=False)
 
 
-def llama_cpp_logits(llm, ids) -> np.ndarray:
-    llm.reset()
-    llm.eval(list(ids))
-    return np.array(llm.scores[: len(ids)], dtype=np.float32)
-
-
-def llama_cpp_greedy(llm, prompt, n) -> tuple[np.ndarray, np.ndarray]:
-    llm.reset()
-    llm.eval(list(prompt))
-    ids, margins = [], []
-    for _ in range(n):
-        logits = np.array(llm.scores[llm.n_tokens - 1], dtype=np.float32)
-        ids.append(int(np.argmax(logits)))
-        margins.append(float(top2_margin(logits)))
-        llm.eval([ids[-1]])
-    return np.array(ids), np.array(margins)
-
-
 @pytest.fixture(scope="module")
 def pair(synth_model):
     """pair(arch, quant) -> (reference model, llama.cpp model) of one synthetic file."""
@@ -64,7 +47,7 @@ def pair(synth_model):
 def test_teacher_forced_logits(pair, arch, quant):
     model, llm = pair(arch, quant)
     ids = np.random.default_rng(0).integers(3, model.config.vocab_size, 64)
-    ours, theirs = teacher_forced(model, ids), llama_cpp_logits(llm, ids)
+    ours, theirs = teacher_forced(model, ids), llama_logits(llm, ids)
     diff = ours - theirs
     if quant == "F32":
         assert np.abs(diff).max() < F32_TOLERANCE
@@ -80,7 +63,7 @@ def test_teacher_forced_logits(pair, arch, quant):
 def test_greedy_continuation(pair, arch, quant):
     model, llm = pair(arch, quant)
     prompt = np.random.default_rng(1).integers(3, model.config.vocab_size, 16)
-    ids, margins = llama_cpp_greedy(llm, prompt, 64)
+    ids, margins = llama_greedy(llm, prompt, 64)
     clear = margins > clear_margin(quant)
     # the tiny phi3's logits are flat: only 6 of its 64 Q4_K_M steps are clear, 40-60 elsewhere
     assert clear.sum() >= 4
@@ -93,7 +76,7 @@ def test_smollm2_teacher_forced(smollm2, smollm2_path):
         ids = llm.tokenize(b"Counting in words: one, two, three, four, five, six, seven, eight, nine, "
                            b"ten, eleven, twelve. The quick brown fox jumps over the lazy dog while "
                            b"the cat sleeps.", add_bos=False)
-        theirs = llama_cpp_logits(llm, ids)
+        theirs = llama_logits(llm, ids)
     finally:
         llm.close()
     ours = teacher_forced(smollm2, ids)
@@ -110,7 +93,7 @@ def test_real_qwen_teacher_forced(qwen2_path):
     try:
         ids = llm.tokenize(b"def fibonacci(n):\n    if n < 2:\n        return n\n    return "
                            b"fibonacci(n - 1) + fibonacci(n - 2)\n\nprint(fibonacci(10))", add_bos=False)
-        theirs = llama_cpp_logits(llm, ids)
+        theirs = llama_logits(llm, ids)
     finally:
         llm.close()
     ours = teacher_forced(load(qwen2_path, CTX), ids)
