@@ -16,6 +16,7 @@ from orcd import _cuda, reference
 from orcd.engine.cpu import CpuEngine
 from orcd.engine.sampling import SamplingParams, sample
 from orcd.errors import CudaError, InsufficientVram, VramOom
+from orcd.testing.parity import check_logits, tolerance
 from orcd.testing.quant_mix import MIXES
 from orcd.testing.synth import write_model
 
@@ -58,27 +59,6 @@ def decode_path(request, monkeypatch):
 def reference_logits(path, ids, ctx=CTX):
     model = reference.load(path, ctx)
     return reference.forward(model, np.asarray(ids), reference.KVCache(model.config, ctx))
-
-
-def tolerance(want) -> float:
-    # FP16 KV cache and FP16 tensor-core prefill against float32 NumPy: ~1e-3 relative per
-    # layer; 2 % of the largest logit bounds it with room for the tiny models' few layers.
-    return 0.02 * float(np.abs(want).max()) + 1e-3
-
-
-def check_logits(got, want, strict_argmax=False):
-    """Logits close, and the same argmax at every position (strict_argmax) or wherever the
-    reference's top two are further apart than twice the error allowed."""
-    tol = tolerance(want)
-    assert np.abs(got - want).max() <= tol
-    same = got.argmax(-1) == want.argmax(-1)
-    if strict_argmax:
-        assert same.all(), np.flatnonzero(~same)
-        return
-    top2 = np.sort(want, axis=-1)[:, -2:]
-    clear = top2[:, 1] - top2[:, 0] > 2 * tol
-    assert clear.any(), "no position with a clear argmax to compare"
-    assert same[clear].all()
 
 
 @pytest.mark.gpu
