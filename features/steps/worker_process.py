@@ -37,8 +37,8 @@ class WorkerProcess:
                                      env={**WORKER_ENV, **os.environ, **(env or {})})
         self.http = httpx.Client(base_url=self.base, timeout=60.0)
 
-    def wait_ready(self) -> "WorkerProcess":
-        deadline = time.monotonic() + START_TIMEOUT_SEC
+    def wait_ready(self, timeout: float = START_TIMEOUT_SEC) -> "WorkerProcess":
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"orcd serve exited with {self.proc.returncode}:\n{self.log()}")
@@ -47,7 +47,7 @@ class WorkerProcess:
                     return self
             except httpx.TransportError:
                 time.sleep(0.1)
-        raise AssertionError(f"orcd serve was not ready in {START_TIMEOUT_SEC} s:\n{self.log()}")
+        raise AssertionError(f"orcd serve was not ready in {timeout} s:\n{self.log()}")
 
     def wait_exit(self, timeout: float = STOP_TIMEOUT_SEC) -> int:
         return self.proc.wait(timeout)

@@ -12,7 +12,7 @@ from behave import given, then, when
 
 from worker_process import STOP_TIMEOUT_SEC, Stream, WorkerProcess, free_port
 
-TINY_MODELS = {"qwen2": "Q8_0", "phi3": "Q4_0"}
+TINY_MODELS = {"qwen2": "Q8_0", "phi3": "Q4_0", "gpt-oss": "MXFP4"}
 
 
 def model_path(context, name: str) -> str:
