@@ -5,54 +5,14 @@ learned sink logit per head and a sliding window on every other layer; a mixture
 SwiGLU; an untied output matrix."""
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from orcd.models import ModelConfig
+from orcd.models.rope import rope_scaling
 from orcd.reference.model import KVCache, Model
 from orcd.reference.ops import matmul, rmsnorm, rope, rope_angles, softmax
 
-# YaRN's ramp edges, in rotations per original context (ggml_rope_yarn_corr_dims defaults).
-BETA_FAST, BETA_SLOW = 32.0, 1.0
 # OpenAI's SwiGLU variant (llama.cpp LLM_FFN_SWIGLU_OAI_MOE).
 SWIGLU_ALPHA, SWIGLU_LIMIT = 1.702, 7.0
-
-
-def yarn_corr_dims(dims: int, original_ctx: int, base: float) -> tuple[float, float]:
-    """The pair indices where YaRN's ramp starts and ends: the dimension whose wavelength fits
-    BETA_FAST (BETA_SLOW) rotations into the original context, floored (ceiled) and clipped
-    as ggml_rope_yarn_corr_dims does."""
-    def corr_dim(rotations: float) -> float:
-        return dims * math.log(original_ctx / (rotations * 2 * math.pi)) / (2 * math.log(base))
-    low, high = float(math.floor(corr_dim(BETA_FAST))), float(math.ceil(corr_dim(BETA_SLOW)))
-    return max(0.0, low), min(dims - 1.0, high)
-
-
-def yarn_factors(cfg: ModelConfig) -> np.ndarray:
-    """Per-pair divisors of the rope frequencies: 1 (extrapolate) for the fast pairs below the
-    ramp, the scaling factor (interpolate) above it, a linear mix between (ggml's rope_yarn:
-    θ = θ_interp·(1 - ramp) + θ_extrap·ramp with θ_interp = θ_extrap / factor)."""
-    # llama.cpp's n_ctx_orig_yarn falls back to the trained context when the file has none
-    original = cfg.rope_scaling_original_context_length or cfg.context_length
-    low, high = yarn_corr_dims(cfg.rope_dimension_count, original, cfg.rope_freq_base)
-    pair = np.arange(cfg.rope_dimension_count // 2, dtype=np.float64)
-    ramp = 1.0 - np.clip((pair - low) / max(0.001, high - low), 0.0, 1.0)
-    return 1.0 / ((1.0 - ramp) / cfg.rope_scaling_factor + ramp)
-
-
-def yarn_mscale(cfg: ModelConfig) -> float:
-    """YaRN's attention temperature, applied to cos and sin (so to q·k squared):
-    0.1·ln(factor) + 1, times the file's attn_factor (llama.cpp: rope_yarn's mscale with
-    llama_context's yarn_attn_factor, whose own mscale term cancels)."""
-    return cfg.rope_scaling_attn_factor * (1.0 + 0.1 * math.log(cfg.rope_scaling_factor))
-
-
-def rope_yarn_angles(cfg: ModelConfig, positions: np.ndarray):
-    if cfg.rope_scaling_type != "yarn" or cfg.rope_scaling_factor <= 1.0:
-        return rope_angles(positions, cfg.rope_dimension_count, cfg.rope_freq_base)
-    return rope_angles(positions, cfg.rope_dimension_count, cfg.rope_freq_base,
-                       yarn_factors(cfg), yarn_mscale(cfg))
 
 
 def attention_with_sinks(q: np.ndarray, k: np.ndarray, v: np.ndarray, q_positions: np.ndarray,
@@ -116,7 +76,8 @@ def forward(model: Model, tokens: np.ndarray, cache: KVCache, last_only: bool = 
     last token only; fills the cache."""
     cfg, w = model.config, model.tensors
     pos = cache.positions(len(tokens))
-    cos, sin = rope_yarn_angles(cfg, pos)
+    cos, sin = rope_angles(pos, cfg.rope_dimension_count, cfg.rope_freq_base,
+                           *rope_scaling(cfg, model.ctx, model.tensors.get))
     x = w["token_embd.weight"][tokens]
     for i in range(cfg.block_count):
         blk = f"blk.{i}"

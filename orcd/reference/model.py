@@ -18,14 +18,6 @@ class Model:
     tensors: dict[str, np.ndarray]  # GGUF name -> float32 array in NumPy order (last axis = row)
     ctx: int                        # the context the KV cache is sized for
 
-    @property
-    def rope_factors(self) -> np.ndarray | None:
-        """Phi-3 longrope's per-frequency divisors: the long ones when the context exceeds the
-        trained one, as llama.cpp picks them (llm_graph_context::build_rope_factors)."""
-        original = self.config.rope_scaling_original_context_length or self.config.context_length
-        name = "rope_factors_long.weight" if self.ctx > original else "rope_factors_short.weight"
-        return self.tensors.get(name)
-
 
 def load(path, ctx: int | None = None, progress_cb: Callable[[int], None] | None = None) -> Model:
     """Read and dequantize every tensor of the GGUF file at `path`; ctx defaults to the

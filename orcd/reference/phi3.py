@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from orcd.models.rope import rope_scaling
 from orcd.reference.model import KVCache, Model
 from orcd.reference.ops import attention, matmul, rmsnorm, rope, rope_angles, swiglu
 
@@ -16,7 +17,7 @@ def forward(model: Model, tokens: np.ndarray, cache: KVCache, last_only: bool = 
     cfg, w = model.config, model.tensors
     pos = cache.positions(len(tokens))
     cos, sin = rope_angles(pos, cfg.rope_dimension_count, cfg.rope_freq_base,
-                           model.rope_factors, cfg.rope_scaling_attn_factor)
+                           *rope_scaling(cfg, model.ctx, model.tensors.get))
     x = w["token_embd.weight"][tokens]
     for i in range(cfg.block_count):
         blk = f"blk.{i}"

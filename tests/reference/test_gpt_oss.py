@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import make_gpt_oss_golden as recipe
+from orcd.models import rope
 from orcd.reference import KVCache, load
 from orcd.reference import gpt_oss
 from orcd.reference.ops import attention, matmul
@@ -90,13 +91,13 @@ def compare_sequences(model, sequences, theirs, quant) -> None:
 
 def test_yarn_corr_dims_of_gpt_oss_20b():
     # 64 rope dims, base 150000, original context 4096: 8.09 floored, 17.4 ceiled
-    assert gpt_oss.yarn_corr_dims(64, 4096, 150000.0) == (8.0, 18.0)
+    assert rope.yarn_corr_dims(64, 4096, 150000.0) == (8.0, 18.0)
 
 
 def test_yarn_factors_ramp_from_extrapolation_to_interpolation(synth_model):
     cfg = load(synth_model("gpt-oss"), CTX).config
-    factors = gpt_oss.yarn_factors(cfg)
-    low, high = gpt_oss.yarn_corr_dims(cfg.rope_dimension_count,
+    factors = rope.yarn_factors(cfg)
+    low, high = rope.yarn_corr_dims(cfg.rope_dimension_count,
                                        cfg.rope_scaling_original_context_length, cfg.rope_freq_base)
     assert factors[int(low)] == 1.0 and factors[-1] == cfg.rope_scaling_factor
     assert np.all(np.diff(factors) >= 0)
