@@ -14,6 +14,26 @@ cdef extern from "orcd_cuda.h":
     orcd_status orcd_bench_weights(int ggml_type, const void *w, size_t w_bytes, int rows,
                                    int cols, int n, int iters, double *seconds) nogil
     orcd_status orcd_bench_copy(size_t bytes, int iters, double *bytes_per_second) nogil
+    orcd_status orcd_test_attention(const float *q, int n, const float *k, const float *v,
+                                    int n_keys, int heads, int kv_heads, int head_dim, int window,
+                                    const float *sinks, int pos0, int decode_path,
+                                    float *out) nogil
+    ctypedef struct orcd_moe_layer:
+        int d, ff, experts, used
+        const float *router_w
+        const float *router_b
+        int gate_up_type, down_type
+        const void *gate
+        const void *up
+        const void *down
+        size_t gate_up_bytes, down_bytes
+        const float *gate_b
+        const float *up_b
+        const float *down_b
+    orcd_status orcd_test_moe(const orcd_moe_layer *layer, const float *xn, float *x,
+                              int n) nogil
+    orcd_status orcd_bench_moe(const orcd_moe_layer *layer, const float *xn, int tokens, int n,
+                               int iters, double *seconds) nogil
 
 
 def block_layout(int ggml_type):
@@ -98,3 +118,111 @@ def copy_bandwidth(size_t nbytes=1 << 30, int iters=20):
         st = orcd_bench_copy(nbytes, iters, &bw)
     check(st)
     return bw
+
+
+# The kernel orcd_test_attention runs: by name of its function in cuda/src/attention.cuh.
+ATTENTION_PATHS = {"prefill": 0, "decode": 1, "decode_one_launch": 2}
+
+
+def attention(q, k, v, int pos0=0, int window=0, sinks=None, path="prefill"):
+    """out[n, heads * head_dim] of queries q (n, heads, head_dim) at positions pos0.. over keys
+    and values k, v (n_keys, kv_heads, head_dim) at positions 0..n_keys-1, which the GPU holds
+    in an FP16 cache; window 0 or the sliding window, sinks None or [heads] logits; path one of
+    ATTENTION_PATHS (the decode ones take one query)."""
+    qa, ka, va = _floats(q), _floats(k), _floats(v)
+    if qa.ndim != 3 or ka.ndim != 3 or va.shape != ka.shape or ka.shape[2] != qa.shape[2]:
+        raise ValueError(f"q {qa.shape}, k {ka.shape}, v {va.shape} are not (n, heads, head_dim)"
+                         " and two (n_keys, kv_heads, head_dim)")
+    if qa.size == 0 or ka.size == 0:
+        raise ValueError(f"q {qa.shape} and k {ka.shape} must not be empty")
+    cdef int n = qa.shape[0], heads = qa.shape[1], head_dim = qa.shape[2]
+    cdef int n_keys = ka.shape[0], kv_heads = ka.shape[1], decode_path = ATTENTION_PATHS[path]
+    cdef const float[::1] qv = qa.reshape(-1)
+    cdef const float[::1] kv = ka.reshape(-1)
+    cdef const float[::1] vv = va.reshape(-1)
+    sa = _floats(np.zeros(heads) if sinks is None else sinks).reshape(-1)
+    if sa.shape[0] != heads:
+        raise ValueError(f"{sa.shape[0]} sinks for {heads} heads")
+    cdef const float[::1] sv = sa
+    cdef const float *sink = NULL
+    if sinks is not None:
+        sink = &sv[0]
+    out = np.empty((n, heads * head_dim), np.float32)
+    cdef float[::1] ov = out.reshape(-1)
+    cdef orcd_status st
+    with nogil:
+        st = orcd_test_attention(&qv[0], n, &kv[0], &vv[0], n_keys, heads, kv_heads, head_dim,
+                                 window, sink, pos0, decode_path, &ov[0])
+    check(st)
+    return out
+
+
+cdef class MoeLayer:
+    """One mixture-of-experts layer's host arrays, as orcd_moe_layer points at them: router_w
+    (experts, d), router_b (experts); gate, up: the GGUF bytes of `experts` matrices of ff x d
+    in gate_up_type, gate_b, up_b (experts, ff); down: of `experts` matrices of d x ff in
+    down_type, down_b (experts, d); `used` experts per token."""
+    cdef orcd_moe_layer c
+    cdef object keep  # the arrays c points into
+
+    def __init__(self, router_w, router_b, int gate_up_type, gate, up, gate_b, up_b,
+                 int down_type, down, down_b, int used):
+        rw, rb = _floats(router_w), _floats(router_b).reshape(-1)
+        gb, ub, db = _floats(gate_b), _floats(up_b), _floats(down_b)
+        g, u, dn = _weights(gate), _weights(up), _weights(down)
+        if rw.ndim != 2 or gb.ndim != 2:
+            raise ValueError(f"router_w {rw.shape} and gate_b {gb.shape} must be 2-d")
+        experts, d, ff = rw.shape[0], rw.shape[1], gb.shape[1]
+        if rb.shape != (experts,) or gb.shape[0] != experts or ub.shape != gb.shape or \
+                db.shape != (experts, d) or g.size != u.size or 0 in (g.size, dn.size):
+            raise ValueError(f"router {rw.shape} + {rb.shape}, biases {gb.shape} {ub.shape} "
+                             f"{db.shape}, gate/up/down bytes {g.size} {u.size} {dn.size} do "
+                             f"not fit one layer of {experts} experts")
+        self.keep = (rw, rb, gb, ub, db, g, u, dn)
+        cdef const float[::1] rwv = rw.reshape(-1)
+        cdef const float[::1] rbv = rb
+        cdef const float[::1] gbv = gb.reshape(-1)
+        cdef const float[::1] ubv = ub.reshape(-1)
+        cdef const float[::1] dbv = db.reshape(-1)
+        cdef const unsigned char[::1] gv = g
+        cdef const unsigned char[::1] uv = u
+        cdef const unsigned char[::1] dv = dn
+        self.c.d, self.c.ff, self.c.experts, self.c.used = d, ff, experts, used
+        self.c.router_w, self.c.router_b = &rwv[0], &rbv[0]
+        self.c.gate_up_type, self.c.down_type = gate_up_type, down_type
+        self.c.gate, self.c.up, self.c.down = &gv[0], &uv[0], &dv[0]
+        self.c.gate_up_bytes, self.c.down_bytes = gv.shape[0], dv.shape[0]
+        self.c.gate_b, self.c.up_b, self.c.down_b = &gbv[0], &ubv[0], &dbv[0]
+
+    def _tokens(self, xn):
+        xa = _floats(xn)
+        if xa.ndim != 2 or xa.shape[0] == 0 or xa.shape[1] != self.c.d:
+            raise ValueError(f"xn has shape {xa.shape}, expected (n > 0, {self.c.d})")
+        return xa
+
+    def moe(self, xn, x):
+        """x + the layer's mixture of experts of xn on the GPU (cuda/src/moe.cu)."""
+        xna, xa = self._tokens(xn), _floats(x).copy()
+        if xa.shape != xna.shape:
+            raise ValueError(f"x has shape {xa.shape}, xn {xna.shape}")
+        cdef const float[::1] xnv = xna.reshape(-1)
+        cdef float[::1] xv = xa.reshape(-1)
+        cdef int n = xna.shape[0]
+        cdef orcd_status st
+        with nogil:
+            st = orcd_test_moe(&self.c, &xnv[0], &xv[0], n)
+        check(st)
+        return xa
+
+    def bench(self, xn, int n=1, int iters=100):
+        """Mean seconds per moe call of n tokens, the layer resident on the GPU; successive
+        calls take successive n rows of xn (len(xn) a multiple of n)."""
+        xna = self._tokens(xn)
+        cdef const float[::1] xnv = xna.reshape(-1)
+        cdef int tokens = xna.shape[0]
+        cdef double seconds = 0.0
+        cdef orcd_status st
+        with nogil:
+            st = orcd_bench_moe(&self.c, &xnv[0], tokens, n, iters, &seconds)
+        check(st)
+        return seconds

@@ -59,6 +59,39 @@ orcd_status orcd_bench_weights(int ggml_type, const void *w, size_t w_bytes, int
  * cudaMemcpy of `bytes`, mean over `iters` copies after a warm-up. */
 orcd_status orcd_bench_copy(size_t bytes, int iters, double *bytes_per_second);
 
+/* Attention (cuda/src/attention.cu) on host arrays: k and v [n_keys][kv_heads * head_dim] are
+ * stored at positions 0..n_keys-1 of an FP16 cache of ctx n_keys (n_keys >= pos0 + n); q and
+ * out are [n][heads * head_dim], query i at position pos0 + i. window: 0 or the sliding window;
+ * sinks: F32 [heads] or NULL. decode_path 0: attention_prefill (any n); 1: attention_decode,
+ * 2: attention_decode_one_launch (n == 1). The kernels run twice on the same buffers, out
+ * cleared to NaN between: state the first run leaves behind (decode counters) shows. */
+orcd_status orcd_test_attention(const float *q, int n, const float *k, const float *v,
+                                int n_keys, int heads, int kv_heads, int head_dim, int window,
+                                const float *sinks, int pos0, int decode_path, float *out);
+
+/* One mixture-of-experts layer (cuda/src/moe.cu) in host memory. Router: router_w F32
+ * [experts][d], router_b [experts]. gate and up: `experts` matrices of ff rows x d columns as
+ * GGUF stores them in ggml type gate_up_type, gate_up_bytes each; biases F32 [experts][ff].
+ * down: `experts` matrices of d rows x ff columns in down_type; bias F32 [experts][d]. */
+typedef struct {
+    int d, ff, experts, used;
+    const float *router_w, *router_b;
+    int gate_up_type, down_type;
+    const void *gate, *up, *down;
+    size_t gate_up_bytes, down_bytes;
+    const float *gate_b, *up_b, *down_b;
+} orcd_moe_layer;
+
+/* x[n][d] += the layer's experts' weighted sum for xn[n][d] (n == 1 takes the decode path).
+ * The scratch starts as all-ones bytes (NaN floats): a read of what no kernel wrote shows. */
+orcd_status orcd_test_moe(const orcd_moe_layer *layer, const float *xn, float *x, int n);
+
+/* Mean seconds per moe call of n tokens over `iters` calls timed with CUDA events, the layer
+ * resident on the device; call i takes rows (i mod (tokens / n)) * n.. of xn[tokens][d], so
+ * that successive calls choose other experts (tokens: a multiple of n). */
+orcd_status orcd_bench_moe(const orcd_moe_layer *layer, const float *xn, int tokens, int n,
+                           int iters, double *seconds);
+
 /* ---- Engine: context, allocator, loader, forward pass, decode loop (issue 6) ---- */
 
 /* One model on one device: its weights, KV cache, activations, sampler and decode loop.
@@ -67,7 +100,7 @@ orcd_status orcd_bench_copy(size_t bytes, int iters, double *bytes_per_second);
  * creation (load allocations included) as VRAM_OOM, once. */
 typedef struct orcd_engine orcd_engine;
 
-enum { ORCD_ARCH_LLAMA = 0, ORCD_ARCH_QWEN2 = 1, ORCD_ARCH_PHI3 = 2 };
+enum { ORCD_ARCH_LLAMA = 0, ORCD_ARCH_QWEN2 = 1, ORCD_ARCH_PHI3 = 2, ORCD_ARCH_GPT_OSS = 3 };
 
 typedef struct {
     int arch;                   /* ORCD_ARCH_* */
@@ -81,10 +114,19 @@ typedef struct {
     int ctx;                    /* positions of the KV cache */
     int rope_dimension_count;
     int rope_neox;              /* pairs (i, i + d/2) instead of (2i, 2i + 1) */
-    int rope_long_factors;      /* phi3 longrope: use rope_factors_long, else _short (if present) */
     float rms_eps;
     float rope_freq_base;
-    float rope_attn_factor;     /* scales cos and sin (longrope); 1 otherwise */
+    /* Rope scaling (orcd.models.rope): rope_dimension_count / 2 divisors of the frequencies
+     * (phi3's longrope, gpt-oss's YaRN), host memory read during load only, or NULL; and the
+     * scale of cos and sin (longrope's attention factor, YaRN's mscale), 1 without. */
+    const double *rope_factors;
+    float rope_scale;
+    /* gpt-oss: experts per layer, chosen per token, rows of an expert's gate and up; the
+     * sliding window of the even layers (0: none). 0 for the other architectures. */
+    int expert_count;
+    int expert_used_count;
+    int expert_feed_forward_length;
+    int sliding_window;
 } orcd_model_config;
 
 /* A tensor as the GGUF file holds it, in host memory (the mmap); ne0 is the row length. */
@@ -95,6 +137,7 @@ typedef struct {
     size_t nbytes;
     int64_t ne0;
     int64_t ne1;
+    int64_t ne2;                /* 1 for a matrix; the experts of a gpt-oss ffn_*_exps */
 } orcd_tensor;
 
 typedef struct {

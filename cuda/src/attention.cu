@@ -4,6 +4,7 @@
 // a multiple of 8).
 #include <algorithm>
 #include <cfloat>
+#include <cmath>
 #include "attention.cuh"
 #include "common.cuh"
 #include "reduce.cuh"
@@ -137,15 +138,37 @@ __device__ ChunkResult attend_chunk(const float *q, const half *kh, const half *
     return {m, l, sum};
 }
 
-// Chunk `split` (< the sequence's splits) of head blockIdx.x.
+// The first key a query at pos sees.
+__device__ __forceinline__ int first_key(int pos, int window) {
+    return window > 0 ? max(0, pos - window + 1) : 0;
+}
+
+// The keys [first, end) the decode query at *pos0 sees, in `active` splits of kAttentionChunk
+// counted from `first`: only the last split can be short, and no key before `first` is read.
+struct DecodeSpan {
+    int first, end, active;
+};
+
+__device__ DecodeSpan decode_span(const int *pos0, int window) {
+    int first = first_key(*pos0, window), end = *pos0 + 1;
+    return {first, end, (end - first + kAttentionChunk - 1) / kAttentionChunk};
+}
+
+// The sink logit of head blockIdx.x; no sinks is a sink of -∞, which takes no mass:
+// max(m, -∞) = m and l + exp(-∞) = l exactly.
+__device__ __forceinline__ float head_sink(const float *sinks) {
+    return sinks ? sinks[blockIdx.x] : -INFINITY;
+}
+
+// Split `split` (< span.active) of head blockIdx.x.
 __device__ ChunkResult attend_split(const float *q, const half *kc, const half *vc,
-                                    const AttentionShape &s, int len, int split) {
+                                    const AttentionShape &s, const DecodeSpan &span, int split) {
     __shared__ float q_s[kMaxHeadDim], p_s[kAttentionChunk];
-    int head = blockIdx.x, t0 = split * kAttentionChunk;
+    int head = blockIdx.x, t0 = span.first + split * kAttentionChunk;
     int kv = head / (s.heads / s.kv_heads);
     size_t at = size_t(kv) * s.ctx * s.head_dim;
     return attend_chunk(q + size_t(head) * s.head_dim, kc + at, vc + at, t0,
-                        min(kAttentionChunk, len - t0), s.head_dim, q_s, p_s);
+                        min(kAttentionChunk, span.end - t0), s.head_dim, q_s, p_s);
 }
 
 // Stores a split's ChunkResult at index split of head blockIdx.x's `splits` partials.
@@ -156,10 +179,11 @@ __device__ void store_split(float *partial, const ChunkResult &r, int head_dim, 
     if (threadIdx.x == 0) out[0] = r.m, out[1] = r.l;
 }
 
-// Feature d of a head's output from its first `active` splits, in split order. Loads go
-// through L2 (__ldcg): the partials may come from other blocks of the same kernel.
-__device__ float combine_splits(const float *part, int active, int head_dim, int d) {
-    float m = -FLT_MAX;
+// Feature d of a head's output from its first `active` splits, in split order, and its sink
+// (softmax mass exp(sink - m), no value). Loads go through L2 (__ldcg): the partials may come
+// from other blocks of the same kernel.
+__device__ float combine_splits(const float *part, int active, int head_dim, int d, float sink) {
+    float m = sink;
     for (int i = 0; i < active; ++i) m = fmaxf(m, __ldcg(part + i * (head_dim + 2)));
     float l = 0.0f, acc = 0.0f;
     for (int i = 0; i < active; ++i) {
@@ -168,48 +192,49 @@ __device__ float combine_splits(const float *part, int active, int head_dim, int
         l = fmaf(__ldcg(p + 1), w, l);
         acc = fmaf(__ldcg(p + 2 + d), w, acc);
     }
-    return acc / l;
+    return acc / (l + expf(sink - m));
 }
 
-__device__ __forceinline__ int active_splits(const int *pos0) {
-    return (*pos0 + kAttentionChunk) / kAttentionChunk;
-}
-
-// Past the end of the sequence a block has nothing to do: the combine reads fewer splits.
+// Past the keys the query sees a block has nothing to do: the combine reads fewer splits.
 __global__ void attention_split_kernel(const float *q, const half *kc, const half *vc,
                                        float *partial, AttentionShape s, const int *pos0) {
-    if (int(blockIdx.y) < active_splits(pos0))
-        store_split(partial, attend_split(q, kc, vc, s, *pos0 + 1, blockIdx.y), s.head_dim,
+    DecodeSpan span = decode_span(pos0, s.window);
+    if (int(blockIdx.y) < span.active)
+        store_split(partial, attend_split(q, kc, vc, s, span, blockIdx.y), s.head_dim,
                     blockIdx.y, gridDim.y);
 }
 
 __global__ void attention_combine_kernel(const float *partial, float *out, AttentionShape s,
-                                         int splits, const int *pos0) {
+                                         int splits, const int *pos0, const float *sinks) {
     int head = blockIdx.x, d = threadIdx.x;
     const float *part = partial + size_t(head) * splits * (s.head_dim + 2);
-    out[size_t(head) * s.head_dim + d] = combine_splits(part, active_splits(pos0), s.head_dim, d);
+    out[size_t(head) * s.head_dim + d] = combine_splits(
+        part, decode_span(pos0, s.window).active, s.head_dim, d, head_sink(sinks));
 }
 
 // Both in one launch: blockIdx.y takes splits blockIdx.y, + gridDim.y, ... (a grid that does
 // not grow with the context), and the last block of a head to finish (counted in done[head],
 // 0 before and after) combines the head's splits, in split order as the combine kernel does,
-// so the result does not depend on which block is last. A single split is its own result:
-// combining one split gives acc / l exactly (its weight is expf(0) = 1).
+// so the result does not depend on which block is last. A single split is its own result
+// with the sink folded in (without a sink: acc / l exactly, its weight being expf(0) = 1).
 __global__ void attention_decode_kernel(const float *q, const half *kc, const half *vc,
                                         float *partial, float *out, int *done, AttentionShape s,
-                                        int splits, const int *pos0) {
+                                        int splits, const int *pos0, const float *sinks) {
     __shared__ bool last;
-    int head = blockIdx.x, active = active_splits(pos0), len = *pos0 + 1;
-    int blocks = min(int(gridDim.y), active);  // the blocks with a split to attend
+    int head = blockIdx.x;
+    DecodeSpan span = decode_span(pos0, s.window);
+    int active = span.active, blocks = min(int(gridDim.y), active);  // blocks with a split
     if (int(blockIdx.y) >= blocks) return;
     float *o = out + size_t(head) * s.head_dim;
+    float sink = head_sink(sinks);
     if (active == 1) {
-        ChunkResult r = attend_split(q, kc, vc, s, len, 0);
-        if (threadIdx.x < s.head_dim) o[threadIdx.x] = r.acc / r.l;
+        ChunkResult r = attend_split(q, kc, vc, s, span, 0);
+        float m = fmaxf(r.m, sink), w = expf(r.m - m);
+        if (threadIdx.x < s.head_dim) o[threadIdx.x] = r.acc * w / fmaf(r.l, w, expf(sink - m));
         return;
     }
     for (int split = blockIdx.y; split < active; split += gridDim.y)
-        store_split(partial, attend_split(q, kc, vc, s, len, split), s.head_dim, split, splits);
+        store_split(partial, attend_split(q, kc, vc, s, span, split), s.head_dim, split, splits);
     __threadfence();  // this block's partials are visible to the block that combines
     __syncthreads();
     if (threadIdx.x == 0) last = atomicAdd(done + head, 1) == blocks - 1;
@@ -218,50 +243,58 @@ __global__ void attention_decode_kernel(const float *q, const half *kc, const ha
     __threadfence();
     const float *part = partial + size_t(head) * splits * (s.head_dim + 2);
     if (threadIdx.x < s.head_dim)
-        o[threadIdx.x] = combine_splits(part, active, s.head_dim, threadIdx.x);
+        o[threadIdx.x] = combine_splits(part, active, s.head_dim, threadIdx.x, sink);
     if (threadIdx.x == 0) done[head] = 0;
 }
 
-static int decode_splits(const AttentionShape &s) {
+static int ctx_splits(const AttentionShape &s) {
     return (s.ctx + kAttentionChunk - 1) / kAttentionChunk;
 }
 
+// The most splits a decode query can see: those of the whole context, or of one window.
+static int decode_splits(const AttentionShape &s) {
+    int window = (s.window + kAttentionChunk - 1) / kAttentionChunk;
+    return s.window > 0 ? std::min(ctx_splits(s), window) : ctx_splits(s);
+}
+
 size_t attention_decode_partial_floats(const AttentionShape &s) {
-    return size_t(s.heads) * decode_splits(s) * (s.head_dim + 2);
+    return size_t(s.heads) * ctx_splits(s) * (s.head_dim + 2);
 }
 
 orcd_status attention_decode(const float *q, const half *k_cache, const half *v_cache,
                              float *out, float *partial, const AttentionShape &s,
-                             const int *pos0, cudaStream_t stream) {
+                             const int *pos0, cudaStream_t stream, const float *sinks) {
     int splits = decode_splits(s);
     attention_split_kernel<<<dim3(s.heads, splits), kAttentionChunk, 0, stream>>>(
         q, k_cache, v_cache, partial, s, pos0);
     ORCD_CUDA(cudaGetLastError());
-    attention_combine_kernel<<<s.heads, s.head_dim, 0, stream>>>(partial, out, s, splits, pos0);
+    attention_combine_kernel<<<s.heads, s.head_dim, 0, stream>>>(partial, out, s, splits, pos0,
+                                                                 sinks);
     return check(cudaGetLastError(), "attention_combine kernel launch");
 }
 
 orcd_status attention_decode_one_launch(const float *q, const half *k_cache, const half *v_cache,
                                         float *out, float *partial, int *done,
                                         const AttentionShape &s, const int *pos0,
-                                        cudaStream_t stream) {
+                                        cudaStream_t stream, const float *sinks) {
     int splits = decode_splits(s);
     dim3 grid(s.heads, std::min(splits, kMaxSplitBlocks));
-    attention_decode_kernel<<<grid, kAttentionChunk, 0, stream>>>(q, k_cache, v_cache, partial,
-                                                                  out, done, s, splits, pos0);
+    attention_decode_kernel<<<grid, kAttentionChunk, 0, stream>>>(
+        q, k_cache, v_cache, partial, out, done, s, splits, pos0, sinks);
     return check(cudaGetLastError(), "attention_decode kernel launch");
 }
 
 // Prefill: a block takes one head and a tile of kTileQueries queries, walks the keys in chunks
 // of kTileKeys staged in shared memory (each chunk is read once per tile, not per query), and
 // keeps an online softmax per query: 8 threads per query, thread `lane` holding output
-// features lane, lane + 8, ...
+// features lane, lane + 8, ... With a window the walk starts at the tile's first query's first
+// key (no earlier key is read) and each query skips the chunk's keys before its own first.
 constexpr int kTileQueries = 16, kTileKeys = 32, kPrefillThreads = 8 * kTileQueries;
 constexpr int kKeyPitch = kMaxHeadDim + 1;  // shared rows off by one bank: conflict-free dots
 
 __global__ void __launch_bounds__(kPrefillThreads)
 attention_prefill_kernel(const float *q, int q_stride, const half *kc, const half *vc, float *out,
-                         int n, AttentionShape s, const int *pos0) {
+                         int n, AttentionShape s, const int *pos0, const float *sinks) {
     __shared__ float q_s[kTileQueries][kMaxHeadDim];
     __shared__ float k_s[kTileKeys][kKeyPitch];
     __shared__ float v_s[kTileKeys][kMaxHeadDim];
@@ -275,8 +308,9 @@ attention_prefill_kernel(const float *q, int q_stride, const half *kc, const hal
         q_s[r][d] = r < rows ? q[size_t(q0 + r) * q_stride + size_t(head) * hd + d] * scale : 0.0f;
     }
     int row = threadIdx.x / 8, lane = threadIdx.x % 8, pos = *pos0 + q0 + row;
+    int first = first_key(pos, s.window);
     float m = -FLT_MAX, l = 0.0f, acc[kMaxHeadDim / 8] = {};
-    for (int k0 = 0; k0 < keys; k0 += kTileKeys) {
+    for (int k0 = first_key(*pos0 + q0, s.window); k0 < keys; k0 += kTileKeys) {
         __syncthreads();  // the previous chunk is consumed (and q_s written, the first time)
         for (int i = threadIdx.x; i < kTileKeys * hd; i += blockDim.x) {
             int j = i / hd, d = i % hd;
@@ -292,15 +326,16 @@ attention_prefill_kernel(const float *q, int q_stride, const half *kc, const hal
             score_s[r][j] = dot;
         }
         __syncthreads();
-        int visible = min(kTileKeys, pos + 1 - k0);  // causal: keys at positions <= pos
-        if (row >= rows || visible <= 0) continue;
+        // the query sees the chunk's keys [lo, visible): first <= position <= pos
+        int lo = max(0, first - k0), visible = min(kTileKeys, pos + 1 - k0);
+        if (row >= rows || visible <= lo) continue;
         float chunk_max = -FLT_MAX;
-        for (int j = 0; j < visible; ++j) chunk_max = fmaxf(chunk_max, score_s[row][j]);
+        for (int j = lo; j < visible; ++j) chunk_max = fmaxf(chunk_max, score_s[row][j]);
         float m_new = fmaxf(m, chunk_max), correction = expf(m - m_new);
         l *= correction;
 #pragma unroll
         for (int a = 0; a < kMaxHeadDim / 8; ++a) acc[a] *= correction;
-        for (int j = 0; j < visible; ++j) {
+        for (int j = lo; j < visible; ++j) {
             float p = expf(score_s[row][j] - m_new);
             l += p;
 #pragma unroll
@@ -310,18 +345,21 @@ attention_prefill_kernel(const float *q, int q_stride, const half *kc, const hal
         m = m_new;
     }
     if (row >= rows) return;
+    // the sink joins the softmax last: mass exp(sink - m), no value
+    float sink = head_sink(sinks), m_sink = fmaxf(m, sink), correction = expf(m - m_sink);
+    l = fmaf(l, correction, expf(sink - m_sink));
     float *o = out + (size_t(q0 + row) * s.heads + head) * hd;
 #pragma unroll
     for (int a = 0; a < kMaxHeadDim / 8; ++a)
-        if (8 * a < hd) o[lane + 8 * a] = acc[a] / l;
+        if (8 * a < hd) o[lane + 8 * a] = acc[a] * correction / l;
 }
 
 orcd_status attention_prefill(const float *q, int q_stride, const half *k_cache,
                               const half *v_cache, float *out, int n, const AttentionShape &s,
-                              const int *pos0, cudaStream_t stream) {
+                              const int *pos0, cudaStream_t stream, const float *sinks) {
     dim3 grid(s.heads, (n + kTileQueries - 1) / kTileQueries);
     attention_prefill_kernel<<<grid, kPrefillThreads, 0, stream>>>(q, q_stride, k_cache, v_cache,
-                                                                   out, n, s, pos0);
+                                                                   out, n, s, pos0, sinks);
     return check(cudaGetLastError(), "attention_prefill kernel launch");
 }
 

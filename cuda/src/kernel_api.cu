@@ -1,6 +1,8 @@
 // The C API's "kernels on host arrays" (orcd_cuda.h): each call owns its device buffers for
 // its own duration, runs one kernel of ops.cuh on the default stream and synchronises.
 #include <vector>
+#include "attention.cuh"
+#include "moe.cuh"
 #include "ops.cuh"
 #include "quant.cuh"
 
@@ -76,6 +78,26 @@ orcd_status run_weights(int ggml_type, const void *w, const float *x, float *y, 
 }
 
 constexpr size_t kBenchWeightBytes = size_t(256) << 20;  // several times any L2 of today
+
+orcd_status check_attention(int n, int n_keys, int pos0, const AttentionShape &s,
+                            int decode_path) {
+    if (n <= 0 || pos0 < 0 || n_keys < pos0 + n)
+        return fail(ORCD_ERR_INVALID, "%d queries at position %d need keys 0..%d, got %d", n,
+                    pos0, pos0 + n - 1, n_keys);
+    if (s.heads <= 0 || s.kv_heads <= 0 || s.heads % s.kv_heads)
+        return fail(ORCD_ERR_INVALID, "%d query heads cannot share %d kv heads", s.heads,
+                    s.kv_heads);
+    if (s.head_dim <= 0 || s.head_dim % 8 || s.head_dim > kAttentionChunk)
+        return fail(ORCD_ERR_INVALID, "head_dim %d is not a multiple of 8 up to %d", s.head_dim,
+                    kAttentionChunk);
+    if (s.window < 0) return fail(ORCD_ERR_INVALID, "sliding window %d < 0", s.window);
+    if (decode_path < 0 || decode_path > 2)
+        return fail(ORCD_ERR_INVALID, "attention path %d: use 0 (prefill), 1 (decode) or 2 "
+                    "(decode_one_launch)", decode_path);
+    if (decode_path > 0 && n != 1)
+        return fail(ORCD_ERR_INVALID, "decode takes one query, got %d", n);
+    return ORCD_OK;
+}
 
 }  // namespace
 }  // namespace orcd
@@ -170,5 +192,127 @@ extern "C" orcd_status orcd_bench_copy(size_t bytes, int iters, double *bytes_pe
     double seconds = 0.0;
     ORCD_TRY(timer.seconds(&seconds));
     *bytes_per_second = 2.0 * double(bytes) * iters / seconds;
+    return ORCD_OK;
+}
+
+extern "C" orcd_status orcd_test_attention(const float *q, int n, const float *k, const float *v,
+                                           int n_keys, int heads, int kv_heads, int head_dim,
+                                           int window, const float *sinks, int pos0,
+                                           int decode_path, float *out) {
+    AttentionShape s{heads, kv_heads, head_dim, n_keys, window};
+    ORCD_TRY(check_attention(n, n_keys, pos0, s, decode_path));
+    size_t q_bytes = sizeof(float) * size_t(n) * heads * head_dim;
+    size_t kv_values = size_t(n_keys) * kv_heads * head_dim;
+    int positions[2] = {0, pos0};  // where the keys go, where the queries are
+    DeviceBuffer dq, dk, dv, dsinks, dpos, k_cache, v_cache, dout, partial, done;
+    ORCD_TRY(dq.upload(q, q_bytes));
+    ORCD_TRY(dk.upload(k, sizeof(float) * kv_values));
+    ORCD_TRY(dv.upload(v, sizeof(float) * kv_values));
+    ORCD_TRY(dpos.upload(positions, sizeof(positions)));
+    if (sinks) ORCD_TRY(dsinks.upload(sinks, sizeof(float) * size_t(heads)));
+    ORCD_TRY(k_cache.alloc(sizeof(half) * kv_values));
+    ORCD_TRY(v_cache.alloc(sizeof(half) * kv_values));
+    ORCD_TRY(dout.alloc(q_bytes));
+    ORCD_TRY(partial.alloc(sizeof(float) * attention_decode_partial_floats(s)));
+    ORCD_TRY(done.alloc(sizeof(int) * size_t(heads)));
+    ORCD_CUDA(cudaMemset(done.as<void>(), 0, sizeof(int) * size_t(heads)));
+    const int *keys_at = dpos.as<int>(), *queries_at = keys_at + 1;
+    const half *kc = k_cache.as<half>(), *vc = v_cache.as<half>();
+    const float *sink = sinks ? dsinks.as<float>() : nullptr;
+    ORCD_TRY(kv_store(dk.as<float>(), dv.as<float>(), kv_heads * head_dim, n_keys,
+                      k_cache.as<half>(), v_cache.as<half>(), s, keys_at, 0));
+    auto attend = [&] {
+        float *o = dout.as<float>();
+        if (decode_path == 1)
+            return attention_decode(dq.as<float>(), kc, vc, o, partial.as<float>(), s, queries_at,
+                                    0, sink);
+        if (decode_path == 2)
+            return attention_decode_one_launch(dq.as<float>(), kc, vc, o, partial.as<float>(),
+                                               done.as<int>(), s, queries_at, 0, sink);
+        return attention_prefill(dq.as<float>(), heads * head_dim, kc, vc, o, n, s, queries_at, 0,
+                                 sink);
+    };
+    for (int run = 0; run < 2; ++run) {
+        ORCD_CUDA(cudaMemset(dout.as<void>(), 0xFF, q_bytes));  // all-ones bytes: NaN floats
+        ORCD_TRY(attend());
+    }
+    return dout.download(out, q_bytes);
+}
+
+namespace orcd {
+namespace {
+
+// An orcd_moe_layer copied to the device.
+class DeviceMoe {
+  public:
+    orcd_status upload(const orcd_moe_layer &l) {
+        if (l.d <= 0 || l.ff <= 0 || l.experts <= 0 || l.used <= 0)
+            return fail(ORCD_ERR_INVALID, "moe layer of d %d, ff %d, %d of %d experts", l.d,
+                        l.ff, l.used, l.experts);
+        ORCD_TRY(check_weights(l.gate_up_type, l.gate_up_bytes, l.experts * l.ff, l.d));
+        ORCD_TRY(check_weights(l.down_type, l.down_bytes, l.experts * l.d, l.ff));
+        size_t experts = size_t(l.experts);
+        ORCD_TRY(router_w_.upload(l.router_w, sizeof(float) * experts * l.d));
+        ORCD_TRY(router_b_.upload(l.router_b, sizeof(float) * experts));
+        ORCD_TRY(gate_.upload(l.gate, l.gate_up_bytes));
+        ORCD_TRY(up_.upload(l.up, l.gate_up_bytes));
+        ORCD_TRY(down_.upload(l.down, l.down_bytes));
+        ORCD_TRY(gate_b_.upload(l.gate_b, sizeof(float) * experts * l.ff));
+        ORCD_TRY(up_b_.upload(l.up_b, sizeof(float) * experts * l.ff));
+        ORCD_TRY(down_b_.upload(l.down_b, sizeof(float) * experts * l.d));
+        w = {router_w_.as<float>(), router_b_.as<float>(), l.gate_up_type, l.down_type,
+             gate_.as<void>(), up_.as<void>(), down_.as<void>(), gate_b_.as<float>(),
+             up_b_.as<float>(), down_b_.as<float>(), l.experts, l.used, l.d, l.ff};
+        return ORCD_OK;
+    }
+    MoeWeights w{};
+
+  private:
+    DeviceBuffer router_w_, router_b_, gate_, up_, down_, gate_b_, up_b_, down_b_;
+};
+
+}  // namespace
+}  // namespace orcd
+
+extern "C" orcd_status orcd_test_moe(const orcd_moe_layer *layer, const float *xn, float *x,
+                                     int n) {
+    if (n <= 0) return fail(ORCD_ERR_INVALID, "moe of %d tokens", n);
+    DeviceMoe m;
+    ORCD_TRY(m.upload(*layer));
+    size_t x_bytes = sizeof(float) * size_t(n) * layer->d;
+    DeviceBuffer dxn, dx, scratch;
+    ORCD_TRY(dxn.upload(xn, x_bytes));
+    ORCD_TRY(dx.upload(x, x_bytes));
+    size_t scratch_bytes = moe_scratch_bytes(m.w, n);
+    ORCD_TRY(scratch.alloc(scratch_bytes));
+    ORCD_CUDA(cudaMemset(scratch.as<void>(), 0xFF, scratch_bytes));
+    ORCD_TRY(moe(m.w, dxn.as<float>(), dx.as<float>(), n, scratch.as<void>(), 0));
+    return dx.download(x, x_bytes);
+}
+
+extern "C" orcd_status orcd_bench_moe(const orcd_moe_layer *layer, const float *xn, int tokens,
+                                      int n, int iters, double *seconds) {
+    if (n <= 0 || tokens < n || tokens % n || iters <= 0)
+        return fail(ORCD_ERR_INVALID, "moe bench of %d of %d tokens, %d iterations", n, tokens,
+                    iters);
+    DeviceMoe m;
+    ORCD_TRY(m.upload(*layer));
+    size_t x_bytes = sizeof(float) * size_t(tokens) * layer->d;
+    DeviceBuffer dxn, dx, scratch;
+    ORCD_TRY(dxn.upload(xn, x_bytes));
+    ORCD_TRY(dx.alloc(x_bytes));
+    ORCD_CUDA(cudaMemset(dx.as<void>(), 0, x_bytes));
+    ORCD_TRY(scratch.alloc(moe_scratch_bytes(m.w, n)));
+    int batches = tokens / n;
+    auto call = [&](int i) {
+        size_t row = size_t(i % batches) * n * layer->d;
+        return moe(m.w, dxn.as<float>() + row, dx.as<float>() + row, n, scratch.as<void>(), 0);
+    };
+    for (int i = 0; i < batches; ++i) ORCD_TRY(call(i));  // warm-up: first launches, clocks
+    EventPair timer;
+    ORCD_TRY(timer.start());
+    for (int i = 0; i < iters; ++i) ORCD_TRY(call(i));
+    ORCD_TRY(timer.seconds(seconds));
+    *seconds /= iters;
     return ORCD_OK;
 }

@@ -10,6 +10,7 @@
 // bits from run to run.
 #include <cstdlib>
 #include <cstring>
+#include "matvec.cuh"
 #include "ops.cuh"
 #include "quant.cuh"
 #include "reduce.cuh"
@@ -17,7 +18,6 @@
 namespace orcd {
 
 constexpr int kMatvecWarps = 4;
-constexpr int kInFlight = 4;  // 32-value units of weights a lane loads at once (integer path)
 // Blocks per SM the integer kernel is compiled for: without it ptxas trades the loads in flight
 // for fewer registers (it sinks each load to its use); with 3 (<= 170 registers) none spills.
 constexpr int kMinBlocks = 3;
@@ -54,86 +54,8 @@ matvec_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float 
     if (lane == 0) y[row] = acc;
 }
 
-// x as Q8_1 in shared memory: the int8 values, then (16-byte aligned) a scale per 32.
-struct XQ8_1 {
-    int8_t *q;
-    block_q8_1_scale *s;
-};
-
-__host__ __device__ constexpr size_t q8_1_scales_offset(int cols) {
-    return (size_t(cols) + 15) / 16 * 16;
-}
-
-__host__ __device__ constexpr size_t q8_1_bytes(int cols) {
-    return q8_1_scales_offset(cols) + size_t(cols) / 32 * sizeof(block_q8_1_scale);
-}
-
 // Shared memory a block may take without opting in: rows up to ~43,000 values.
 constexpr size_t kMaxQ8_1Bytes = 48 << 10;
-
-// Each block quantizes x for itself, a thread per 32 values: x (at most 43,000 floats) stays in
-// L1 for the next blocks of the SM, and a few hundred instructions per thread are small beside
-// the block's 4 R rows of weights.
-__device__ void quantize_q8_1(const float *__restrict__ x, XQ8_1 out, int cols) {
-    for (int u = threadIdx.x; u < cols / 32; u += blockDim.x) {
-        float v[32];
-        const float4 *p = reinterpret_cast<const float4 *>(x) + 8 * u;
-        for (int i = 0; i < 8; ++i) {
-            float4 f = __ldg(p + i);
-            v[4 * i] = f.x, v[4 * i + 1] = f.y, v[4 * i + 2] = f.z, v[4 * i + 3] = f.w;
-        }
-        XBlock b = quantize_block_q8_1(v);
-        uint4 *dst = reinterpret_cast<uint4 *>(out.q) + 2 * u;
-        dst[0] = make_uint4(b.q[0], b.q[1], b.q[2], b.q[3]);
-        dst[1] = make_uint4(b.q[4], b.q[5], b.q[6], b.q[7]);
-        out.s[u] = b.s;
-    }
-}
-
-__device__ __forceinline__ XBlock load_x(XQ8_1 x, int u) {
-    XBlock b;
-    const uint4 *q = reinterpret_cast<const uint4 *>(x.q) + 2 * u;
-    for (int h = 0; h < 2; ++h) {
-        uint4 v = q[h];
-        b.q[4 * h] = v.x, b.q[4 * h + 1] = v.y, b.q[4 * h + 2] = v.z, b.q[4 * h + 3] = v.w;
-    }
-    b.s = x.s[u];
-    return b;
-}
-
-// Rows row0..row0+R-1 by one warp. Lane l takes units l, l + 32, ... of each, kInFlight / R
-// units of each row per step: it issues every load of a step (unit indices clamped, the
-// surplus masked) before it decodes the first, so each lane keeps kInFlight units in flight.
-// The step loops are unrolled: rolled, they left wu in local memory (Q6_K and MXFP4 at R = 2).
-template <class F, int R>
-__device__ __forceinline__ void matvec_rows(const uint8_t *__restrict__ w, XQ8_1 x,
-                                            float *__restrict__ y, int row0, int rows, int cols) {
-    constexpr int steps = kInFlight / R;
-    int lane = threadIdx.x % 32, units = cols / 32;
-    const uint8_t *wr[R];
-    for (int r = 0; r < R; ++r) wr[r] = w + row_bytes<F>(cols) * min(row0 + r, rows - 1);
-    float acc[R] = {};
-    for (int u0 = lane; u0 < units; u0 += 32 * steps) {
-        typename F::Unit wu[steps][R];
-        XBlock xb[steps];
-#pragma unroll
-        for (int j = 0; j < steps; ++j) {
-            int u = min(u0 + 32 * j, units - 1);
-            for (int r = 0; r < R; ++r) wu[j][r].load(wr[r], u);
-            xb[j] = load_x(x, u);
-        }
-#pragma unroll
-        for (int j = 0; j < steps; ++j)
-            for (int r = 0; r < R; ++r) {
-                float d = wu[j][r].dot(xb[j]);
-                acc[r] += u0 + 32 * j < units ? d : 0.0f;
-            }
-    }
-    for (int r = 0; r < R; ++r) {
-        float sum = warp_reduce_sum(acc[r]);
-        if (lane == 0 && row0 + r < rows) y[row0 + r] = sum;
-    }
-}
 
 // A block of kMatvecWarps warps, each on R rows.
 template <class F, int R>

@@ -6,6 +6,10 @@ Both are given as a fraction of the device copy bandwidth measured in the same r
 (2 * bytes / time of a device-to-device cudaMemcpy: it reads and writes each byte).
 Times are CUDA-event means over many calls with W cycling through >= 256 MiB of copies, so the
 weights come from device memory, not from L2.
+moe (gpt-oss's mixture of experts, one layer) reports the bytes a call must read (the chosen
+experts' gate, up and down once each, their biases, the router) per second, and TFLOP/s of the
+experts' products; successive calls take other tokens, so other experts (about one expert in
+eight of a decode call was also chosen by the previous call, and may come from L2).
 """
 from __future__ import annotations
 
@@ -36,6 +40,11 @@ FORMATS = [t.name for t in quant.BLOCKS]
 MATMUL_N = [16, 128, 512]
 MATMUL_SHAPES = {("qwen2.5-0.5b", "ffn_up"), ("phi3-mini", "attn_qkv"),
                  ("gpt-oss-20b", "ffn_gate_up_exps (one expert)")}
+# gpt-oss-20b's experts: d = ff = 2880, 32 experts, 4 chosen per token.
+MOE = ("gpt-oss-20b", "ffn_{gate,up,down}_exps (4 of 32)", 2880, 2880)
+MOE_EXPERTS, MOE_USED = 32, 4
+MOE_N = [1, 512]
+MOE_BATCHES = 64  # token batches the calls cycle through (decode: 64 different expert sets)
 FLOATS = {"F32", "F16", "BF16"}
 MAX_FLOAT_VALUES = 1 << 28  # bigger float matrices would take GBs of host memory
 
@@ -59,8 +68,8 @@ class Row:
 def add_arguments(parser) -> None:
     parser.add_argument("--formats", default=env_default("--formats", ",".join(FORMATS)),
                         help="comma-separated ggml types (default: all served)")
-    parser.add_argument("--ops", default=env_default("--ops", "matvec,matmul"),
-                        help="comma-separated: matvec, matmul")
+    parser.add_argument("--ops", default=env_default("--ops", "matvec,matmul,moe"),
+                        help="comma-separated: matvec, matmul, moe")
     parser.add_argument("--iters", type=int, default=env_default("--iters", 200, int),
                         help="timed calls per figure (matmul uses a quarter)")
     parser.add_argument("--json", action="store_true", default=env_default("--json", False, flag),
@@ -79,6 +88,10 @@ def cases(formats, ops):
             if "matmul" in ops and (model, tensor) in MATMUL_SHAPES:
                 for n in MATMUL_N:
                     yield "matmul", name, model, tensor, rows, cols, n
+        model, tensor, d, ff = MOE
+        if "moe" in ops and d % block == 0 and ff % block == 0 and name not in FLOATS:
+            for n in MOE_N:
+                yield "moe", name, model, tensor, d, ff, n
 
 
 @functools.lru_cache(maxsize=1)  # cases() yields every figure of one matrix in a row
@@ -86,8 +99,42 @@ def random_weights(name: str, rows: int, cols: int) -> np.ndarray:
     return quant.random_blocks(name, (rows, cols), np.random.default_rng(rows * cols))
 
 
+def moe_bytes(name: str, d: int, ff: int, n: int) -> int:
+    """Bytes one moe call must read: each expert its tokens choose (at most all of them) once,
+    gate and up (ff rows of d) and down (d rows of ff) with their F32 biases, and the router."""
+    experts = min(MOE_EXPERTS, n * MOE_USED)
+    expert = 2 * ff * quant.row_bytes(name, d) + d * quant.row_bytes(name, ff) + 4 * (2 * ff + d)
+    return experts * expert + 4 * MOE_EXPERTS * (d + 1)
+
+
+@functools.lru_cache(maxsize=1)  # the moe figures of a format come in a row
+def moe_layer(name: str, d: int, ff: int):
+    from orcd import _cuda
+    rng = np.random.default_rng(d * ff)
+    gate_up, down = (MOE_EXPERTS, ff, d), (MOE_EXPERTS, d, ff)
+    raw = [quant.random_blocks(name, shape, rng) for shape in (gate_up, gate_up, down)]
+    bias = [rng.standard_normal(shape[:2]).astype(np.float32) for shape in (gate_up, gate_up, down)]
+    router_w = (rng.standard_normal((MOE_EXPERTS, d)) / np.sqrt(d)).astype(np.float32)
+    router_b = rng.standard_normal(MOE_EXPERTS).astype(np.float32)
+    ggml = int(quant.format_of(name).ggml_type)
+    return _cuda.MoeLayer(router_w, router_b, ggml, raw[0], raw[1], bias[0], bias[1], ggml,
+                          raw[2], bias[2], MOE_USED)
+
+
+def measure_moe(name, model, tensor, d, ff, n, copy_bw, iters) -> Row:
+    xn = np.random.default_rng(n).standard_normal((MOE_BATCHES * n, d)).astype(np.float32)
+    calls = iters if n == 1 else max(1, iters // 4)
+    seconds = moe_layer(name, d, ff).bench(xn, n, calls)
+    nbytes = moe_bytes(name, d, ff, n)
+    bandwidth = nbytes / seconds
+    return Row("moe", name, model, tensor, d, ff, n, nbytes, seconds, bandwidth,
+               bandwidth / copy_bw, 2.0 * n * MOE_USED * 3 * d * ff / seconds / 1e12)
+
+
 def measure(op, name, model, tensor, rows, cols, n, copy_bw, iters) -> Row:
     from orcd import _cuda
+    if op == "moe":
+        return measure_moe(name, model, tensor, rows, cols, n, copy_bw, iters)
     raw = random_weights(name, rows, cols)
     calls = iters if op == "matvec" else max(1, iters // 4)
     seconds = _cuda.bench_weights(int(quant.format_of(name).ggml_type), raw, rows, cols, n, calls)

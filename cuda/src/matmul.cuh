@@ -1,0 +1,74 @@
+// The prefill matmul's tile pieces (matmul.cu), shared with the grouped expert matmul (moe.cu):
+// a block owns kTileN tokens x kTileRows weight rows; per step of kTileK columns the X and W
+// tiles go to shared memory as F16 (W dequantized run by run), then each of four warps
+// multiplies a 32 x 32 sub-tile with wmma into F32 accumulators.
+#pragma once
+#include <mma.h>
+#include "quant.cuh"
+
+namespace orcd {
+
+namespace wmma = nvcuda::wmma;
+
+constexpr int kTileN = 64;     // tokens per block
+constexpr int kTileRows = 64;  // weight rows per block
+constexpr int kTileK = 64;     // columns per step: four runs of 16
+constexpr int kLd = kTileK + 8;  // padded F16 row: fewer bank conflicts, 32-byte aligned fragments
+constexpr int kLdOut = kTileRows + 4;
+constexpr int kMatmulThreads = 128;
+constexpr int kRunsPerRow = kTileK / kRun;
+static_assert(kTileN == kTileRows && kTileN * kRunsPerRow % kMatmulThreads == 0,
+              "load_tiles: every thread fills the same number of runs of each tile");
+
+using HalfTile = __half[kTileN][kLd];
+using FloatTile = float[kTileN][kLdOut];
+// A warp's 32 x 32 sub-tile as 2 x 2 fragments of 16 x 16.
+using Accumulator = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
+
+__device__ __forceinline__ void store_run(__half *dst, const float (&v)[kRun]) {
+    __half2 h[kRun / 2];
+    for (int i = 0; i < kRun / 2; ++i) h[i] = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
+    uint4 *d = reinterpret_cast<uint4 *>(dst);
+    d[0] = *reinterpret_cast<const uint4 *>(&h[0]);
+    d[1] = *reinterpret_cast<const uint4 *>(&h[4]);
+}
+
+__device__ __forceinline__ void load_x_run(const float *x, float (&v)[kRun]) {
+    const float4 *p = reinterpret_cast<const float4 *>(x);
+    for (int i = 0; i < 4; ++i) {
+        float4 f = __ldg(p + i);
+        v[4 * i] = f.x, v[4 * i + 1] = f.y, v[4 * i + 2] = f.z, v[4 * i + 3] = f.w;
+    }
+}
+
+// The sub-tile of warp w: tokens wt.., rows wr.. of the block's tile.
+__device__ __forceinline__ int warp_tokens(int warp) { return (warp / 2) * 32; }
+__device__ __forceinline__ int warp_rows(int warp) { return (warp % 2) * 32; }
+
+__device__ __forceinline__ void zero(Accumulator (&acc)[2][2]) {
+    for (auto &a : acc)
+        for (auto &c : a) wmma::fill_fragment(c, 0.0f);
+}
+
+// acc += X[wt.., step] W[wr.., step]^T over one step of kTileK columns held in x and w.
+__device__ __forceinline__ void mma_step(const HalfTile &x, const HalfTile &w, int wt, int wr,
+                                         Accumulator (&acc)[2][2]) {
+    for (int kk = 0; kk < kTileK; kk += 16) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a[2];
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b[2];
+        for (int i = 0; i < 2; ++i) wmma::load_matrix_sync(a[i], &x[wt + 16 * i][kk], kLd);
+        for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(b[j], &w[wr + 16 * j][kk], kLd);
+        for (int i = 0; i < 2; ++i)
+            for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
+    }
+}
+
+__device__ __forceinline__ void store_accumulators(FloatTile &y, int wt, int wr,
+                                                   const Accumulator (&acc)[2][2]) {
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j)
+            wmma::store_matrix_sync(&y[wt + 16 * i][wr + 16 * j], acc[i][j], kLdOut,
+                                    wmma::mem_row_major);
+}
+
+}  // namespace orcd

@@ -1,0 +1,454 @@
+// The mixture-of-experts layer (moe.cuh) on two paths; both start with the router (a block
+// per logit, then a thread per token for top-k and softmax).
+//  - decode (one token, quantized experts): the router's first block also quantizes xn to
+//    Q8_1; one kernel over (row groups, slots) dots the same rows of gate and of up of the
+//    slot's expert with it (warp by warp, as matvec's integer path) and writes swiglu_oai of
+//    each pair, the last warp of every 32 values quantizing them to Q8_1; one kernel dots rows
+//    of down for every slot with those and adds their weighted sum to x. Only the chosen
+//    experts' rows are read, each once; no block re-reads an F32 vector.
+//  - prefill (and float experts): the (token, slot) pairs grouped by expert (count, scan,
+//    scatter, in pair order), then per expert a tensor-core matmul of its gathered rows for
+//    gate and up (epilogue: biases, swiglu_oai), one for down (epilogue: bias), and a
+//    per-token combine. Each expert's weights are read once per 64 of its tokens.
+// Expert ids are read on the device (capture-safe); every sum has a fixed order.
+#include "matmul.cuh"
+#include "matvec.cuh"
+#include "moe.cuh"
+#include "quant.cuh"
+#include "reduce.cuh"
+
+namespace orcd {
+namespace {
+
+constexpr int kRouterThreads = 128;  // a block per logit: 2880 values are ~6 float4 a thread
+constexpr int kGroupThreads = 1024;
+constexpr int kMoeWarps = 4;
+constexpr int kMinBlocks = 3;    // as matvec.cu: keeps every load of a step in flight
+constexpr int kPairsPerWarp = 2;  // decode gate/up: 2 rows of gate + 2 of up per warp
+constexpr int kDownRows = 2;      // decode down: rows per warp, for each slot
+constexpr int kMaxExperts = 1024;
+constexpr int kMaxTokens = 65535;  // grid y of the router and the combine
+constexpr float kSwigluAlpha = 1.702f, kSwigluLimit = 7.0f;
+
+// gate·σ(α·gate)·(up + 1), gate clamped above and up both ways at the limit.
+__device__ __forceinline__ float swiglu_oai(float gate, float up) {
+    gate = fminf(gate, kSwigluLimit);
+    up = fminf(fmaxf(up, -kSwigluLimit), kSwigluLimit);
+    return gate / (1.0f + expf(-kSwigluAlpha * gate)) * (up + 1.0f);
+}
+
+// Q8_1 vectors in device memory: `count` of `cols` values, the int8 values of all, then the
+// scales of all.
+XQ8_1 q8_1_vectors(void *base, int cols, int count) {
+    int8_t *q = static_cast<int8_t *>(base);
+    return {q, base ? reinterpret_cast<block_q8_1_scale *>(q + size_t(cols) * count) : nullptr};
+}
+
+size_t q8_1_vectors_bytes(int cols, int count) {
+    return size_t(count) * (size_t(cols) + size_t(cols) / 32 * sizeof(block_q8_1_scale));
+}
+
+__device__ __forceinline__ XQ8_1 q8_1_vector(XQ8_1 v, int cols, int i) {
+    return {v.q + size_t(i) * cols, v.s + size_t(i) * (cols / 32)};
+}
+
+// The scratch of n tokens: the router's logits, each token's chosen experts and weights, the
+// pairs grouped by expert, the hidden vector of each pair (in grouped order) and its down
+// projection (in pair order t * used + slot). Decode's: xn and the `used` hidden vectors as
+// Q8_1, and per 32 hidden values the count of those written (groups_done).
+struct MoeScratch {
+    float *logits;
+    int *ids;
+    float *weights;
+    int *counts, *offsets, *order;
+    float *hidden, *down;
+    XQ8_1 xq, hq;
+    int *groups_done;
+};
+
+MoeScratch carve(const MoeWeights &w, int n, void *base, size_t *bytes) {
+    size_t pairs = size_t(n) * w.used, off = 0;
+    auto take = [&](size_t size) {
+        void *p = base ? static_cast<char *>(base) + off : nullptr;
+        off += (size + 255) / 256 * 256;
+        return p;
+    };
+    MoeScratch s;
+    s.logits = static_cast<float *>(take(size_t(n) * w.experts * sizeof(float)));
+    s.ids = static_cast<int *>(take(pairs * sizeof(int)));
+    s.weights = static_cast<float *>(take(pairs * sizeof(float)));
+    s.counts = static_cast<int *>(take(size_t(w.experts) * sizeof(int)));
+    s.offsets = static_cast<int *>(take(size_t(w.experts) * sizeof(int)));
+    s.order = static_cast<int *>(take(pairs * sizeof(int)));
+    s.hidden = static_cast<float *>(take(pairs * w.ff * sizeof(float)));
+    s.down = static_cast<float *>(take(pairs * w.d * sizeof(float)));
+    s.xq = q8_1_vectors(take(q8_1_vectors_bytes(w.d, 1)), w.d, 1);
+    s.hq = q8_1_vectors(take(q8_1_vectors_bytes(w.ff, w.used)), w.ff, w.used);
+    s.groups_done = static_cast<int *>(take(size_t(w.used) * (w.ff / 32) * sizeof(int)));
+    *bytes = off;
+    return s;
+}
+
+// Block (e, t): the router logit of expert e for token t, a row of d split over the block.
+// Decode (xq given): block (0, 0) also quantizes xn to Q8_1 for the gate/up kernel.
+__global__ void __launch_bounds__(kRouterThreads)
+router_logits_kernel(const MoeWeights w, const float *__restrict__ xn, float *logits, XQ8_1 xq) {
+    int e = blockIdx.x, t = blockIdx.y;
+    if (xq.q && e == 0 && t == 0) quantize_q8_1(xn, xq, w.d);
+    const float4 *x = reinterpret_cast<const float4 *>(xn + size_t(t) * w.d);
+    const float4 *r = reinterpret_cast<const float4 *>(w.router_w + size_t(e) * w.d);
+    float acc = 0.0f;
+#pragma unroll 8  // every load of the row in flight at once
+    for (int i = threadIdx.x; i < w.d / 4; i += blockDim.x) {
+        float4 a = __ldg(r + i), b = __ldg(x + i);
+        acc += a.x * b.x + a.y * b.y + a.z * b.z + a.w * b.w;
+    }
+    acc = block_sum(acc);
+    if (threadIdx.x == 0) logits[size_t(t) * w.experts + e] = acc + w.router_b[e];
+}
+
+// Expert e ranks before f: a higher logit, or the same and a lower id.
+__device__ __forceinline__ bool ranks_before(const float *logits, int e, int f) {
+    return logits[e] > logits[f] || (logits[e] == logits[f] && e < f);
+}
+
+// A thread per token: its `used` experts in rank order, each the first that ranks after the
+// previous choice, and their weights, the softmax of the chosen logits alone. Decode: it also
+// zeroes the gate/up kernel's groups_done counters.
+__global__ void top_k_softmax_kernel(const float *logits, int n, int experts, int used, int *ids,
+                                     float *weights, int *groups_done, int groups) {
+    int t = blockIdx.x * blockDim.x + threadIdx.x;
+    for (int i = t; i < groups; i += gridDim.x * blockDim.x) groups_done[i] = 0;
+    if (t >= n) return;
+    const float *l = logits + size_t(t) * experts;
+    int *id = ids + size_t(t) * used;
+    float *p = weights + size_t(t) * used;
+    for (int k = 0, prev = -1; k < used; ++k) {
+        int best = -1;
+        for (int e = 0; e < experts; ++e)
+            if ((prev < 0 || ranks_before(l, prev, e)) && (best < 0 || ranks_before(l, e, best)))
+                best = e;
+        best = best < 0 ? 0 : best;  // only NaN logits leave no order: any valid id will do
+        id[k] = prev = best;
+        p[k] = l[best];
+    }
+    float top = p[0], sum = 0.0f;
+    for (int k = 0; k < used; ++k) {
+        p[k] = expf(p[k] - top);
+        sum += p[k];
+    }
+    for (int k = 0; k < used; ++k) p[k] /= sum;
+}
+
+// The pairs p = t * used + slot grouped by expert: counts, exclusive offsets, and order (the
+// pairs of expert 0, then 1, ..., each in increasing p). Warp w takes experts w, w + warps, ...
+// and finds their pairs 32 at a time with a ballot: no atomics, the same order every run.
+__global__ void __launch_bounds__(kGroupThreads)
+group_by_expert_kernel(const int *ids, int pairs, int experts, int *counts, int *offsets,
+                       int *order) {
+    extern __shared__ int count_of[];
+    int lane = threadIdx.x % 32, warps = blockDim.x / 32;
+    for (int e = threadIdx.x / 32; e < experts; e += warps) {
+        int c = 0;
+        for (int p0 = 0; p0 < pairs; p0 += 32) {
+            int p = p0 + lane;
+            c += __popc(__ballot_sync(0xFFFFFFFFu, p < pairs && ids[p] == e));
+        }
+        if (lane == 0) count_of[e] = c;
+    }
+    __syncthreads();
+    for (int e = threadIdx.x / 32; e < experts; e += warps) {
+        int off = 0;
+        for (int i = 0; i < e; ++i) off += count_of[i];
+        if (lane == 0) counts[e] = count_of[e], offsets[e] = off;
+        for (int p0 = 0; p0 < pairs; p0 += 32) {
+            int p = p0 + lane;
+            bool hit = p < pairs && ids[p] == e;
+            unsigned mask = __ballot_sync(0xFFFFFFFFu, hit);
+            if (hit) order[off + __popc(mask & ((1u << lane) - 1))] = p;
+            off += __popc(mask);
+        }
+    }
+}
+
+// Decode: the warp that completes a group of 32 hidden values of a slot (counted in done,
+// zeroed by the router) quantizes them to Q8_1 as quantize_block_q8_1 would, so the down
+// kernel reads 40 bytes per 32 values instead of 128. Which warp is last changes no bit.
+__device__ void quantize_group_if_last(const float *h, XQ8_1 hq, int *done, int unit0) {
+    int lane = threadIdx.x % 32, group = unit0 / 32, last = 0;
+    if (lane == 0) {
+        __threadfence();  // h[unit0..] is visible before the count says so
+        last = atomicAdd(done + group, kPairsPerWarp) == 32 - kPairsPerWarp;
+    }
+    if (!__shfl_sync(0xFFFFFFFFu, last, 0)) return;
+    __threadfence();
+    float v = __ldcg(h + 32 * group + lane);  // through L2: other blocks wrote them
+    float d = q8_1_scale(warp_reduce_max(fabsf(v)));
+    int q = q8_1_value(v, q8_1_inverse(d));
+    hq.q[32 * group + lane] = int8_t(q);
+    int sum = __reduce_add_sync(0xFFFFFFFFu, q);
+    if (lane == 0) hq.s[group] = {d, sum};
+}
+
+// Decode, gate and up: block (x, slot)'s warp w takes hidden units
+// (x * kMoeWarps + w) * kPairsPerWarp.. of the slot's expert, their gate and up rows in one
+// dot_rows (every load of xn's Q8_1 shared by the four rows), and writes swiglu_oai of each
+// pair, in F32 and, per 32, as Q8_1.
+template <class F>
+__global__ void __launch_bounds__(kMoeWarps * 32, kMinBlocks)
+gate_up_decode_kernel(const MoeWeights w, XQ8_1 xq, const int *ids, float *__restrict__ hidden,
+                      XQ8_1 hq, int *groups_done) {
+    int slot = blockIdx.y, e = ids[slot];
+    int unit0 = (blockIdx.x * kMoeWarps + threadIdx.x / 32) * kPairsPerWarp;
+    if (unit0 >= w.ff) return;
+    size_t rb = row_bytes<F>(w.d), expert = rb * w.ff * e;
+    const uint8_t *rows[2 * kPairsPerWarp];
+    for (int r = 0; r < kPairsPerWarp; ++r) {
+        size_t at = expert + rb * (unit0 + r);  // ff is a multiple of 32: every row exists
+        rows[r] = static_cast<const uint8_t *>(w.gate) + at;
+        rows[kPairsPerWarp + r] = static_cast<const uint8_t *>(w.up) + at;
+    }
+    float dot[2 * kPairsPerWarp];
+    dot_rows<F, 2 * kPairsPerWarp>(rows, xq, w.d, dot);
+    float *h = hidden + size_t(slot) * w.ff;
+    if (threadIdx.x % 32 == 0)
+        for (int r = 0; r < kPairsPerWarp; ++r) {
+            size_t b = size_t(e) * w.ff + unit0 + r;
+            h[unit0 + r] = swiglu_oai(dot[r] + w.gate_b[b], dot[kPairsPerWarp + r] + w.up_b[b]);
+        }
+    quantize_group_if_last(h, q8_1_vector(hq, w.ff, slot), groups_done + slot * (w.ff / 32),
+                           unit0);
+}
+
+// Decode, down: warp w of block x takes rows (x * kMoeWarps + w) * kDownRows.. and adds to x
+// the slots' weighted dots with the Q8_1 hidden vectors, in slot order.
+template <class F>
+__global__ void __launch_bounds__(kMoeWarps * 32, kMinBlocks)
+down_decode_kernel(const MoeWeights w, XQ8_1 hq, const int *ids, const float *weights,
+                   float *__restrict__ x) {
+    int row0 = (blockIdx.x * kMoeWarps + threadIdx.x / 32) * kDownRows;
+    if (row0 >= w.d) return;
+    size_t rb = row_bytes<F>(w.ff);
+    float acc[kDownRows] = {};
+    for (int s = 0; s < w.used; ++s) {
+        int e = ids[s];
+        const uint8_t *rows[kDownRows];
+        for (int r = 0; r < kDownRows; ++r)  // d is a multiple of 32: every row exists
+            rows[r] = static_cast<const uint8_t *>(w.down) + rb * (size_t(e) * w.d + row0 + r);
+        float dot[kDownRows];
+        dot_rows<F, kDownRows>(rows, q8_1_vector(hq, w.ff, s), w.ff, dot);
+        for (int r = 0; r < kDownRows; ++r)
+            acc[r] += weights[s] * (dot[r] + w.down_b[size_t(e) * w.d + row0 + r]);
+    }
+    if (threadIdx.x % 32) return;
+    for (int r = 0; r < kDownRows; ++r) x[row0 + r] += acc[r];
+}
+
+// Prefill: the grouped matmul of one projection. Block (x, y, e) multiplies tokens
+// y * kTileN.. of expert e's group by rows x * kTileRows.. of its M matrices: M = 2 (gate and
+// up of xn's rows, into hidden in grouped order, swiglu_oai'd) or M = 1 (down of hidden, into
+// down in pair order). Blocks past the group's count exit at once.
+struct ExpertMatmul {
+    const uint8_t *w[2];
+    const float *bias[2];
+    int rows, cols, used;
+    const float *x;
+    float *out;
+    const int *counts, *offsets, *order;
+};
+
+template <int M>
+struct ExpertSmem {
+    const float *x_row[kTileN];  // the tile's gathered rows of x; null past the group
+    union {
+        struct {
+            HalfTile x;
+            HalfTile w[M];
+        } t;
+        FloatTile y[M];
+    };
+};
+
+template <class F, int M>
+__device__ void load_expert_tiles(ExpertSmem<M> &s, const uint8_t *const (&w)[M], int row0,
+                                  int rows, int cols, int k0) {
+#pragma unroll
+    for (int run = threadIdx.x; run < kTileN * kRunsPerRow; run += kMatmulThreads) {
+        int r = run / kRunsPerRow, j = run % kRunsPerRow * kRun, k = k0 + j;
+        float v[kRun];
+        bool in_k = k < cols;
+        if (in_k && s.x_row[r]) load_x_run(s.x_row[r] + k, v);
+        else for (float &e : v) e = 0.0f;
+        store_run(&s.t.x[r][j], v);
+        for (int m = 0; m < M; ++m) {
+            if (in_k && row0 + r < rows) dequant16<F>(w[m] + row_bytes<F>(cols) * (row0 + r), k, v);
+            else for (float &e : v) e = 0.0f;
+            store_run(&s.t.w[m][r][j], v);
+        }
+    }
+}
+
+template <class F, int M>
+__global__ void __launch_bounds__(kMatmulThreads) expert_matmul_kernel(const ExpertMatmul op) {
+    __shared__ __align__(32) ExpertSmem<M> s;
+    int e = blockIdx.z, count = op.counts[e], tok0 = blockIdx.y * kTileN;
+    if (tok0 >= count) return;
+    int off = op.offsets[e], row0 = blockIdx.x * kTileRows;
+    if (threadIdx.x < kTileN) {
+        int i = tok0 + threadIdx.x;
+        int x_row = i >= count ? -1 : M == 2 ? op.order[off + i] / op.used : off + i;
+        s.x_row[threadIdx.x] = x_row < 0 ? nullptr : op.x + size_t(x_row) * op.cols;
+    }
+    __syncthreads();
+    const uint8_t *w[M];
+    for (int m = 0; m < M; ++m) w[m] = op.w[m] + row_bytes<F>(op.cols) * op.rows * e;
+    int warp = threadIdx.x / 32, wt = warp_tokens(warp), wr = warp_rows(warp);
+    Accumulator acc[M][2][2];
+    for (auto &a : acc) zero(a);
+    for (int k0 = 0; k0 < op.cols; k0 += kTileK) {
+        load_expert_tiles<F, M>(s, w, row0, op.rows, op.cols, k0);
+        __syncthreads();
+        for (int m = 0; m < M; ++m) mma_step(s.t.x, s.t.w[m], wt, wr, acc[m]);
+        __syncthreads();
+    }
+    for (int m = 0; m < M; ++m) store_accumulators(s.y[m], wt, wr, acc[m]);
+    __syncthreads();
+    for (int i = threadIdx.x; i < kTileN * kTileRows; i += kMatmulThreads) {
+        int t = i / kTileRows, row = row0 + i % kTileRows, r = i % kTileRows;
+        if (tok0 + t >= count || row >= op.rows) continue;
+        int pos = off + tok0 + t;
+        size_t b = size_t(e) * op.rows + row;
+        if constexpr (M == 2)
+            op.out[size_t(pos) * op.rows + row] =
+                swiglu_oai(s.y[0][t][r] + op.bias[0][b], s.y[1][t][r] + op.bias[1][b]);
+        else
+            op.out[size_t(op.order[pos]) * op.rows + row] = s.y[0][t][r] + op.bias[0][b];
+    }
+}
+
+// x[t] += sum over slots, in slot order, of weight * down (bias included).
+__global__ void combine_kernel(const float *__restrict__ down, const float *__restrict__ weights,
+                               int used, int d, float *__restrict__ x) {
+    int t = blockIdx.y, i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= d) return;
+    float acc = 0.0f;
+    for (int s = 0; s < used; ++s)
+        acc += weights[size_t(t) * used + s] * down[(size_t(t) * used + s) * d + i];
+    x[size_t(t) * d + i] += acc;
+}
+
+orcd_status check_moe(const MoeWeights &w, int n) {
+    if (!w.router_w || !w.router_b || !w.gate || !w.up || !w.down || !w.gate_b || !w.up_b ||
+        !w.down_b)
+        return fail(ORCD_ERR_INVALID, "moe: a weight or bias pointer is null");
+    if (w.experts < 1 || w.experts > kMaxExperts || w.used < 1 || w.used > w.experts)
+        return fail(ORCD_ERR_INVALID, "moe: %d of %d experts (1 <= used <= experts <= %d)",
+                    w.used, w.experts, kMaxExperts);
+    if (w.d <= 0 || w.ff <= 0 || w.d % 32 || w.ff % 32 || n < 0 || n > kMaxTokens)
+        return fail(ORCD_ERR_INVALID, "moe: d %d and ff %d must be positive multiples of 32, "
+                    "%d tokens at most %d", w.d, w.ff, n, kMaxTokens);
+    ORCD_TRY(with_format(w.gate_up_type, [&](auto f) {
+        return check_row<decltype(f)>(w.d, "moe gate/up");
+    }));
+    return with_format(w.down_type, [&](auto f) {
+        return check_row<decltype(f)>(w.ff, "moe down");
+    });
+}
+
+// Decode takes the integer path when both formats have an integer dot.
+bool decode_path(const MoeWeights &w, int n) {
+    bool integer = n == 1;
+    for (int type : {w.gate_up_type, w.down_type})
+        with_format(type, [&](auto f) {
+            integer = integer && decltype(f)::integer_dot;
+            return ORCD_OK;
+        });
+    return integer;
+}
+
+orcd_status route(const MoeWeights &w, const float *xn, int n, bool decode, const MoeScratch &s,
+                  cudaStream_t stream) {
+    XQ8_1 xq = decode ? s.xq : XQ8_1{nullptr, nullptr};
+    dim3 grid(unsigned(w.experts), unsigned(n));
+    router_logits_kernel<<<grid, kRouterThreads, 0, stream>>>(w, xn, s.logits, xq);
+    ORCD_TRY(check(cudaGetLastError(), "moe router kernel launch"));
+    int groups = decode ? w.used * (w.ff / 32) : 0;
+    top_k_softmax_kernel<<<unsigned((n + 127) / 128), 128, 0, stream>>>(
+        s.logits, n, w.experts, w.used, s.ids, s.weights, s.groups_done, groups);
+    return check(cudaGetLastError(), "moe top-k kernel launch");
+}
+
+orcd_status moe_decode(const MoeWeights &w, float *x, const MoeScratch &s, cudaStream_t stream) {
+    ORCD_TRY(with_format(w.gate_up_type, [&](auto f) {
+        using F = decltype(f);
+        if constexpr (F::integer_dot) {
+            int per_block = kMoeWarps * kPairsPerWarp;
+            dim3 grid(unsigned((w.ff + per_block - 1) / per_block), unsigned(w.used));
+            gate_up_decode_kernel<F><<<grid, kMoeWarps * 32, 0, stream>>>(
+                w, s.xq, s.ids, s.hidden, s.hq, s.groups_done);
+        }
+        return check(cudaGetLastError(), "moe gate/up decode kernel launch");
+    }));
+    return with_format(w.down_type, [&](auto f) {
+        using F = decltype(f);
+        if constexpr (F::integer_dot) {
+            int per_block = kMoeWarps * kDownRows;
+            unsigned blocks = unsigned((w.d + per_block - 1) / per_block);
+            down_decode_kernel<F><<<blocks, kMoeWarps * 32, 0, stream>>>(w, s.hq, s.ids,
+                                                                         s.weights, x);
+        }
+        return check(cudaGetLastError(), "moe down decode kernel launch");
+    });
+}
+
+template <int M>
+orcd_status expert_matmul(int type, const ExpertMatmul &op, int n, int experts,
+                          cudaStream_t stream) {
+    return with_format(type, [&](auto f) {
+        dim3 grid(unsigned((op.rows + kTileRows - 1) / kTileRows),
+                  unsigned((n + kTileN - 1) / kTileN), unsigned(experts));
+        expert_matmul_kernel<decltype(f), M><<<grid, kMatmulThreads, 0, stream>>>(op);
+        return check(cudaGetLastError(), "moe expert matmul kernel launch");
+    });
+}
+
+orcd_status moe_prefill(const MoeWeights &w, const float *xn, float *x, int n,
+                        const MoeScratch &s, cudaStream_t stream) {
+    int pairs = n * w.used;
+    group_by_expert_kernel<<<1, kGroupThreads, size_t(w.experts) * sizeof(int), stream>>>(
+        s.ids, pairs, w.experts, s.counts, s.offsets, s.order);
+    ORCD_TRY(check(cudaGetLastError(), "moe grouping kernel launch"));
+    ExpertMatmul gate_up{{static_cast<const uint8_t *>(w.gate), static_cast<const uint8_t *>(w.up)},
+                         {w.gate_b, w.up_b}, w.ff, w.d, w.used, xn, s.hidden,
+                         s.counts, s.offsets, s.order};
+    ORCD_TRY(expert_matmul<2>(w.gate_up_type, gate_up, n, w.experts, stream));
+    ExpertMatmul down{{static_cast<const uint8_t *>(w.down), nullptr}, {w.down_b, nullptr},
+                      w.d, w.ff, w.used, s.hidden, s.down, s.counts, s.offsets, s.order};
+    ORCD_TRY(expert_matmul<1>(w.down_type, down, n, w.experts, stream));
+    dim3 grid(unsigned((w.d + 255) / 256), unsigned(n));
+    combine_kernel<<<grid, 256, 0, stream>>>(s.down, s.weights, w.used, w.d, x);
+    return check(cudaGetLastError(), "moe combine kernel launch");
+}
+
+}  // namespace
+
+size_t moe_scratch_bytes(const MoeWeights &w, int n) {
+    size_t bytes = 0;
+    carve(w, n, nullptr, &bytes);
+    return bytes;
+}
+
+orcd_status moe(const MoeWeights &w, const float *xn, float *x, int n, void *scratch,
+                cudaStream_t stream) {
+    ORCD_TRY(check_moe(w, n));
+    if (n == 0) return ORCD_OK;
+    if (!xn || !x || !scratch) return fail(ORCD_ERR_INVALID, "moe: xn, x or scratch is null");
+    size_t bytes = 0;
+    MoeScratch s = carve(w, n, scratch, &bytes);
+    bool decode = decode_path(w, n);
+    ORCD_TRY(route(w, xn, n, decode, s, stream));
+    if (decode) return moe_decode(w, x, s, stream);
+    return moe_prefill(w, xn, x, n, s, stream);
+}
+
+}  // namespace orcd
