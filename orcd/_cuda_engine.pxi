@@ -2,6 +2,7 @@
 # orcd_engine handle; loading reports progress through a C callback into Python, and the
 # decode loop runs in C without the GIL while Python drains the token ring.
 import numpy as np
+from orcd.models.rope import rope_scaling
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
@@ -11,6 +12,7 @@ cdef extern from "orcd_cuda.h":
     int ORCD_ARCH_LLAMA
     int ORCD_ARCH_QWEN2
     int ORCD_ARCH_PHI3
+    int ORCD_ARCH_GPT_OSS
     ctypedef struct orcd_model_config:
         int arch
         int block_count
@@ -23,10 +25,14 @@ cdef extern from "orcd_cuda.h":
         int ctx
         int rope_dimension_count
         int rope_neox
-        int rope_long_factors
         float rms_eps
         float rope_freq_base
-        float rope_attn_factor
+        const double *rope_factors
+        float rope_scale
+        int expert_count
+        int expert_used_count
+        int expert_feed_forward_length
+        int sliding_window
     ctypedef struct orcd_tensor:
         const char *name
         int ggml_type
@@ -34,6 +40,7 @@ cdef extern from "orcd_cuda.h":
         size_t nbytes
         int64_t ne0
         int64_t ne1
+        int64_t ne2
     ctypedef struct orcd_sampling:
         float temperature
         float top_p
@@ -69,7 +76,8 @@ cdef extern from "orcd_cuda.h":
                                         const int32_t *history, int n_history,
                                         int32_t *out) nogil
 
-ARCHS = {"llama": ORCD_ARCH_LLAMA, "qwen2": ORCD_ARCH_QWEN2, "phi3": ORCD_ARCH_PHI3}
+ARCHS = {"llama": ORCD_ARCH_LLAMA, "qwen2": ORCD_ARCH_QWEN2, "phi3": ORCD_ARCH_PHI3,
+         "gpt-oss": ORCD_ARCH_GPT_OSS}
 
 cdef enum:
     READ_BATCH = 256  # ids taken from the ring per read
@@ -91,12 +99,23 @@ cdef orcd_model_config model_config(cfg, int ctx) except *:
     c.ctx = ctx
     c.rope_dimension_count = cfg.rope_dimension_count
     c.rope_neox = cfg.rope_neox
-    original = cfg.rope_scaling_original_context_length or cfg.context_length
-    c.rope_long_factors = ctx > original  # as orcd.reference.Model.rope_factors picks them
     c.rms_eps = cfg.rms_eps
     c.rope_freq_base = cfg.rope_freq_base
-    c.rope_attn_factor = cfg.rope_scaling_attn_factor
+    c.rope_factors = NULL  # load() sets the scaling of the file
+    c.rope_scale = 1.0
+    c.expert_count = cfg.expert_count
+    c.expert_used_count = cfg.expert_used_count
+    c.expert_feed_forward_length = cfg.expert_feed_forward_length
+    c.sliding_window = cfg.sliding_window
     return c
+
+
+def float_tensor(tensors, name):
+    """The values of F32 tensor `name` among orcd.gguf TensorInfos, or None."""
+    for t in tensors:
+        if t.name == name and int(t.ggml_type) == 0:
+            return t.data.reshape(-1).view(np.float32)
+    return None
 
 
 cdef orcd_sampling sampling(params) except *:
@@ -172,6 +191,12 @@ cdef class Engine:
         KV cache for ctx positions and the decode state."""
         cdef orcd_engine *e = self.live()
         cdef orcd_model_config c = model_config(cfg, ctx)
+        factors, scale = rope_scaling(cfg, ctx, lambda name: float_tensor(tensors, name))
+        cdef const double[::1] rope_factors  # kept alive for the call
+        if factors is not None:
+            rope_factors = np.ascontiguousarray(factors, dtype=np.float64)
+            c.rope_factors = &rope_factors[0]
+        c.rope_scale = scale
         cdef int n = len(tensors)
         cdef orcd_tensor *table = <orcd_tensor *>PyMem_Malloc(max(n, 1) * sizeof(orcd_tensor))
         if table == NULL:
@@ -192,6 +217,7 @@ cdef class Engine:
                 table[i].nbytes = t.nbytes
                 table[i].ne0 = t.shape[0]
                 table[i].ne1 = t.shape[1] if len(t.shape) > 1 else 1
+                table[i].ne2 = t.shape[2] if len(t.shape) > 2 else 1
             with nogil:
                 st = orcd_engine_load(e, &c, table, n, chunk_bytes, report, <void *>state)
         finally:

@@ -35,7 +35,7 @@ namespace {
 // Forward of state->token at state->pos, then the sampler writes the next id to state->token.
 orcd_status decode_step(orcd_engine *e, bool greedy) {
     const DecodeState &d = e->decode;
-    ORCD_TRY(llama_forward(e->model, e->step, &d.state->token, 1, &d.state->pos, false, e->stream));
+    ORCD_TRY(forward(e->model, e->step, &d.state->token, 1, &d.state->pos, false, e->stream));
     return sample(e->sampler, e->step.logits, d.args, d.state, d.history, d.history_cap, greedy,
                   e->stream);
 }
@@ -68,7 +68,7 @@ orcd_status prefill(orcd_engine *e, int n_prompt, Activations *a) {
         ORCD_CUDA(cudaMemcpyAsync(a->pos0, &start, sizeof start, cudaMemcpyHostToDevice, e->stream));
         ORCD_CUDA(cudaMemcpyAsync(a->ids, e->decode.history + start, n * sizeof(int32_t),
                                   cudaMemcpyDeviceToDevice, e->stream));
-        ORCD_TRY(llama_forward(e->model, *a, a->ids, n, a->pos0, false, e->stream));
+        ORCD_TRY(forward(e->model, *a, a->ids, n, a->pos0, false, e->stream));
     }
     return ORCD_OK;
 }

@@ -11,7 +11,11 @@ using namespace orcd;
 namespace {
 
 orcd_status validate(const orcd_model_config &c) {
-    bool ok = c.arch >= ORCD_ARCH_LLAMA && c.arch <= ORCD_ARCH_PHI3 && c.block_count > 0 &&
+    bool experts = c.arch != ORCD_ARCH_GPT_OSS ||
+                   (c.expert_count > 0 && c.expert_used_count > 0 &&
+                    c.expert_used_count <= c.expert_count && c.expert_feed_forward_length > 0 &&
+                    c.sliding_window >= 0);
+    bool ok = c.arch >= ORCD_ARCH_LLAMA && c.arch <= ORCD_ARCH_GPT_OSS && experts && c.block_count > 0 &&
               c.embedding_length > 0 && c.feed_forward_length > 0 && c.head_count > 0 &&
               c.head_count_kv > 0 && c.head_count % c.head_count_kv == 0 && c.head_dim > 0 &&
               c.head_dim <= kAttentionChunk && c.head_dim % 8 == 0 && c.vocab_size > 0 && c.ctx > 0 &&
@@ -19,17 +23,10 @@ orcd_status validate(const orcd_model_config &c) {
               c.rope_dimension_count <= c.head_dim;
     if (ok) return ORCD_OK;
     return fail(ORCD_ERR_INVALID, "unsupported model config: arch %d, %d heads (%d kv) of %d, "
-                "rope dims %d, ctx %d (head_dim must be a multiple of 8, at most %d)", c.arch, c.head_count,
-                c.head_count_kv, c.head_dim, c.rope_dimension_count, c.ctx, kAttentionChunk);
-}
-
-// Host values of phi3's longrope factors for this context, or null when the file has none.
-const float *rope_factors(const orcd_model_config &c, const orcd_tensor *t, int n) {
-    const char *name = c.rope_long_factors ? "rope_factors_long.weight" : "rope_factors_short.weight";
-    for (int i = 0; i < n; ++i)
-        if (!strcmp(t[i].name, name) && t[i].ggml_type == 0 && t[i].ne0 == c.rope_dimension_count / 2)
-            return static_cast<const float *>(t[i].host);
-    return nullptr;
+                "rope dims %d, ctx %d, %d of %d experts (head_dim must be a multiple of 8, at "
+                "most %d)", c.arch, c.head_count, c.head_count_kv, c.head_dim,
+                c.rope_dimension_count, c.ctx, c.expert_used_count, c.expert_count,
+                kAttentionChunk);
 }
 
 orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_tensor *t, int n,
@@ -41,7 +38,8 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     ORCD_TRY(bind_weights(c, tensors, &m.w));
     m.fused = fused_decode_enabled() && fused_decode_fits(c, m.w);
     ORCD_TRY(kv_cache_alloc(e->alloc, c, &m.kv));
-    ORCD_TRY(rope_table_alloc(e->alloc, c, rope_factors(c, t, n), &m.rope, e->stream));
+    ORCD_TRY(rope_table_alloc(e->alloc, c, &m.rope, e->stream));
+    m.cfg.rope_factors = nullptr;  // the caller's memory, read only during load
     ORCD_TRY(activations_alloc(e->alloc, c, 1, 1, e->stream, &e->step));
     ORCD_TRY(sampler_init(e->sampler, e->alloc, c.vocab_size, e->stream));
     ORCD_TRY(decode_state_alloc(e->alloc, c, &e->decode));
@@ -72,7 +70,7 @@ orcd_status forward_logits(orcd_engine *e, const int32_t *ids, int n, float *log
     const int zero = 0;
     ORCD_CUDA(cudaMemcpyAsync(a.pos0, &zero, sizeof zero, cudaMemcpyHostToDevice, e->stream));
     ORCD_CUDA(cudaMemcpyAsync(a.ids, ids, n * sizeof(int32_t), cudaMemcpyHostToDevice, e->stream));
-    ORCD_TRY(llama_forward(e->model, a, a.ids, n, a.pos0, true, e->stream));
+    ORCD_TRY(forward(e->model, a, a.ids, n, a.pos0, true, e->stream));
     ORCD_CUDA(cudaMemcpyAsync(logits, a.logits, size_t(n) * c.vocab_size * sizeof(float),
                               cudaMemcpyDeviceToHost, e->stream));
     return check(cudaStreamSynchronize(e->stream), "forward synchronize");

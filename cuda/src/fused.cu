@@ -275,6 +275,10 @@ __device__ void quantize_group_if_last(const FusedMatvec &op, int unit) {
     }
 }
 
+__device__ __forceinline__ float with_bias(const FusedMatvec &op, int row, float y) {
+    return op.bias ? y + op.bias[row] : y;
+}
+
 __device__ void epilogue(const FusedMatvec &op, const Pair &p, int rows, float y0, float y1) {
     switch (op.epilogue) {
         case Epilogue::qkv:
@@ -284,12 +288,12 @@ __device__ void epilogue(const FusedMatvec &op, const Pair &p, int rows, float y
             op.out[p.a] = y0 / (1.0f + expf(-y0)) * y1;
             return;
         case Epilogue::residual:
-            op.out[p.a] += y0;
-            if (p.b < rows) op.out[p.b] += y1;
+            op.out[p.a] += with_bias(op, p.a, y0);
+            if (p.b < rows) op.out[p.b] += with_bias(op, p.b, y1);
             return;
         case Epilogue::store:
-            op.out[p.a] = y0;
-            if (p.b < rows) op.out[p.b] = y1;
+            op.out[p.a] = with_bias(op, p.a, y0);
+            if (p.b < rows) op.out[p.b] = with_bias(op, p.b, y1);
             return;
     }
 }

@@ -12,8 +12,8 @@ namespace orcd {
 enum class Epilogue {
     qkv,       // rows Q | K | V (+ bias), rope on Q and K, K and V into the FP16 cache
     swiglu,    // rows gate | up: out[i] = silu(gate_i) * up_i
-    residual,  // out[i] += y_i
-    store,     // out[i] = y_i
+    residual,  // out[i] += y_i (+ bias[i])
+    store,     // out[i] = y_i (+ bias[i])
 };
 
 // Where the qkv epilogue puts K and V: one layer's cache at position *pos.
@@ -42,6 +42,7 @@ struct FusedMatvec {
     Tensor w[3];
     int parts;
     float *out;
+    const float *bias;  // residual and store: null, or one per row (gpt-oss's attn_output)
     KvTarget kv;
     Q8_1Vector xq;     // x already as Q8_1 (from a swiglu's out_q), for the integer path
     Q8_1Vector out_q;  // swiglu: out also as Q8_1, 32 values at a time (out's count % 32 == 0)
@@ -53,5 +54,22 @@ struct FusedMatvec {
 constexpr int kFusedMaxCols = 12032;
 
 orcd_status fused_matvec(const FusedMatvec &op, cudaStream_t stream);
+
+// Steps of a fused decode step (llama_fused.cu) that gpt_oss.cu shares: one token at *pos.
+struct DecodeStep {
+    const Model &m;
+    const Activations &a;
+    const int *pos;
+    cudaStream_t stream;
+};
+// rmsnorm(x) → q, k, v (+ biases) → rope → K, V into layer i's cache; Q into a.qkv
+orcd_status fused_qkv_rope_store(const DecodeStep &s, int layer);
+// attention over layer i's cache (its window and sinks) in one launch, into a.att
+orcd_status fused_attention(const DecodeStep &s, int layer);
+// x += W · in (+ bias); in_q: in as Q8_1, or {nullptr, nullptr}
+orcd_status fused_matvec_residual(const DecodeStep &s, const Tensor &w, const Tensor &bias,
+                                  const float *in, Q8_1Vector in_q);
+// rmsnorm(x) → output → a.logits
+orcd_status fused_logits(const DecodeStep &s);
 
 }  // namespace orcd

@@ -15,13 +15,6 @@
 namespace orcd {
 namespace {
 
-struct Step {
-    const Model &m;
-    const Activations &a;
-    const int *pos;
-    cudaStream_t stream;
-};
-
 FusedMatvec fused_op(Epilogue e, const float *x, int cols, const Tensor *norm, float eps,
                      float *out) {
     FusedMatvec op{};
@@ -34,7 +27,42 @@ FusedMatvec fused_op(Epilogue e, const float *x, int cols, const Tensor *norm, f
     return op;
 }
 
-orcd_status qkv_rope_store(const Step &s, int layer) {
+// hidden as Q8_1 too, 32 values at a time, for ffn_down's integer path: ffn_down then
+// stages nothing.
+Q8_1Vector hidden_q(const DecodeStep &s) {
+    int f = s.m.cfg.feed_forward_length;
+    if (f % 32) return {nullptr, nullptr};
+    return {s.a.hidden_q, reinterpret_cast<block_q8_1_scale *>(s.a.hidden_q + f)};
+}
+
+orcd_status ffn_gate_up_swiglu(const DecodeStep &s, const LayerWeights &l) {
+    const orcd_model_config &c = s.m.cfg;
+    FusedMatvec op = fused_op(Epilogue::swiglu, s.a.x, c.embedding_length, &l.ffn_norm,
+                              c.rms_eps, s.a.hidden);
+    op.out_q = hidden_q(s);
+    op.groups_done = s.a.groups_done;
+    if (l.ffn_gate.data) {
+        op.w[0] = l.ffn_gate, op.w[1] = l.ffn_up;
+        op.parts = 2;
+    } else {
+        op.w[0] = l.ffn_up;  // phi3: gate rows, then up rows
+        op.parts = 1;
+    }
+    return fused_matvec(op, s.stream);
+}
+
+orcd_status layer(const DecodeStep &s, int i) {
+    const LayerWeights &l = s.m.w.layers[i];
+    ORCD_TRY(fused_qkv_rope_store(s, i));
+    ORCD_TRY(fused_attention(s, i));
+    ORCD_TRY(fused_matvec_residual(s, l.attn_output, {}, s.a.att, {nullptr, nullptr}));
+    ORCD_TRY(ffn_gate_up_swiglu(s, l));
+    return fused_matvec_residual(s, l.ffn_down, {}, s.a.hidden, hidden_q(s));
+}
+
+}  // namespace
+
+orcd_status fused_qkv_rope_store(const DecodeStep &s, int layer) {
     const orcd_model_config &c = s.m.cfg;
     const LayerWeights &l = s.m.w.layers[layer];
     FusedMatvec op = fused_op(Epilogue::qkv, s.a.x, c.embedding_length, &l.attn_norm, c.rms_eps,
@@ -52,56 +80,25 @@ orcd_status qkv_rope_store(const Step &s, int layer) {
     return fused_matvec(op, s.stream);
 }
 
-orcd_status attention(const Step &s, int layer) {
+orcd_status fused_attention(const DecodeStep &s, int layer) {
     size_t at = layer * s.m.kv.layer_elems;
     return attention_decode_one_launch(qkv_view(s.m.cfg, s.a).q, s.m.kv.k + at, s.m.kv.v + at,
                                        s.a.att, s.a.partial, s.a.splits_done,
-                                       attention_shape(s.m.cfg), s.pos, s.stream);
+                                       layer_attention_shape(s.m.cfg, layer), s.pos, s.stream,
+                                       s.m.w.layers[layer].attn_sinks.f32());
 }
 
-// x += W · in (in_q: in as Q8_1, or none)
-orcd_status matvec_residual(const Step &s, const Tensor &w, const float *in, Q8_1Vector in_q) {
+orcd_status fused_matvec_residual(const DecodeStep &s, const Tensor &w, const Tensor &bias,
+                                  const float *in, Q8_1Vector in_q) {
     FusedMatvec op = fused_op(Epilogue::residual, in, int(w.ne0), nullptr, 0.0f, s.a.x);
     op.xq = in_q;
+    op.bias = bias.f32();
     op.w[0] = w;
     op.parts = 1;
     return fused_matvec(op, s.stream);
 }
 
-// hidden as Q8_1 too, 32 values at a time, for ffn_down's integer path: ffn_down then
-// stages nothing.
-Q8_1Vector hidden_q(const Step &s) {
-    int f = s.m.cfg.feed_forward_length;
-    if (f % 32) return {nullptr, nullptr};
-    return {s.a.hidden_q, reinterpret_cast<block_q8_1_scale *>(s.a.hidden_q + f)};
-}
-
-orcd_status ffn_gate_up_swiglu(const Step &s, const LayerWeights &l) {
-    const orcd_model_config &c = s.m.cfg;
-    FusedMatvec op = fused_op(Epilogue::swiglu, s.a.x, c.embedding_length, &l.ffn_norm,
-                              c.rms_eps, s.a.hidden);
-    op.out_q = hidden_q(s);
-    op.groups_done = s.a.groups_done;
-    if (l.ffn_gate.data) {
-        op.w[0] = l.ffn_gate, op.w[1] = l.ffn_up;
-        op.parts = 2;
-    } else {
-        op.w[0] = l.ffn_up;  // phi3: gate rows, then up rows
-        op.parts = 1;
-    }
-    return fused_matvec(op, s.stream);
-}
-
-orcd_status layer(const Step &s, int i) {
-    const LayerWeights &l = s.m.w.layers[i];
-    ORCD_TRY(qkv_rope_store(s, i));
-    ORCD_TRY(attention(s, i));
-    ORCD_TRY(matvec_residual(s, l.attn_output, s.a.att, {nullptr, nullptr}));
-    ORCD_TRY(ffn_gate_up_swiglu(s, l));
-    return matvec_residual(s, l.ffn_down, s.a.hidden, hidden_q(s));
-}
-
-orcd_status logits(const Step &s) {
+orcd_status fused_logits(const DecodeStep &s) {
     const orcd_model_config &c = s.m.cfg;
     FusedMatvec op = fused_op(Epilogue::store, s.a.x, c.embedding_length, &s.m.w.output_norm,
                               c.rms_eps, s.a.logits);
@@ -109,8 +106,6 @@ orcd_status logits(const Step &s) {
     op.parts = 1;
     return fused_matvec(op, s.stream);
 }
-
-}  // namespace
 
 bool fused_decode_enabled() {
     const char *v = std::getenv("ORCD_FUSED");
@@ -126,11 +121,11 @@ bool fused_decode_fits(const orcd_model_config &c, const Weights &w) {
 
 orcd_status llama_decode_fused(const Model &m, const Activations &a, const int32_t *id,
                                const int *pos, cudaStream_t stream) {
-    Step s{m, a, pos, stream};
+    DecodeStep s{m, a, pos, stream};
     const Tensor &e = m.w.token_embd;
     ORCD_TRY(embed_rows(e.type, e.data, id, a.x, m.cfg.embedding_length, 1, stream));
     for (int i = 0; i < m.cfg.block_count; ++i) ORCD_TRY(layer(s, i));
-    return logits(s);
+    return fused_logits(s);
 }
 
 }  // namespace orcd

@@ -74,7 +74,7 @@ orcd_status upload_tensors(Allocator &alloc, const orcd_tensor *tensors, int n,
         void *dev;
         ORCD_TRY(alloc.alloc(&dev, t.nbytes, t.name));
         ORCD_TRY(upload(t, dev, staging, chunk_bytes, &chunks, p, &done, stream));
-        (*out)[t.name] = Tensor{dev, t.ggml_type, t.ne0, t.ne1};
+        (*out)[t.name] = Tensor{dev, t.ggml_type, t.ne0, t.ne1, t.ne2};
     }
     ORCD_CUDA(cudaStreamSynchronize(stream));
     p.finish();

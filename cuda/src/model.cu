@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <vector>
 #include "model.cuh"
+#include "moe.cuh"
 #include "ops.cuh"
 
 namespace orcd {
@@ -17,6 +18,27 @@ static size_t aligned(size_t floats) { return (floats + 63) / 64 * 64; }
 
 AttentionShape attention_shape(const orcd_model_config &c) {
     return {c.head_count, c.head_count_kv, c.head_dim, c.ctx};
+}
+
+// gpt-oss slides its window on the even layers (llama.cpp's swa pattern 2).
+AttentionShape layer_attention_shape(const orcd_model_config &c, int layer) {
+    AttentionShape s = attention_shape(c);
+    if (layer % 2 == 0) s.window = c.sliding_window;
+    return s;
+}
+
+// The experts' shape without their weights: what moe_scratch_bytes needs.
+static MoeWeights moe_shape(const orcd_model_config &c) {
+    MoeWeights w{};
+    w.experts = c.expert_count;
+    w.used = c.expert_used_count;
+    w.d = c.embedding_length;
+    w.ff = c.expert_feed_forward_length;
+    return w;
+}
+
+static size_t moe_bytes(const orcd_model_config &c, int rows) {
+    return c.arch == ORCD_ARCH_GPT_OSS ? moe_scratch_bytes(moe_shape(c), rows) : 0;
 }
 
 QkvView qkv_view(const orcd_model_config &c, const Activations &a) {
@@ -59,7 +81,7 @@ size_t activation_bytes(const orcd_model_config &c, int rows, int logits_rows) {
         size_t(rows) * q_dim(c) + ffn_floats(c, rows) + size_t(rows) * c.feed_forward_length +
         size_t(logits_rows) * c.vocab_size + attention_decode_partial_floats(attention_shape(c));
     return floats * sizeof(float) + (rows + 1 + counters(c)) * sizeof(int32_t) +
-           hidden_q_bytes(c) + scratch_bytes(c, rows);
+           hidden_q_bytes(c) + scratch_bytes(c, rows) + moe_bytes(c, rows);
 }
 
 orcd_status activations_alloc(Allocator &alloc, const orcd_model_config &c, int rows,
@@ -82,24 +104,48 @@ orcd_status activations_alloc(Allocator &alloc, const orcd_model_config &c, int 
     ORCD_TRY(alloc.alloc(&a->scratch, scratch_bytes(c, rows), "matmul scratch"));
     ORCD_TRY(alloc.alloc(&a->hidden_q, hidden_q_bytes(c), "ffn hidden state (Q8_1)"));
     ORCD_TRY(alloc.alloc(&a->splits_done, counters(c), "decode step counters"));
+    if (size_t moe = moe_bytes(c, rows))
+        ORCD_TRY(alloc.alloc(reinterpret_cast<uint8_t **>(&a->moe_scratch), moe, "expert scratch"));
     a->groups_done = a->splits_done + c.head_count;
     return check(cudaMemsetAsync(a->splits_done, 0, counters(c) * sizeof(int), stream),
                  "zero the decode step counters");
 }
 
+// Vectors, biases, sinks and the router are F32; matrices any format.
 static orcd_status find(const TensorMap &t, const std::string &name, int64_t ne0, int64_t ne1,
-                        Tensor *out) {
+                        Tensor *out, int64_t ne2 = 1, bool f32 = false) {
     auto it = t.find(name);
     if (it == t.end()) return fail(ORCD_ERR_INVALID, "tensor %s is missing", name.c_str());
     const Tensor &x = it->second;
-    if (x.ne0 != ne0 || x.ne1 != ne1)
-        return fail(ORCD_ERR_INVALID, "tensor %s has shape [%lld, %lld], expected [%lld, %lld]",
-                    name.c_str(), (long long)x.ne0, (long long)x.ne1, (long long)ne0,
-                    (long long)ne1);
-    if (ne1 == 1 && x.type != 0)
+    if (x.ne0 != ne0 || x.ne1 != ne1 || x.ne2 != ne2)
+        return fail(ORCD_ERR_INVALID, "tensor %s has shape [%lld, %lld, %lld], expected "
+                    "[%lld, %lld, %lld]", name.c_str(), (long long)x.ne0, (long long)x.ne1,
+                    (long long)x.ne2, (long long)ne0, (long long)ne1, (long long)ne2);
+    if ((ne1 == 1 || f32) && x.type != 0)
         return fail(ORCD_ERR_INVALID, "tensor %s must be F32, is ggml type %d", name.c_str(), x.type);
     *out = x;
     return ORCD_OK;
+}
+
+// gpt-oss's attention extras and its mixture of experts.
+static orcd_status bind_gpt_oss(const orcd_model_config &c, const TensorMap &t, int i,
+                                LayerWeights *l) {
+    auto name = [i](const char *suffix) { return "blk." + std::to_string(i) + "." + suffix; };
+    int d = c.embedding_length, n = c.expert_count, f = c.expert_feed_forward_length;
+    ORCD_TRY(find(t, name("attn_output.bias"), d, 1, &l->attn_output_bias));
+    ORCD_TRY(find(t, name("attn_sinks.weight"), c.head_count, 1, &l->attn_sinks));
+    ORCD_TRY(find(t, name("ffn_gate_inp.weight"), d, n, &l->ffn_gate_inp, 1, true));
+    ORCD_TRY(find(t, name("ffn_gate_inp.bias"), n, 1, &l->ffn_gate_inp_bias));
+    ORCD_TRY(find(t, name("ffn_gate_exps.weight"), d, f, &l->ffn_gate_exps, n));
+    ORCD_TRY(find(t, name("ffn_up_exps.weight"), d, f, &l->ffn_up_exps, n));
+    ORCD_TRY(find(t, name("ffn_down_exps.weight"), f, d, &l->ffn_down_exps, n));
+    ORCD_TRY(find(t, name("ffn_gate_exps.bias"), f, n, &l->ffn_gate_exps_bias, 1, true));
+    ORCD_TRY(find(t, name("ffn_up_exps.bias"), f, n, &l->ffn_up_exps_bias, 1, true));
+    ORCD_TRY(find(t, name("ffn_down_exps.bias"), d, n, &l->ffn_down_exps_bias, 1, true));
+    if (l->ffn_gate_exps.type != l->ffn_up_exps.type)
+        return fail(ORCD_ERR_INVALID, "blk.%d: ffn_gate_exps (type %d) and ffn_up_exps (type %d) "
+                    "differ", i, l->ffn_gate_exps.type, l->ffn_up_exps.type);
+    return find(t, name("post_attention_norm.weight"), d, 1, &l->ffn_norm);
 }
 
 static orcd_status bind_layer(const orcd_model_config &c, const TensorMap &t, int i,
@@ -114,12 +160,13 @@ static orcd_status bind_layer(const orcd_model_config &c, const TensorMap &t, in
         ORCD_TRY(find(t, name("attn_k.weight"), d, kv, &l->attn_k));
         ORCD_TRY(find(t, name("attn_v.weight"), d, kv, &l->attn_v));
     }
-    if (c.arch == ORCD_ARCH_QWEN2) {
+    if (c.arch == ORCD_ARCH_QWEN2 || c.arch == ORCD_ARCH_GPT_OSS) {
         ORCD_TRY(find(t, name("attn_q.bias"), q, 1, &l->attn_q_bias));
         ORCD_TRY(find(t, name("attn_k.bias"), kv, 1, &l->attn_k_bias));
         ORCD_TRY(find(t, name("attn_v.bias"), kv, 1, &l->attn_v_bias));
     }
     ORCD_TRY(find(t, name("attn_output.weight"), q, d, &l->attn_output));
+    if (c.arch == ORCD_ARCH_GPT_OSS) return bind_gpt_oss(c, t, i, l);
     ORCD_TRY(find(t, name("ffn_norm.weight"), d, 1, &l->ffn_norm));
     if (fused(c)) {
         ORCD_TRY(find(t, name("ffn_up.weight"), d, 2 * f, &l->ffn_up));
@@ -153,21 +200,30 @@ orcd_status kv_cache_alloc(Allocator &alloc, const orcd_model_config &c, KvCache
     return alloc.alloc(&kv->v, kv->layer_elems * c.block_count, "KV cache (values)");
 }
 
-orcd_status rope_table_alloc(Allocator &alloc, const orcd_model_config &c, const float *factors,
-                             RopeTable *t, cudaStream_t stream) {
+orcd_status rope_table_alloc(Allocator &alloc, const orcd_model_config &c, RopeTable *t,
+                             cudaStream_t stream) {
     int pairs = c.rope_dimension_count / 2;
     std::vector<double> inv_freq(pairs);
     for (int i = 0; i < pairs; ++i) {
         inv_freq[i] = std::pow(double(c.rope_freq_base), -2.0 * i / c.rope_dimension_count);
-        if (factors) inv_freq[i] /= double(factors[i]);
+        if (c.rope_factors) inv_freq[i] /= c.rope_factors[i];
     }
     double *dev;
     ORCD_TRY(alloc.alloc(&dev, pairs, "rope table"));
     ORCD_CUDA(cudaMemcpyAsync(dev, inv_freq.data(), pairs * sizeof(double),
                               cudaMemcpyHostToDevice, stream));
     ORCD_CUDA(cudaStreamSynchronize(stream));  // inv_freq is a local
-    *t = {dev, c.rope_dimension_count, c.rope_neox != 0, c.rope_attn_factor};
+    *t = {dev, c.rope_dimension_count, c.rope_neox != 0, c.rope_scale};
     return ORCD_OK;
+}
+
+orcd_status forward(const Model &m, const Activations &a, const int32_t *ids, int n,
+                    const int *pos0, bool all_logits, cudaStream_t stream) {
+    if (n < 1 || n > a.rows || (all_logits && n > a.logits_rows))
+        return fail(ORCD_ERR_INVALID, "forward of %d tokens on buffers for %d", n, a.rows);
+    if (m.cfg.arch == ORCD_ARCH_GPT_OSS)
+        return gpt_oss_forward(m, a, ids, n, pos0, all_logits, stream);
+    return llama_forward(m, a, ids, n, pos0, all_logits, stream);
 }
 
 }  // namespace orcd

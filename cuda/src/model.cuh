@@ -11,11 +11,12 @@
 
 namespace orcd {
 
-// A tensor in VRAM as GGUF stores it: ne1 rows of ne0 values in format `type`.
+// A tensor in VRAM as GGUF stores it: ne2 matrices (experts) of ne1 rows of ne0 values in
+// format `type`.
 struct Tensor {
     const void *data = nullptr;
     int type = 0;
-    int64_t ne0 = 0, ne1 = 0;
+    int64_t ne0 = 0, ne1 = 0, ne2 = 1;
     const float *f32() const { return static_cast<const float *>(data); }
 };
 
@@ -27,9 +28,15 @@ struct LayerWeights {
     Tensor attn_qkv;                          // phi3: rows Q, then K, then V
     Tensor attn_q_bias, attn_k_bias, attn_v_bias;  // qwen2 (`attn_q.bias` ...)
     Tensor attn_output;
-    Tensor ffn_norm;
+    Tensor attn_output_bias, attn_sinks;      // gpt-oss
+    Tensor ffn_norm;                          // gpt-oss: post_attention_norm
     Tensor ffn_gate;                          // absent in phi3: ffn_up holds gate, then up
     Tensor ffn_up, ffn_down;
+    // gpt-oss's mixture of experts: the router (ffn_gate_inp) and the experts' matrices
+    // (ffn_{gate,up,down}_exps, ne2 = experts), each with its bias.
+    Tensor ffn_gate_inp, ffn_gate_inp_bias;
+    Tensor ffn_gate_exps, ffn_up_exps, ffn_down_exps;
+    Tensor ffn_gate_exps_bias, ffn_up_exps_bias, ffn_down_exps_bias;
 };
 
 struct Weights {
@@ -74,6 +81,7 @@ struct Activations {
     int32_t *ids = nullptr;   // [rows] token ids
     int *pos0 = nullptr;      // position of row 0
     void *scratch = nullptr;  // for matvec / matmul
+    void *moe_scratch = nullptr;  // gpt-oss: moe()'s routing and expert activations
 };
 
 // Rows of Q, K and V inside Activations::qkv: side by side in one row when the weights are
@@ -100,9 +108,9 @@ orcd_status activations_alloc(Allocator &alloc, const orcd_model_config &c, int 
 orcd_status bind_weights(const orcd_model_config &c, const TensorMap &t, Weights *w);
 size_t kv_cache_bytes(const orcd_model_config &c);
 orcd_status kv_cache_alloc(Allocator &alloc, const orcd_model_config &c, KvCache *kv);
-// inv_freq of the rope, with longrope's factors (host F32, dims/2 values) when not null.
-orcd_status rope_table_alloc(Allocator &alloc, const orcd_model_config &c, const float *factors,
-                             RopeTable *t, cudaStream_t stream);
+// inv_freq of the rope, divided by the config's rope_factors (longrope, YaRN) when it has them.
+orcd_status rope_table_alloc(Allocator &alloc, const orcd_model_config &c, RopeTable *t,
+                             cudaStream_t stream);
 
 // The forward pass: n tokens ids[0..n) at positions *pos0 + i (device memory), appended to
 // the KV cache. Logits of every row when all_logits, else of the last row only.
@@ -116,5 +124,16 @@ orcd_status llama_decode_fused(const Model &m, const Activations &a, const int32
                                const int *pos, cudaStream_t stream);
 bool fused_decode_enabled();
 bool fused_decode_fits(const orcd_model_config &c, const Weights &w);
+
+// gpt-oss (gpt_oss.cu): attention with biases, sinks and a sliding window on even layers,
+// YaRN rope, a mixture of experts; one token through the fused matvecs when m.fused.
+orcd_status gpt_oss_forward(const Model &m, const Activations &a, const int32_t *ids, int n,
+                            const int *pos0, bool all_logits, cudaStream_t stream);
+// Layer i's attention: its window (even layers slide), sinks.
+AttentionShape layer_attention_shape(const orcd_model_config &c, int layer);
+
+// The architecture's forward pass (llama_forward or gpt_oss_forward).
+orcd_status forward(const Model &m, const Activations &a, const int32_t *ids, int n,
+                    const int *pos0, bool all_logits, cudaStream_t stream);
 
 }  // namespace orcd

@@ -101,12 +101,16 @@ def measure_llama_cpp(path: Path, args) -> dict:
 
 def weight_bytes_per_token(path: Path) -> int:
     """Every matrix is read once per token; of token_embd only one row, unless it is also the
-    output matrix (tied)."""
+    output matrix (tied); of a mixture of experts (`*_exps`) only the experts a token uses."""
     import orcd.gguf
+    from orcd.models import describe
     with orcd.gguf.open(path) as f:
-        total = sum(t.nbytes for t in f.tensors.values())
+        cfg = describe(f)
+        share = cfg.expert_used_count / cfg.expert_count if cfg.expert_count else 1.0
+        total = sum(t.nbytes * (share if "_exps" in name else 1.0)
+                    for name, t in f.tensors.items())
         tied = "output.weight" not in f.tensors
-        return total if tied else total - f.tensors["token_embd.weight"].nbytes
+        return int(total if tied else total - f.tensors["token_embd.weight"].nbytes)
 
 
 def bandwidth_limit(path: Path) -> dict:

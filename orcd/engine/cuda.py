@@ -18,7 +18,7 @@ from orcd.models import describe
 
 LOAD_CHUNK_BYTES = 1 << 20  # SPEC §5: tensors reach VRAM in bounded chunks, 1 MiB by default
 POLL_MS = 20  # longest wait for the next id before the cancel event is looked at again
-ARCHS = ("llama", "qwen2", "phi3")
+ARCHS = ("llama", "qwen2", "phi3", "gpt-oss")
 
 
 def _binding():

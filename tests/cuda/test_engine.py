@@ -1,5 +1,7 @@
 """The CUDA engine against the NumPy reference (orcd.reference, orcd.engine.sampling) on tiny
-synthetic llama, qwen2 and phi3 files in every quant mix, and on the real SmolLM2 file."""
+synthetic llama, qwen2, phi3 and gpt-oss files in every quant mix, and on the real SmolLM2
+file. The tiny gpt-oss slides an 8-token window on its even layers, so prompts of 40 tokens
+and more cross it."""
 from __future__ import annotations
 
 import json
@@ -21,7 +23,7 @@ from orcd.testing.quant_mix import MIXES
 from orcd.testing.synth import write_model
 
 ROOT = Path(__file__).resolve().parents[2]
-ARCHS = ("llama", "qwen2", "phi3")
+ARCHS = ("llama", "qwen2", "phi3", "gpt-oss")
 CTX = 256
 GREEDY = SamplingParams(temperature=0.0)
 FUSED = ("1", "0")  # ORCD_FUSED: the fused decode kernels (default) and the step-by-step path
@@ -110,9 +112,10 @@ def check_greedy_decode(path):
 
 
 @pytest.mark.gpu
-def test_prompt_longer_than_a_prefill_chunk(synth, decode_path):
+@pytest.mark.parametrize("arch", ["llama", "gpt-oss"])
+def test_prompt_longer_than_a_prefill_chunk(synth, arch, decode_path):
     """600 prompt tokens are prefilled in two passes (512 + 88) over one KV cache."""
-    path = synth("llama")
+    path = synth(arch)
     engine = cuda_engine(path, ctx=1024)
     prompt = list(np.random.default_rng(4).integers(0, engine.config.vocab_size, 600))
     ids = generate(engine, prompt, GREEDY, 4)
@@ -121,9 +124,11 @@ def test_prompt_longer_than_a_prefill_chunk(synth, decode_path):
 
 
 @pytest.mark.gpu
-def test_decode_past_4096_positions(synth, decode_path):
-    """Over 32 attention splits of 128 positions: the fused attention's blocks take several."""
-    path = synth("qwen2")
+@pytest.mark.parametrize("arch", ["qwen2", "gpt-oss"])
+def test_decode_past_4096_positions(synth, arch, decode_path):
+    """Over 32 attention splits of 128 positions: the fused attention's blocks take several
+    (gpt-oss: its full-attention layers; the windowed ones read one or two splits)."""
+    path = synth(arch)
     engine = cuda_engine(path, ctx=4352)
     prompt = list(np.random.default_rng(6).integers(0, engine.config.vocab_size, 4200))
     ids = generate(engine, prompt, GREEDY, 4)
@@ -216,9 +221,10 @@ def run_job(path, **env):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("arch", ["qwen2", "gpt-oss"])
 @pytest.mark.parametrize("fused", FUSED)
-def test_same_ids_across_processes_with_and_without_cuda_graph(synth, fused):
-    path = synth("qwen2")
+def test_same_ids_across_processes_with_and_without_cuda_graph(synth, arch, fused):
+    path = synth(arch)
     first, second = run_job(path, ORCD_FUSED=fused), run_job(path, ORCD_FUSED=fused)
     plain = run_job(path, ORCD_CUDA_GRAPH="0", ORCD_FUSED=fused)
     assert first["jobs"][0] == first["jobs"][1] == second["jobs"][0] == plain["jobs"][0]

@@ -1,0 +1,80 @@
+// The gpt-oss forward pass (GPT-OSS-20B), as orcd/reference/gpt_oss.py: embeddings → per layer
+// [rmsnorm → q, k, v + biases → YaRN rope → attention over the KV cache, with the layer's sink
+// logits and, on even layers, a sliding window → attn_output + bias → residual → rmsnorm
+// (post_attention_norm) → mixture of experts (router, top-k, clamped-SwiGLU experts) →
+// residual] → rmsnorm → output → logits.
+// YaRN is the rope table's per-pair divisors and cos/sin scale (orcd.models.rope), so the rope
+// steps are the llama family's. One token goes through the fused matvecs unless ORCD_FUSED=0;
+// the experts are moe.cu's on every path.
+#include "activation.cuh"
+#include "fused.cuh"
+#include "moe.cuh"
+#include "pass.cuh"
+
+namespace orcd {
+namespace {
+
+MoeWeights experts(const orcd_model_config &c, const LayerWeights &l) {
+    MoeWeights w{};
+    w.router_w = l.ffn_gate_inp.f32();
+    w.router_b = l.ffn_gate_inp_bias.f32();
+    w.gate_up_type = l.ffn_gate_exps.type;
+    w.down_type = l.ffn_down_exps.type;
+    w.gate = l.ffn_gate_exps.data;
+    w.up = l.ffn_up_exps.data;
+    w.down = l.ffn_down_exps.data;
+    w.gate_b = l.ffn_gate_exps_bias.f32();
+    w.up_b = l.ffn_up_exps_bias.f32();
+    w.down_b = l.ffn_down_exps_bias.f32();
+    w.experts = c.expert_count;
+    w.used = c.expert_used_count;
+    w.d = c.embedding_length;
+    w.ff = c.expert_feed_forward_length;
+    return w;
+}
+
+// x += moe(rmsnorm(x) · post_attention_norm)
+orcd_status mixture_of_experts(const Pass &p, const LayerWeights &l) {
+    ORCD_TRY(rmsnorm(p, p.a.x, l.ffn_norm, p.a.xn, p.n));
+    return moe(experts(p.m.cfg, l), p.a.xn, p.a.x, p.n, p.a.moe_scratch, p.stream);
+}
+
+orcd_status layer(const Pass &p, int i) {
+    const LayerWeights &l = p.m.w.layers[i];
+    QkvView v = qkv_view(p.m.cfg, p.a);
+    ORCD_TRY(rmsnorm(p, p.a.x, l.attn_norm, p.a.xn, p.n));
+    ORCD_TRY(qkv(p, l, v));
+    ORCD_TRY(rope(p, v));
+    ORCD_TRY(attention(p, i, v));
+    ORCD_TRY(project(p, l.attn_output, p.a.att, p.a.proj, p.n));
+    ORCD_TRY(add_bias(p.a.proj, p.m.cfg.embedding_length, l.attn_output_bias.f32(), p.n,
+                      p.m.cfg.embedding_length, p.stream));
+    ORCD_TRY(residual(p.a.x, p.a.proj, p.n * p.m.cfg.embedding_length, p.stream));
+    return mixture_of_experts(p, l);
+}
+
+// The same layer for one token in four fused launches and moe's.
+orcd_status fused_layer(const Pass &p, const DecodeStep &s, int i) {
+    const LayerWeights &l = p.m.w.layers[i];
+    ORCD_TRY(fused_qkv_rope_store(s, i));
+    ORCD_TRY(fused_attention(s, i));
+    ORCD_TRY(fused_matvec_residual(s, l.attn_output, l.attn_output_bias, p.a.att, {nullptr, nullptr}));
+    return mixture_of_experts(p, l);
+}
+
+}  // namespace
+
+orcd_status gpt_oss_forward(const Model &m, const Activations &a, const int32_t *ids, int n,
+                            const int *pos0, bool all_logits, cudaStream_t stream) {
+    Pass p{m, a, n, pos0, stream};
+    ORCD_TRY(embed(p, ids));
+    if (n == 1 && m.fused) {
+        DecodeStep s{m, a, pos0, stream};
+        for (int i = 0; i < m.cfg.block_count; ++i) ORCD_TRY(fused_layer(p, s, i));
+        return fused_logits(s);
+    }
+    for (int i = 0; i < m.cfg.block_count; ++i) ORCD_TRY(layer(p, i));
+    return logits(p, all_logits);
+}
+
+}  // namespace orcd
