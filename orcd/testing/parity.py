@@ -48,3 +48,29 @@ def check_greedy(steps, ids) -> None:
     short, slack = greedy_shortfall(steps, ids), 2 * tolerance(steps)
     far = np.flatnonzero(short > slack)
     assert not far.size, f"steps {far.tolist()} fall {short[far].round(3).tolist()} short, allowed {slack:.3f}"
+
+
+# A router gap (k-th minus (k+1)-th expert logit) under which 8-bit activations may swap the
+# two experts: the Q8_1 rounding of xn moves a router logit by ~1e-2 on the tiny models.
+Q8_1_ROUTER_TIE = 0.05
+
+
+def router_gaps(model, ids) -> np.ndarray:
+    """(block_count, positions): each gpt-oss layer's router logit gap between its k-th and
+    (k+1)-th expert, recorded around the real route during one prefill of ids."""
+    from orcd.reference import KVCache, gpt_oss
+    from orcd.reference.ops import matmul
+    gaps, route = [], gpt_oss.route
+
+    def recording(h, w, blk, used):
+        logits = matmul(h, w[f"{blk}.ffn_gate_inp.weight"], w[f"{blk}.ffn_gate_inp.bias"])
+        ranked = np.sort(logits, axis=-1)[:, ::-1]
+        gaps.append(ranked[:, used - 1] - ranked[:, used])
+        return route(h, w, blk, used)
+    gpt_oss.route = recording
+    try:
+        gpt_oss.forward(model, np.asarray(ids), KVCache(model.config, model.ctx))
+    finally:
+        gpt_oss.route = route
+    return np.array(gaps)
+

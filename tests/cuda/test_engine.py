@@ -18,7 +18,7 @@ from orcd import _cuda, reference
 from orcd.engine.cpu import CpuEngine
 from orcd.engine.sampling import SamplingParams, sample
 from orcd.errors import CudaError, InsufficientVram, VramOom
-from orcd.testing.parity import check_logits, tolerance
+from orcd.testing.parity import Q8_1_ROUTER_TIE, check_logits, router_gaps, tolerance
 from orcd.testing.quant_mix import MIXES
 from orcd.testing.synth import write_model
 
@@ -102,13 +102,23 @@ def test_greedy_decode_on_the_plain_matvec_path(synth, mix, decode_path, monkeyp
 
 
 def check_greedy_decode(path):
+    """gpt-oss: decode's 8-bit activations may swap two experts whose router logits nearly tie
+    (a discontinuity, as in llama.cpp), so a step may stray only where its routing is near a
+    tie in some layer, and most steps must route clearly."""
     engine = cuda_engine(path)
     prompt = list(np.random.default_rng(3).integers(0, engine.config.vocab_size, 9))
     ids = generate(engine, prompt, GREEDY)
     assert len(ids) == 64
-    want = reference_logits(path, prompt + ids[:-1])[len(prompt) - 1:]
+    seq = prompt + ids[:-1]
+    want = reference_logits(path, seq)[len(prompt) - 1:]
     chosen = want[np.arange(len(ids)), ids]
-    assert (chosen >= want.max(-1) - 2 * tolerance(want)).all()
+    strays = chosen < want.max(-1) - 2 * tolerance(want)
+    if engine.config.arch == "gpt-oss":
+        gaps = router_gaps(reference.load(path, CTX), seq)[:, len(prompt) - 1:]
+        tied = (gaps < Q8_1_ROUTER_TIE).any(axis=0)
+        assert tied.sum() <= len(ids) // 4, f"{tied.sum()} of {len(ids)} steps route near a tie"
+        strays &= ~tied
+    assert not strays.any(), f"steps {np.flatnonzero(strays).tolist()} stray from the reference"
 
 
 @pytest.mark.gpu

@@ -12,6 +12,7 @@ from orcd.reference import KVCache, load
 from orcd.reference import gpt_oss
 from orcd.reference.ops import attention, matmul
 from orcd.testing.oracles import llama_greedy, llama_logits, top2_margin
+from orcd.testing.parity import router_gaps
 
 GOLDEN = pathlib.Path(__file__).with_name("golden") / "gpt_oss_tiny_mxfp4.npz"
 CTX = recipe.CTX
@@ -49,23 +50,6 @@ def decode_argmax(model, prompt, continuation) -> np.ndarray:
         picks.append(int(np.argmax(logits[-1])))
         logits = gpt_oss.forward(model, np.array([token]), cache)
     return np.array(picks)
-
-
-def router_gaps(model, ids) -> np.ndarray:
-    """(block_count, positions): each layer's router logit gap between its k-th and
-    (k+1)-th expert, recorded around the real route during one prefill."""
-    gaps = []
-    route = gpt_oss.route
-
-    def recording(h, w, blk, used):
-        logits = matmul(h, w[f"{blk}.ffn_gate_inp.weight"], w[f"{blk}.ffn_gate_inp.bias"])
-        ranked = np.sort(logits, axis=-1)[:, ::-1]
-        gaps.append(ranked[:, used - 1] - ranked[:, used])
-        return route(h, w, blk, used)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(gpt_oss, "route", recording)
-        prefill(model, ids)
-    return np.array(gaps)
 
 
 def check_logits(ours, theirs, quant, untied) -> None:
