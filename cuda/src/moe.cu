@@ -1,11 +1,11 @@
 // The mixture-of-experts layer (moe.cuh) on two paths; both start with the router (a block
-// per logit, then a thread per token for top-k and softmax).
-//  - decode (one token, quantized experts): the router's first block also quantizes xn to
-//    Q8_1; one kernel over (row groups, slots) dots the same rows of gate and of up of the
-//    slot's expert with it (warp by warp, as matvec's integer path) and writes swiglu_oai of
-//    each pair, the last warp of every 32 values quantizing them to Q8_1; one kernel dots rows
-//    of down for every slot with those and adds their weighted sum to x. Only the chosen
-//    experts' rows are read, each once; no block re-reads an F32 vector.
+// per logit, then a warp per token for top-k and softmax).
+//  - decode (one token, quantized experts): the router's blocks also quantize xn to Q8_1;
+//    one kernel over (row groups, slots) dots the same rows of gate and of up of the slot's
+//    expert with it (warp by warp, as matvec's integer path) and writes swiglu_oai of each
+//    pair, the last warp of every 32 values quantizing them to Q8_1; one kernel dots rows of
+//    down with those, a warp per slot, and adds their weighted sum to x in slot order. Only
+//    the chosen experts' rows are read, each once; no block re-reads an F32 vector.
 //  - prefill (and float experts): the (token, slot) pairs grouped by expert (count, scan,
 //    scatter, in pair order), then per expert a tensor-core matmul of its gathered rows for
 //    gate and up (epilogue: biases, swiglu_oai), one for down (epilogue: bias), and a
@@ -25,7 +25,8 @@ constexpr int kGroupThreads = 1024;
 constexpr int kMoeWarps = 4;
 constexpr int kMinBlocks = 3;    // as matvec.cu: keeps every load of a step in flight
 constexpr int kPairsPerWarp = 2;  // decode gate/up: 2 rows of gate + 2 of up per warp
-constexpr int kDownRows = 2;      // decode down: rows per warp, for each slot
+constexpr int kDownRows = 2;      // decode down: rows per block, a warp per slot
+constexpr int kMaxDecodeSlots = 8;  // decode down: experts used per token (else prefill's path)
 constexpr int kMaxExperts = 1024;
 constexpr int kMaxTokens = 65535;  // grid y of the router and the combine
 constexpr float kSwigluAlpha = 1.702f, kSwigluLimit = 7.0f;
@@ -89,12 +90,25 @@ MoeScratch carve(const MoeWeights &w, int n, void *base, size_t *bytes) {
     return s;
 }
 
+// Lane i of a warp holds value i of 32-value unit u: the unit as Q8_1, as
+// quantize_block_q8_1 makes it.
+__device__ __forceinline__ void quantize_unit(float v, XQ8_1 out, int u) {
+    int lane = threadIdx.x % 32;
+    float d = q8_1_scale(warp_reduce_max(fabsf(v)));
+    int q = q8_1_value(v, q8_1_inverse(d));
+    out.q[32 * u + lane] = int8_t(q);
+    int sum = __reduce_add_sync(0xFFFFFFFFu, q);
+    if (lane == 0) out.s[u] = {d, sum};
+}
+
 // Block (e, t): the router logit of expert e for token t, a row of d split over the block.
-// Decode (xq given): block (0, 0) also quantizes xn to Q8_1 for the gate/up kernel.
+// Decode (xq given, n = 1): the blocks also quantize xn to Q8_1 for the gate/up kernel.
 __global__ void __launch_bounds__(kRouterThreads)
 router_logits_kernel(const MoeWeights w, const float *__restrict__ xn, float *logits, XQ8_1 xq) {
-    int e = blockIdx.x, t = blockIdx.y;
-    if (xq.q && e == 0 && t == 0) quantize_q8_1(xn, xq, w.d);
+    int e = blockIdx.x, t = blockIdx.y, warps = kRouterThreads / 32;
+    if (xq.q)  // a warp per 32 values, over all the blocks: no block waits on the whole of xn
+        for (int u = e * warps + threadIdx.x / 32; u < w.d / 32; u += gridDim.x * warps)
+            quantize_unit(xn[32 * u + threadIdx.x % 32], xq, u);
     const float4 *x = reinterpret_cast<const float4 *>(xn + size_t(t) * w.d);
     const float4 *r = reinterpret_cast<const float4 *>(w.router_w + size_t(e) * w.d);
     float acc = 0.0f;
@@ -107,31 +121,34 @@ router_logits_kernel(const MoeWeights w, const float *__restrict__ xn, float *lo
     if (threadIdx.x == 0) logits[size_t(t) * w.experts + e] = acc + w.router_b[e];
 }
 
-// Expert e ranks before f: a higher logit, or the same and a lower id.
-__device__ __forceinline__ bool ranks_before(const float *logits, int e, int f) {
-    return logits[e] > logits[f] || (logits[e] == logits[f] && e < f);
-}
-
-// A thread per token: its `used` experts in rank order, each the first that ranks after the
-// previous choice, and their weights, the softmax of the chosen logits alone. Decode: it also
-// zeroes the gate/up kernel's groups_done counters.
+// A warp per token: its `used` experts in rank order (a higher logit first, ties to the lower
+// id), lane l holding experts l, l + 32, ...; then their weights, the softmax of the chosen
+// logits alone. Decode: it also zeroes the gate/up kernel's groups_done counters.
 __global__ void top_k_softmax_kernel(const float *logits, int n, int experts, int used, int *ids,
                                      float *weights, int *groups_done, int groups) {
-    int t = blockIdx.x * blockDim.x + threadIdx.x;
-    for (int i = t; i < groups; i += gridDim.x * blockDim.x) groups_done[i] = 0;
+    int thread = blockIdx.x * blockDim.x + threadIdx.x, t = thread / 32, lane = threadIdx.x % 32;
+    for (int i = thread; i < groups; i += gridDim.x * blockDim.x) groups_done[i] = 0;
     if (t >= n) return;
     const float *l = logits + size_t(t) * experts;
     int *id = ids + size_t(t) * used;
     float *p = weights + size_t(t) * used;
-    for (int k = 0, prev = -1; k < used; ++k) {
-        int best = -1;
-        for (int e = 0; e < experts; ++e)
-            if ((prev < 0 || ranks_before(l, prev, e)) && (best < 0 || ranks_before(l, e, best)))
-                best = e;
-        best = best < 0 ? 0 : best;  // only NaN logits leave no order: any valid id will do
-        id[k] = prev = best;
-        p[k] = l[best];
+    unsigned taken = 0;  // bit j: expert lane + 32 j is chosen (experts <= 1024)
+    for (int k = 0; k < used; ++k) {
+        float best = -INFINITY;
+        int best_e = experts;  // none yet
+        for (int j = 0, e = lane; e < experts; ++j, e += 32)
+            if (!(taken >> j & 1u) && (best_e == experts || l[e] > best)) best = l[e], best_e = e;
+        for (int o = 16; o; o >>= 1) {
+            float ob = __shfl_xor_sync(0xFFFFFFFFu, best, o);
+            int oe = __shfl_xor_sync(0xFFFFFFFFu, best_e, o);
+            if (oe < experts && (best_e == experts || ob > best || (ob == best && oe < best_e)))
+                best = ob, best_e = oe;
+        }
+        best_e = best_e < experts ? best_e : 0;  // only NaN logits leave no order
+        if (best_e % 32 == lane) taken |= 1u << (best_e / 32);
+        if (lane == 0) id[k] = best_e, p[k] = l[best_e];
     }
+    if (lane) return;
     float top = p[0], sum = 0.0f;
     for (int k = 0; k < used; ++k) {
         p[k] = expf(p[k] - top);
@@ -182,12 +199,7 @@ __device__ void quantize_group_if_last(const float *h, XQ8_1 hq, int *done, int 
     }
     if (!__shfl_sync(0xFFFFFFFFu, last, 0)) return;
     __threadfence();
-    float v = __ldcg(h + 32 * group + lane);  // through L2: other blocks wrote them
-    float d = q8_1_scale(warp_reduce_max(fabsf(v)));
-    int q = q8_1_value(v, q8_1_inverse(d));
-    hq.q[32 * group + lane] = int8_t(q);
-    int sum = __reduce_add_sync(0xFFFFFFFFu, q);
-    if (lane == 0) hq.s[group] = {d, sum};
+    quantize_unit(__ldcg(h + 32 * group + lane), hq, group);  // through L2: other blocks wrote h
 }
 
 // Decode, gate and up: block (x, slot)'s warp w takes hidden units
@@ -220,28 +232,29 @@ gate_up_decode_kernel(const MoeWeights w, XQ8_1 xq, const int *ids, float *__res
                            unit0);
 }
 
-// Decode, down: warp w of block x takes rows (x * kMoeWarps + w) * kDownRows.. and adds to x
-// the slots' weighted dots with the Q8_1 hidden vectors, in slot order.
+// Decode, down: block x takes rows x * kDownRows.., warp s of it slot s (so `used` warps, at
+// most kMaxDecodeSlots): the slot's weighted dot with its Q8_1 hidden vector; then the slots'
+// results are added to x in slot order.
 template <class F>
-__global__ void __launch_bounds__(kMoeWarps * 32, kMinBlocks)
+__global__ void __launch_bounds__(kMaxDecodeSlots * 32)
 down_decode_kernel(const MoeWeights w, XQ8_1 hq, const int *ids, const float *weights,
                    float *__restrict__ x) {
-    int row0 = (blockIdx.x * kMoeWarps + threadIdx.x / 32) * kDownRows;
-    if (row0 >= w.d) return;
+    __shared__ float part[kMaxDecodeSlots][kDownRows];
+    int slot = threadIdx.x / 32, row0 = blockIdx.x * kDownRows, e = ids[slot];
     size_t rb = row_bytes<F>(w.ff);
-    float acc[kDownRows] = {};
-    for (int s = 0; s < w.used; ++s) {
-        int e = ids[s];
-        const uint8_t *rows[kDownRows];
-        for (int r = 0; r < kDownRows; ++r)  // d is a multiple of 32: every row exists
-            rows[r] = static_cast<const uint8_t *>(w.down) + rb * (size_t(e) * w.d + row0 + r);
-        float dot[kDownRows];
-        dot_rows<F, kDownRows>(rows, q8_1_vector(hq, w.ff, s), w.ff, dot);
+    const uint8_t *rows[kDownRows];
+    for (int r = 0; r < kDownRows; ++r)  // d is a multiple of 32: every row exists
+        rows[r] = static_cast<const uint8_t *>(w.down) + rb * (size_t(e) * w.d + row0 + r);
+    float dot[kDownRows];
+    dot_rows<F, kDownRows>(rows, q8_1_vector(hq, w.ff, slot), w.ff, dot);
+    if (threadIdx.x % 32 == 0)
         for (int r = 0; r < kDownRows; ++r)
-            acc[r] += weights[s] * (dot[r] + w.down_b[size_t(e) * w.d + row0 + r]);
-    }
-    if (threadIdx.x % 32) return;
-    for (int r = 0; r < kDownRows; ++r) x[row0 + r] += acc[r];
+            part[slot][r] = weights[slot] * (dot[r] + w.down_b[size_t(e) * w.d + row0 + r]);
+    __syncthreads();
+    if (threadIdx.x >= kDownRows) return;
+    float sum = 0.0f;
+    for (int s = 0; s < w.used; ++s) sum += part[s][threadIdx.x];
+    x[row0 + threadIdx.x] += sum;
 }
 
 // Prefill: the grouped matmul of one projection. Block (x, y, e) multiplies tokens
@@ -357,7 +370,7 @@ orcd_status check_moe(const MoeWeights &w, int n) {
 
 // Decode takes the integer path when both formats have an integer dot.
 bool decode_path(const MoeWeights &w, int n) {
-    bool integer = n == 1;
+    bool integer = n == 1 && w.used <= kMaxDecodeSlots;
     for (int type : {w.gate_up_type, w.down_type})
         with_format(type, [&](auto f) {
             integer = integer && decltype(f)::integer_dot;
@@ -373,7 +386,7 @@ orcd_status route(const MoeWeights &w, const float *xn, int n, bool decode, cons
     router_logits_kernel<<<grid, kRouterThreads, 0, stream>>>(w, xn, s.logits, xq);
     ORCD_TRY(check(cudaGetLastError(), "moe router kernel launch"));
     int groups = decode ? w.used * (w.ff / 32) : 0;
-    top_k_softmax_kernel<<<unsigned((n + 127) / 128), 128, 0, stream>>>(
+    top_k_softmax_kernel<<<unsigned((n + 3) / 4), 128, 0, stream>>>(
         s.logits, n, w.experts, w.used, s.ids, s.weights, s.groups_done, groups);
     return check(cudaGetLastError(), "moe top-k kernel launch");
 }
@@ -392,10 +405,9 @@ orcd_status moe_decode(const MoeWeights &w, float *x, const MoeScratch &s, cudaS
     return with_format(w.down_type, [&](auto f) {
         using F = decltype(f);
         if constexpr (F::integer_dot) {
-            int per_block = kMoeWarps * kDownRows;
-            unsigned blocks = unsigned((w.d + per_block - 1) / per_block);
-            down_decode_kernel<F><<<blocks, kMoeWarps * 32, 0, stream>>>(w, s.hq, s.ids,
-                                                                         s.weights, x);
+            unsigned blocks = unsigned(w.d / kDownRows);
+            down_decode_kernel<F><<<blocks, w.used * 32, 0, stream>>>(w, s.hq, s.ids,
+                                                                      s.weights, x);
         }
         return check(cudaGetLastError(), "moe down decode kernel launch");
     });
