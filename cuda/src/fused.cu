@@ -9,6 +9,7 @@
 // same bits from run to run.
 #include <algorithm>
 #include "fused.cuh"
+#include "matvec.cuh"
 #include "ops.cuh"
 #include "quant.cuh"
 #include "reduce.cuh"
@@ -98,17 +99,6 @@ __device__ StagedX stage_x(const FusedMatvec &op, uint8_t *smem) {
     return {f, q, scales};
 }
 
-__device__ __forceinline__ XBlock staged_block(const StagedX &x, int u) {
-    XBlock b;
-    const uint4 *q = reinterpret_cast<const uint4 *>(x.q) + 2 * u;
-    for (int h = 0; h < 2; ++h) {
-        uint4 v = q[h];
-        b.q[4 * h] = v.x, b.q[4 * h + 1] = v.y, b.q[4 * h + 2] = v.z, b.q[4 * h + 3] = v.w;
-    }
-    b.s = x.s[u];
-    return b;
-}
-
 // Both rows' dots, summed over the warp (every lane gets them). Integer path: lane l takes
 // units l, l + 32, ..., issuing kSteps units of each row before it decodes the first (the
 // step loops unrolled, as in matvec.cu, to keep the units in registers).
@@ -128,7 +118,7 @@ __device__ float2 pair_dot_q8_1(const uint8_t *w0, const uint8_t *w1, const Stag
 #pragma unroll
         for (int j = 0; j < kSteps; ++j) {
             bool in = u0 + 32 * j < units;
-            XBlock xb = staged_block(x, min(u0 + 32 * j, units - 1));
+            XBlock xb = load_x(x.q, x.s, min(u0 + 32 * j, units - 1));
             float d0 = a[j].dot(xb), d1 = b[j].dot(xb);
             acc0 += in ? d0 : 0.0f;
             acc1 += in ? d1 : 0.0f;
@@ -264,15 +254,8 @@ __device__ void quantize_group_if_last(const FusedMatvec &op, int unit) {
     }
     if (!__shfl_sync(0xFFFFFFFFu, last, 0)) return;
     __threadfence();
-    float v = __ldcg(op.out + 32 * group + lane);  // through L2: other blocks wrote them
-    float d = q8_1_scale(warp_reduce_max(fabsf(v)));
-    int q = q8_1_value(v, q8_1_inverse(d));
-    op.out_q.q[32 * group + lane] = int8_t(q);
-    int sum = __reduce_add_sync(0xFFFFFFFFu, q);
-    if (lane == 0) {
-        op.out_q.s[group] = {d, sum};
-        op.groups_done[group] = 0;
-    }
+    quantize_unit(__ldcg(op.out + 32 * group + lane), op.out_q, group);  // through L2: other blocks
+    if (lane == 0) op.groups_done[group] = 0;
 }
 
 __device__ __forceinline__ float with_bias(const FusedMatvec &op, int row, float y) {

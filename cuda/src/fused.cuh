@@ -4,8 +4,8 @@
 // computes a pair of rows, and an epilogue consumes the pair where it was computed.
 #pragma once
 #include <cuda_fp16.h>
-#include "model.cuh"
-#include "quant.cuh"
+#include "matvec.cuh"
+#include "pass.cuh"
 
 namespace orcd {
 
@@ -25,12 +25,6 @@ struct KvTarget {
     const int *pos;        // device
 };
 
-// A vector as Q8_1 in global memory (matvec.cu's activations): int8 values, a scale per 32.
-struct Q8_1Vector {
-    int8_t *q;
-    block_q8_1_scale *s;
-};
-
 // y = W · x̂ with x̂ = rmsnorm(x) · norm (or x when norm is null), W the rows of w[0], then
 // w[1], then w[2] (`parts` of them, each `cols` wide); then the epilogue into out.
 struct FusedMatvec {
@@ -44,8 +38,8 @@ struct FusedMatvec {
     float *out;
     const float *bias;  // residual and store: null, or one per row (gpt-oss's attn_output)
     KvTarget kv;
-    Q8_1Vector xq;     // x already as Q8_1 (from a swiglu's out_q), for the integer path
-    Q8_1Vector out_q;  // swiglu: out also as Q8_1, 32 values at a time (out's count % 32 == 0)
+    XQ8_1 xq;          // x already as Q8_1 (from a swiglu's out_q), for the integer path
+    XQ8_1 out_q;       // swiglu: out also as Q8_1, 32 values at a time (out's count % 32 == 0)
     int *groups_done;  // swiglu with out_q: per 32 outputs, a zeroed counter
 };
 
@@ -55,21 +49,16 @@ constexpr int kFusedMaxCols = 12032;
 
 orcd_status fused_matvec(const FusedMatvec &op, cudaStream_t stream);
 
-// Steps of a fused decode step (llama_fused.cu) that gpt_oss.cu shares: one token at *pos.
-struct DecodeStep {
-    const Model &m;
-    const Activations &a;
-    const int *pos;
-    cudaStream_t stream;
-};
+// Steps of a fused decode step (llama_fused.cu) that gpt_oss.cu shares: a pass of one token
+// (p.n == 1) at *p.pos0.
 // rmsnorm(x) → q, k, v (+ biases) → rope → K, V into layer i's cache; Q into a.qkv
-orcd_status fused_qkv_rope_store(const DecodeStep &s, int layer);
+orcd_status fused_qkv_rope_store(const Pass &s, int layer);
 // attention over layer i's cache (its window and sinks) in one launch, into a.att
-orcd_status fused_attention(const DecodeStep &s, int layer);
+orcd_status fused_attention(const Pass &s, int layer);
 // x += W · in (+ bias); in_q: in as Q8_1, or {nullptr, nullptr}
-orcd_status fused_matvec_residual(const DecodeStep &s, const Tensor &w, const Tensor &bias,
-                                  const float *in, Q8_1Vector in_q);
+orcd_status fused_matvec_residual(const Pass &s, const Tensor &w, const Tensor &bias,
+                                  const float *in, XQ8_1 in_q);
 // rmsnorm(x) → output → a.logits
-orcd_status fused_logits(const DecodeStep &s);
+orcd_status fused_logits(const Pass &s);
 
 }  // namespace orcd

@@ -8,35 +8,15 @@
 // the experts are moe.cu's on every path.
 #include "activation.cuh"
 #include "fused.cuh"
-#include "moe.cuh"
 #include "pass.cuh"
 
 namespace orcd {
 namespace {
 
-MoeWeights experts(const orcd_model_config &c, const LayerWeights &l) {
-    MoeWeights w{};
-    w.router_w = l.ffn_gate_inp.f32();
-    w.router_b = l.ffn_gate_inp_bias.f32();
-    w.gate_up_type = l.ffn_gate_exps.type;
-    w.down_type = l.ffn_down_exps.type;
-    w.gate = l.ffn_gate_exps.data;
-    w.up = l.ffn_up_exps.data;
-    w.down = l.ffn_down_exps.data;
-    w.gate_b = l.ffn_gate_exps_bias.f32();
-    w.up_b = l.ffn_up_exps_bias.f32();
-    w.down_b = l.ffn_down_exps_bias.f32();
-    w.experts = c.expert_count;
-    w.used = c.expert_used_count;
-    w.d = c.embedding_length;
-    w.ff = c.expert_feed_forward_length;
-    return w;
-}
-
 // x += moe(rmsnorm(x) · post_attention_norm)
 orcd_status mixture_of_experts(const Pass &p, const LayerWeights &l) {
     ORCD_TRY(rmsnorm(p, p.a.x, l.ffn_norm, p.a.xn, p.n));
-    return moe(experts(p.m.cfg, l), p.a.xn, p.a.x, p.n, p.a.moe_scratch, p.stream);
+    return moe(moe_weights(p.m.cfg, &l), p.a.xn, p.a.x, p.n, p.a.moe_scratch, p.stream);
 }
 
 orcd_status layer(const Pass &p, int i) {
@@ -54,11 +34,11 @@ orcd_status layer(const Pass &p, int i) {
 }
 
 // The same layer for one token in four fused launches and moe's.
-orcd_status fused_layer(const Pass &p, const DecodeStep &s, int i) {
+orcd_status fused_layer(const Pass &p, int i) {
     const LayerWeights &l = p.m.w.layers[i];
-    ORCD_TRY(fused_qkv_rope_store(s, i));
-    ORCD_TRY(fused_attention(s, i));
-    ORCD_TRY(fused_matvec_residual(s, l.attn_output, l.attn_output_bias, p.a.att, {nullptr, nullptr}));
+    ORCD_TRY(fused_qkv_rope_store(p, i));
+    ORCD_TRY(fused_attention(p, i));
+    ORCD_TRY(fused_matvec_residual(p, l.attn_output, l.attn_output_bias, p.a.att, {nullptr, nullptr}));
     return mixture_of_experts(p, l);
 }
 
@@ -69,9 +49,8 @@ orcd_status gpt_oss_forward(const Model &m, const Activations &a, const int32_t 
     Pass p{m, a, n, pos0, stream};
     ORCD_TRY(embed(p, ids));
     if (n == 1 && m.fused) {
-        DecodeStep s{m, a, pos0, stream};
-        for (int i = 0; i < m.cfg.block_count; ++i) ORCD_TRY(fused_layer(p, s, i));
-        return fused_logits(s);
+        for (int i = 0; i < m.cfg.block_count; ++i) ORCD_TRY(fused_layer(p, i));
+        return fused_logits(p);
     }
     for (int i = 0; i < m.cfg.block_count; ++i) ORCD_TRY(layer(p, i));
     return logits(p, all_logits);

@@ -29,13 +29,13 @@ FusedMatvec fused_op(Epilogue e, const float *x, int cols, const Tensor *norm, f
 
 // hidden as Q8_1 too, 32 values at a time, for ffn_down's integer path: ffn_down then
 // stages nothing.
-Q8_1Vector hidden_q(const DecodeStep &s) {
+XQ8_1 hidden_q(const Pass &s) {
     int f = s.m.cfg.feed_forward_length;
     if (f % 32) return {nullptr, nullptr};
     return {s.a.hidden_q, reinterpret_cast<block_q8_1_scale *>(s.a.hidden_q + f)};
 }
 
-orcd_status ffn_gate_up_swiglu(const DecodeStep &s, const LayerWeights &l) {
+orcd_status ffn_gate_up_swiglu(const Pass &s, const LayerWeights &l) {
     const orcd_model_config &c = s.m.cfg;
     FusedMatvec op = fused_op(Epilogue::swiglu, s.a.x, c.embedding_length, &l.ffn_norm,
                               c.rms_eps, s.a.hidden);
@@ -51,7 +51,7 @@ orcd_status ffn_gate_up_swiglu(const DecodeStep &s, const LayerWeights &l) {
     return fused_matvec(op, s.stream);
 }
 
-orcd_status layer(const DecodeStep &s, int i) {
+orcd_status layer(const Pass &s, int i) {
     const LayerWeights &l = s.m.w.layers[i];
     ORCD_TRY(fused_qkv_rope_store(s, i));
     ORCD_TRY(fused_attention(s, i));
@@ -62,7 +62,7 @@ orcd_status layer(const DecodeStep &s, int i) {
 
 }  // namespace
 
-orcd_status fused_qkv_rope_store(const DecodeStep &s, int layer) {
+orcd_status fused_qkv_rope_store(const Pass &s, int layer) {
     const orcd_model_config &c = s.m.cfg;
     const LayerWeights &l = s.m.w.layers[layer];
     FusedMatvec op = fused_op(Epilogue::qkv, s.a.x, c.embedding_length, &l.attn_norm, c.rms_eps,
@@ -76,20 +76,20 @@ orcd_status fused_qkv_rope_store(const DecodeStep &s, int layer) {
     }
     size_t at = layer * s.m.kv.layer_elems;
     op.kv = {s.m.kv.k + at, s.m.kv.v + at, attention_shape(c), s.m.rope,
-             {l.attn_q_bias.f32(), l.attn_k_bias.f32(), l.attn_v_bias.f32()}, s.pos};
+             {l.attn_q_bias.f32(), l.attn_k_bias.f32(), l.attn_v_bias.f32()}, s.pos0};
     return fused_matvec(op, s.stream);
 }
 
-orcd_status fused_attention(const DecodeStep &s, int layer) {
+orcd_status fused_attention(const Pass &s, int layer) {
     size_t at = layer * s.m.kv.layer_elems;
     return attention_decode_one_launch(qkv_view(s.m.cfg, s.a).q, s.m.kv.k + at, s.m.kv.v + at,
                                        s.a.att, s.a.partial, s.a.splits_done,
-                                       layer_attention_shape(s.m.cfg, layer), s.pos, s.stream,
+                                       layer_attention_shape(s.m.cfg, layer), s.pos0, s.stream,
                                        s.m.w.layers[layer].attn_sinks.f32());
 }
 
-orcd_status fused_matvec_residual(const DecodeStep &s, const Tensor &w, const Tensor &bias,
-                                  const float *in, Q8_1Vector in_q) {
+orcd_status fused_matvec_residual(const Pass &s, const Tensor &w, const Tensor &bias,
+                                  const float *in, XQ8_1 in_q) {
     FusedMatvec op = fused_op(Epilogue::residual, in, int(w.ne0), nullptr, 0.0f, s.a.x);
     op.xq = in_q;
     op.bias = bias.f32();
@@ -98,7 +98,7 @@ orcd_status fused_matvec_residual(const DecodeStep &s, const Tensor &w, const Te
     return fused_matvec(op, s.stream);
 }
 
-orcd_status fused_logits(const DecodeStep &s) {
+orcd_status fused_logits(const Pass &s) {
     const orcd_model_config &c = s.m.cfg;
     FusedMatvec op = fused_op(Epilogue::store, s.a.x, c.embedding_length, &s.m.w.output_norm,
                               c.rms_eps, s.a.logits);
@@ -121,7 +121,7 @@ bool fused_decode_fits(const orcd_model_config &c, const Weights &w) {
 
 orcd_status llama_decode_fused(const Model &m, const Activations &a, const int32_t *id,
                                const int *pos, cudaStream_t stream) {
-    DecodeStep s{m, a, pos, stream};
+    Pass s{m, a, 1, pos, stream};
     const Tensor &e = m.w.token_embd;
     ORCD_TRY(embed_rows(e.type, e.data, id, a.x, m.cfg.embedding_length, 1, stream));
     for (int i = 0; i < m.cfg.block_count; ++i) ORCD_TRY(layer(s, i));

@@ -44,16 +44,30 @@ __device__ inline void quantize_q8_1(const float *__restrict__ x, XQ8_1 out, int
     }
 }
 
-__device__ __forceinline__ XBlock load_x(XQ8_1 x, int u) {
+// Lane i of a warp holds value i of 32-value unit u: the unit as Q8_1, as
+// quantize_block_q8_1 makes it.
+__device__ __forceinline__ void quantize_unit(float v, XQ8_1 out, int u) {
+    int lane = threadIdx.x % 32;
+    float d = q8_1_scale(warp_reduce_max(fabsf(v)));
+    int q = q8_1_value(v, q8_1_inverse(d));
+    out.q[32 * u + lane] = int8_t(q);
+    int sum = __reduce_add_sync(0xFFFFFFFFu, q);
+    if (lane == 0) out.s[u] = {d, sum};
+}
+
+// Unit u of Q8_1 values q with scales s.
+__device__ __forceinline__ XBlock load_x(const int8_t *q, const block_q8_1_scale *s, int u) {
     XBlock b;
-    const uint4 *q = reinterpret_cast<const uint4 *>(x.q) + 2 * u;
+    const uint4 *q16 = reinterpret_cast<const uint4 *>(q) + 2 * u;
     for (int h = 0; h < 2; ++h) {
-        uint4 v = q[h];
+        uint4 v = q16[h];
         b.q[4 * h] = v.x, b.q[4 * h + 1] = v.y, b.q[4 * h + 2] = v.z, b.q[4 * h + 3] = v.w;
     }
-    b.s = x.s[u];
+    b.s = s[u];
     return b;
 }
+
+__device__ __forceinline__ XBlock load_x(XQ8_1 x, int u) { return load_x(x.q, x.s, u); }
 
 // The dots of the R rows at wr with x by one warp, summed over the warp (every lane gets
 // them). Lane l takes units l, l + 32, ... of each, kInFlight / R units of each row per step:

@@ -4,7 +4,6 @@
 #include <cstdio>
 #include <vector>
 #include "model.cuh"
-#include "moe.cuh"
 #include "ops.cuh"
 
 namespace orcd {
@@ -27,18 +26,28 @@ AttentionShape layer_attention_shape(const orcd_model_config &c, int layer) {
     return s;
 }
 
-// The experts' shape without their weights: what moe_scratch_bytes needs.
-static MoeWeights moe_shape(const orcd_model_config &c) {
+MoeWeights moe_weights(const orcd_model_config &c, const LayerWeights *l) {
     MoeWeights w{};
     w.experts = c.expert_count;
     w.used = c.expert_used_count;
     w.d = c.embedding_length;
     w.ff = c.expert_feed_forward_length;
+    if (!l) return w;
+    w.router_w = l->ffn_gate_inp.f32();
+    w.router_b = l->ffn_gate_inp_bias.f32();
+    w.gate_up_type = l->ffn_gate_exps.type;
+    w.down_type = l->ffn_down_exps.type;
+    w.gate = l->ffn_gate_exps.data;
+    w.up = l->ffn_up_exps.data;
+    w.down = l->ffn_down_exps.data;
+    w.gate_b = l->ffn_gate_exps_bias.f32();
+    w.up_b = l->ffn_up_exps_bias.f32();
+    w.down_b = l->ffn_down_exps_bias.f32();
     return w;
 }
 
 static size_t moe_bytes(const orcd_model_config &c, int rows) {
-    return c.arch == ORCD_ARCH_GPT_OSS ? moe_scratch_bytes(moe_shape(c), rows) : 0;
+    return c.arch == ORCD_ARCH_GPT_OSS ? moe_scratch_bytes(moe_weights(c), rows) : 0;
 }
 
 QkvView qkv_view(const orcd_model_config &c, const Activations &a) {

@@ -7,6 +7,7 @@
 #include <vector>
 #include "alloc.cuh"
 #include "attention.cuh"
+#include "moe.cuh"
 #include "rope.cuh"
 
 namespace orcd {
@@ -129,8 +130,10 @@ bool fused_decode_fits(const orcd_model_config &c, const Weights &w);
 // YaRN rope, a mixture of experts; one token through the fused matvecs when m.fused.
 orcd_status gpt_oss_forward(const Model &m, const Activations &a, const int32_t *ids, int n,
                             const int *pos0, bool all_logits, cudaStream_t stream);
-// Layer i's attention: its window (even layers slide), sinks.
+// Layer i's attention shape: gpt-oss slides its window on the even layers.
 AttentionShape layer_attention_shape(const orcd_model_config &c, int layer);
+// A gpt-oss layer's experts as moe() takes them; their shape alone without a layer.
+MoeWeights moe_weights(const orcd_model_config &c, const LayerWeights *l = nullptr);
 
 // The architecture's forward pass (llama_forward or gpt_oss_forward).
 orcd_status forward(const Model &m, const Activations &a, const int32_t *ids, int n,

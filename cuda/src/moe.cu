@@ -90,17 +90,6 @@ MoeScratch carve(const MoeWeights &w, int n, void *base, size_t *bytes) {
     return s;
 }
 
-// Lane i of a warp holds value i of 32-value unit u: the unit as Q8_1, as
-// quantize_block_q8_1 makes it.
-__device__ __forceinline__ void quantize_unit(float v, XQ8_1 out, int u) {
-    int lane = threadIdx.x % 32;
-    float d = q8_1_scale(warp_reduce_max(fabsf(v)));
-    int q = q8_1_value(v, q8_1_inverse(d));
-    out.q[32 * u + lane] = int8_t(q);
-    int sum = __reduce_add_sync(0xFFFFFFFFu, q);
-    if (lane == 0) out.s[u] = {d, sum};
-}
-
 // Block (e, t): the router logit of expert e for token t, a row of d split over the block.
 // Decode (xq given, n = 1): the blocks also quantize xn to Q8_1 for the gate/up kernel.
 __global__ void __launch_bounds__(kRouterThreads)
