@@ -65,7 +65,7 @@ cdef extern from "orcd_cuda.h":
     orcd_status orcd_engine_forward_logits(orcd_engine *engine, const int32_t *ids, int n,
                                            float *logits) nogil
     orcd_status orcd_engine_generate(orcd_engine *engine, const int32_t *prompt, int n_prompt,
-                                     const orcd_sampling *params, int max_tokens,
+                                     int n_cached, const orcd_sampling *params, int max_tokens,
                                      const int32_t *stop_ids, int n_stop) nogil
     orcd_status orcd_engine_read_tokens(orcd_engine *engine, int start, int32_t *out, int cap,
                                         int timeout_ms, int *n_out, int *finished) nogil
@@ -259,9 +259,10 @@ cdef class Engine:
         """Empty the token ring and clear the cancel flag, before generate's thread starts."""
         orcd_engine_begin_job(self.live())
 
-    def generate(self, prompt_ids, params, int max_tokens, stop_ids):
+    def generate(self, prompt_ids, params, int max_tokens, stop_ids, int n_cached=0):
         """Run one job to its end (call from a thread of its own, after begin_job: the GIL is
-        released); ids appear in the ring as they are produced. Raises Cancelled after cancel()."""
+        released); ids appear in the ring as they are produced. Raises Cancelled after cancel().
+        n_cached: leading prompt tokens whose KV rows the previous job left (not prefilled)."""
         cdef orcd_engine *e = self.live()
         cdef int32_t[::1] p = np.ascontiguousarray(prompt_ids, dtype=np.int32)
         cdef int32_t[::1] s = np.ascontiguousarray(sorted(stop_ids) or [-1], dtype=np.int32)
@@ -269,7 +270,8 @@ cdef class Engine:
         cdef int n_stop = len(stop_ids)
         cdef orcd_status st
         with nogil:
-            st = orcd_engine_generate(e, &p[0], <int>p.shape[0], &sp, max_tokens, &s[0], n_stop)
+            st = orcd_engine_generate(e, &p[0], <int>p.shape[0], n_cached, &sp, max_tokens, &s[0],
+                                      n_stop)
         check(st)
 
     def read_tokens(self, int start, int timeout_ms):

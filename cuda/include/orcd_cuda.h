@@ -34,7 +34,7 @@ int orcd_device_count(void);
 int orcd_runtime_version(void);
 orcd_status orcd_device_info_get(int device, orcd_device_info *out);
 
-/* ---- Kernels on host arrays, for tests and benchmarks (issue 3: cuda/src/matvec.cu, matmul.cu, embed.cu) ---- */
+/* Kernels on host arrays, for tests and benchmarks (cuda/src/kernel_api.cu). */
 
 /* ggml's block of a weight format (ggml type id): values per block and bytes per block. */
 orcd_status orcd_block_layout(int ggml_type, int *block_size, int *type_size);
@@ -92,13 +92,16 @@ orcd_status orcd_test_moe(const orcd_moe_layer *layer, const float *xn, float *x
 orcd_status orcd_bench_moe(const orcd_moe_layer *layer, const float *xn, int tokens, int n,
                            int iters, double *seconds);
 
-/* ---- Engine: context, allocator, loader, forward pass, decode loop (issue 6) ---- */
+/* The engine: context, allocator, loader, forward pass, decode loop. */
 
 /* One model on one device: its weights, KV cache, activations, sampler and decode loop.
  * Every device allocation goes through the engine's accounting allocator. The test-only
  * fault hook ORCD_FAULT=alloc:N fails the N-th allocation counted from the engine's
  * creation (load allocations included) as VRAM_OOM, once. */
 typedef struct orcd_engine orcd_engine;
+
+/* Prompt tokens per prefill pass: the rows of the prefill activations (orcd.models.memory). */
+#define ORCD_PREFILL_CHUNK 512
 
 enum { ORCD_ARCH_LLAMA = 0, ORCD_ARCH_QWEN2 = 1, ORCD_ARCH_PHI3 = 2, ORCD_ARCH_GPT_OSS = 3 };
 
@@ -186,9 +189,11 @@ void orcd_engine_begin_job(orcd_engine *engine);
 /* One job, blocking (call it without the GIL): prefill the prompt, then sample and decode
  * until max_tokens, an id of stop_ids, the end of the context, or orcd_engine_cancel.
  * Each id is published to the engine's token ring as soon as it is known (stop ids too).
+ * n_cached (0 <= n_cached < n_prompt): the first n_cached prompt tokens are the prefix the KV
+ * cache holds from the previous job, and prefill starts after them (the prompt cache).
  * ORCD_CUDA_GRAPH=0 at engine creation: no CUDA graph, each step launched kernel by kernel. */
 orcd_status orcd_engine_generate(orcd_engine *engine, const int32_t *prompt, int n_prompt,
-                                 const orcd_sampling *params, int max_tokens,
+                                 int n_cached, const orcd_sampling *params, int max_tokens,
                                  const int32_t *stop_ids, int n_stop);
 
 /* Waits up to timeout_ms for ids of the running job past the first `start` ones; copies up to

@@ -27,6 +27,22 @@ constexpr int kAttentionChunk = 128;
 orcd_status kv_store(const float *k, const float *v, int stride, int n, half *k_cache,
                      half *v_cache, const AttentionShape &s, const int *pos0, cudaStream_t stream);
 
+// One query's attention over one layer's cache, in one launch (or one persistent-kernel stage):
+// per head, `splits` partials and a done counter (zero before and after).
+struct DecodeAttention {
+    const float *q;
+    const half *kc, *vc;
+    float *partial, *out;
+    int *done;
+    AttentionShape s;
+    int splits;
+    const int *pos0;
+    const float *sinks;
+};
+
+// The most splits a decode query can see: those of the whole context, or of one window.
+int attention_decode_splits(const AttentionShape &s);
+
 // Floats of the per-split partial results attention_decode needs: enough for any window.
 size_t attention_decode_partial_floats(const AttentionShape &s);
 

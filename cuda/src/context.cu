@@ -1,7 +1,9 @@
 // Device discovery and the last-error slot of the C API.
+#include <atomic>
 #include <cstdarg>
 #include <cstring>
 #include "common.cuh"
+#include "context.cuh"
 
 static thread_local char g_last_error[1024];
 
@@ -51,6 +53,7 @@ extern "C" orcd_status orcd_device_info_get(int device, orcd_device_info *out) {
 namespace orcd {
 
 constexpr int kMinSm = 80;  // the oldest architecture the library is built for
+constexpr int kMaxDevices = 64;  // devices whose multiprocessor count is cached
 
 orcd_status context_init(int device) {
     int n = orcd_device_count();
@@ -69,5 +72,21 @@ orcd_status context_init(int device) {
 }
 
 orcd_status use_device(int device) { return check(cudaSetDevice(device), "cudaSetDevice"); }
+
+orcd_status multiprocessors(int *out) {
+    static std::atomic<int> cached[kMaxDevices];
+    int device = 0;
+    ORCD_CUDA(cudaGetDevice(&device));
+    if (device >= kMaxDevices)
+        return check(cudaDeviceGetAttribute(out, cudaDevAttrMultiProcessorCount, device),
+                     "multiprocessor count");
+    int n = cached[device].load(std::memory_order_relaxed);
+    if (n == 0) {
+        ORCD_CUDA(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
+        cached[device].store(n, std::memory_order_relaxed);
+    }
+    *out = n;
+    return ORCD_OK;
+}
 
 }  // namespace orcd

@@ -7,6 +7,10 @@ namespace orcd {
 // 0 (nothing of orcd allocates from kernels).
 orcd_status context_init(int device);
 
+// The current device's multiprocessor count, queried once per device and then cached: the
+// launch shapes of the decode kernels read it at every launch.
+orcd_status multiprocessors(int *out);
+
 // Makes `device` current on the calling host thread (the decode loop runs on its own thread).
 orcd_status use_device(int device);
 

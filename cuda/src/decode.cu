@@ -1,10 +1,9 @@
-// The decode loop: prefill the prompt, then one step per token (forward of the last id,
-// then the sampler), each id published to the token ring as soon as it is known. The step is
-// captured once in a CUDA graph and replayed; ORCD_CUDA_GRAPH=0 launches it kernel by kernel.
+// The decode loop: prefill the prompt (past the prefix the KV cache still holds from the
+// previous job), then one step per token (forward of the last id, then the sampler), each id
+// published to the token ring as soon as it is known. The step is captured once in a CUDA
+// graph and replayed; ORCD_CUDA_GRAPH=0 launches it kernel by kernel (options.cuh).
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
-#include <cstring>
 #include "context.cuh"
 #include "engine.cuh"
 
@@ -23,17 +22,12 @@ orcd_status decode_state_alloc(Allocator &alloc, const orcd_model_config &c, Dec
     return alloc.alloc(&d->history, d->history_cap, "token history");
 }
 
-bool cuda_graphs_enabled() {
-    const char *v = getenv("ORCD_CUDA_GRAPH");
-    return !(v && !strcmp(v, "0"));
-}
-
 }  // namespace orcd
 
 namespace {
 
 // Forward of state->token at state->pos, then the sampler writes the next id to state->token.
-orcd_status decode_step(orcd_engine *e, bool greedy) {
+orcd_status decode_one_token(orcd_engine *e, bool greedy) {
     const DecodeState &d = e->decode;
     ORCD_TRY(forward(e->model, e->step, &d.state->token, 1, &d.state->pos, false, e->stream));
     return sample(e->sampler, e->step.logits, d.args, d.state, d.history, d.history_cap, greedy,
@@ -43,7 +37,7 @@ orcd_status decode_step(orcd_engine *e, bool greedy) {
 orcd_status capture(orcd_engine *e, bool greedy, cudaGraphExec_t *exec) {
     cudaGraph_t graph = nullptr;
     ORCD_CUDA(cudaStreamBeginCapture(e->stream, cudaStreamCaptureModeThreadLocal));
-    orcd_status st = decode_step(e, greedy);
+    orcd_status st = decode_one_token(e, greedy);
     cudaError_t ended = cudaStreamEndCapture(e->stream, &graph);
     if (st == ORCD_OK) st = check(ended, "cudaStreamEndCapture");
     if (st == ORCD_OK) st = check(cudaGraphInstantiate(exec, graph, 0), "cudaGraphInstantiate");
@@ -52,17 +46,18 @@ orcd_status capture(orcd_engine *e, bool greedy, cudaGraphExec_t *exec) {
 }
 
 orcd_status run_step(orcd_engine *e, bool greedy) {
-    if (!e->decode.use_graphs) return decode_step(e, greedy);
+    if (!e->options.graphs) return decode_one_token(e, greedy);
     cudaGraphExec_t &exec = e->decode.graph[greedy];
     if (!exec) ORCD_TRY(capture(e, greedy, &exec));
     return check(cudaGraphLaunch(exec, e->stream), "cudaGraphLaunch decode step");
 }
 
-// Prefills the prompt (already in history) in chunks; the logits of its last token end in a.
-orcd_status prefill(orcd_engine *e, int n_prompt, Activations *a) {
-    int rows = std::min(n_prompt, kPrefillChunk);
+// Prefills the prompt (already in history) from position n_cached in chunks; the logits of its
+// last token end in a.
+orcd_status prefill(orcd_engine *e, int n_prompt, int n_cached, Activations *a) {
+    int rows = std::min(n_prompt - n_cached, kPrefillChunk);
     ORCD_TRY(activations_alloc(e->alloc, e->model.cfg, rows, 1, e->stream, a));
-    for (int start = 0; start < n_prompt; start += rows) {
+    for (int start = n_cached; start < n_prompt; start += rows) {
         int n = std::min(rows, n_prompt - start);
         // From pageable memory: the copy is staged before cudaMemcpyAsync returns.
         ORCD_CUDA(cudaMemcpyAsync(a->pos0, &start, sizeof start, cudaMemcpyHostToDevice, e->stream));
@@ -101,9 +96,9 @@ orcd_status publish(orcd_engine *e, int32_t *id) {
     return ORCD_OK;
 }
 
-orcd_status run_job(orcd_engine *e, const int32_t *prompt, int n_prompt,
-                    const orcd_sampling &params, int max_tokens, const int32_t *stop_ids,
-                    int n_stop) {
+orcd_status decode_loop(orcd_engine *e, const int32_t *prompt, int n_prompt, int n_cached,
+                        const orcd_sampling &params, int max_tokens, const int32_t *stop_ids,
+                        int n_stop) {
     const DecodeState &d = e->decode;
     bool greedy = params.temperature == 0.0f;
     SamplingArgs args = sampling_args(params);
@@ -111,7 +106,7 @@ orcd_status run_job(orcd_engine *e, const int32_t *prompt, int n_prompt,
     ORCD_CUDA(cudaMemcpyAsync(d.history, prompt, n_prompt * sizeof(int32_t),
                               cudaMemcpyHostToDevice, e->stream));
     Activations a;
-    ORCD_TRY(prefill(e, n_prompt, &a));
+    ORCD_TRY(prefill(e, n_prompt, n_cached, &a));
     ORCD_TRY(set_step(e, {0, 0, 0, n_prompt}));
     ORCD_TRY(sample(e->sampler, a.logits, d.args, d.state, d.history, d.history_cap, greedy,
                     e->stream));
@@ -127,11 +122,14 @@ orcd_status run_job(orcd_engine *e, const int32_t *prompt, int n_prompt,
     }
 }
 
-orcd_status check_job(const orcd_engine *e, const int32_t *prompt, int n_prompt) {
+orcd_status check_job(const orcd_engine *e, const int32_t *prompt, int n_prompt, int n_cached) {
     const orcd_model_config &c = e->model.cfg;
     if (!e->loaded) return fail(ORCD_ERR_INVALID, "no model loaded");
     if (n_prompt < 1 || n_prompt > c.ctx)
         return fail(ORCD_ERR_INVALID, "a prompt of %d tokens for a context of %d", n_prompt, c.ctx);
+    if (n_cached < 0 || n_cached >= n_prompt)
+        return fail(ORCD_ERR_INVALID, "%d cached tokens of a prompt of %d (at least one must be "
+                    "prefilled)", n_cached, n_prompt);
     for (int i = 0; i < n_prompt; ++i)
         if (prompt[i] < 0 || prompt[i] >= c.vocab_size)
             return fail(ORCD_ERR_INVALID, "prompt token %d is outside the vocabulary", prompt[i]);
@@ -156,13 +154,13 @@ extern "C" void orcd_engine_begin_job(orcd_engine *e) {
 }
 
 extern "C" orcd_status orcd_engine_generate(orcd_engine *e, const int32_t *prompt, int n_prompt,
-                                            const orcd_sampling *params, int max_tokens,
-                                            const int32_t *stop_ids, int n_stop) {
-    orcd_status st = check_job(e, prompt, n_prompt);
+                                            int n_cached, const orcd_sampling *params,
+                                            int max_tokens, const int32_t *stop_ids, int n_stop) {
+    orcd_status st = check_job(e, prompt, n_prompt, n_cached);
     if (st == ORCD_OK) st = use_device(e->device);
     if (st == ORCD_OK && max_tokens > 0) {
         size_t mark = e->alloc.mark();
-        st = run_job(e, prompt, n_prompt, *params, max_tokens, stop_ids, n_stop);
+        st = decode_loop(e, prompt, n_prompt, n_cached, *params, max_tokens, stop_ids, n_stop);
         cudaStreamSynchronize(e->stream);  // nothing in flight uses what is freed next
         e->alloc.release_since(mark);       // the prefill buffers, complete or partial
     }

@@ -36,13 +36,17 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     TensorMap tensors;
     ORCD_TRY(upload_tensors(e->alloc, t, n, chunk, progress, user, e->stream, &tensors));
     ORCD_TRY(bind_weights(c, tensors, &m.w));
-    m.fused = fused_decode_enabled() && fused_decode_fits(c, m.w);
+    m.decode = decode_path_for(e->options, c, m.w);
+    m.matvec = e->options.matvec;
     ORCD_TRY(kv_cache_alloc(e->alloc, c, &m.kv));
     ORCD_TRY(rope_table_alloc(e->alloc, c, &m.rope, e->stream));
     m.cfg.rope_factors = nullptr;  // the caller's memory, read only during load
     ORCD_TRY(activations_alloc(e->alloc, c, 1, 1, e->stream, &e->step));
     ORCD_TRY(sampler_init(e->sampler, e->alloc, c.vocab_size, e->stream));
     ORCD_TRY(decode_state_alloc(e->alloc, c, &e->decode));
+    if (m.decode == DecodePath::persistent)
+        ORCD_TRY(persistent_plan_build(e->alloc, m, e->step, &e->decode.state->pos,
+                                       e->options.persistent_blocks_per_sm, e->stream));
     return check(cudaStreamSynchronize(e->stream), "load synchronize");
 }
 
@@ -84,8 +88,8 @@ extern "C" orcd_status orcd_engine_create(int device, orcd_engine **out) {
     orcd_engine *e = new (std::nothrow) orcd_engine;
     if (!e) return fail(ORCD_ERR_OOM, "out of host memory creating the engine");
     e->device = device;
-    e->decode.use_graphs = cuda_graphs_enabled();
-    orcd_status st = engine_init(e);
+    orcd_status st = options_from_env(&e->options);
+    if (st == ORCD_OK) st = engine_init(e);
     if (st != ORCD_OK) {
         orcd_engine_destroy(e);
         return st;
@@ -112,7 +116,8 @@ extern "C" size_t orcd_engine_vram_required(const orcd_model_config *c, size_t w
     int prefill_rows = c->ctx < kPrefillChunk ? c->ctx : kPrefillChunk;
     return weight_bytes + kv_cache_bytes(*c) + activation_bytes(*c, 1, 1) +
            activation_bytes(*c, prefill_rows, 1) + sampler_bytes(c->vocab_size) +
-           decode_state_bytes(*c) + size_t(c->rope_dimension_count) * sizeof(double);
+           decode_state_bytes(*c) + persistent_plan_bytes(*c) +
+           size_t(c->rope_dimension_count) * sizeof(double);
 }
 
 extern "C" orcd_status orcd_engine_load(orcd_engine *e, const orcd_model_config *cfg,

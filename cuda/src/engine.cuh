@@ -31,10 +31,8 @@ struct DecodeState {
     StepState *state_host = nullptr;  // pinned, copied to `state` before each step
     cudaEvent_t token_ready = nullptr;
     cudaGraphExec_t graph[2] = {nullptr, nullptr};
-    bool use_graphs = true;           // ORCD_CUDA_GRAPH=0 at engine creation: plain launches
 };
 
-bool cuda_graphs_enabled();
 size_t decode_state_bytes(const orcd_model_config &c);
 orcd_status decode_state_alloc(Allocator &alloc, const orcd_model_config &c, DecodeState *d);
 
@@ -42,6 +40,7 @@ orcd_status decode_state_alloc(Allocator &alloc, const orcd_model_config &c, Dec
 
 struct orcd_engine {
     int device = 0;
+    orcd::Options options;  // read at creation (options.cuh)
     cudaStream_t stream = nullptr;
     orcd::Allocator alloc;
     bool loaded = false;

@@ -1,18 +1,9 @@
-// The fused decode matvec (fused.cuh). A block of W warps stages x once, then warp w takes the
-// pairs of rows blockIdx.x * W + w, + gridDim.x * W, ...: the two rows share every x load, and
-// a pair is what the epilogues need together (rope's two features, gate and up of one hidden
-// unit).
-// The inner products are matvec.cu's two paths, chosen as it chooses them (ORCD_MATVEC): the
-// integer one (x as Q8_1, each lane dotting 32-value units with F::Unit) for quantized
-// weights, the plain one (x as F32, runs of 16 decoded by F::run16) otherwise. Sums are
-// reduced in a fixed order (atomic counters only pick the warp that finishes a step): the
-// same bits from run to run.
+// The fused decode matvec (fused.cuh) as kernels of its own: fused_stage.cuh's blocks, launched
+// with a grid shaped by the matrix.
 #include <algorithm>
-#include "fused.cuh"
-#include "matvec.cuh"
+#include "context.cuh"
+#include "fused_stage.cuh"
 #include "ops.cuh"
-#include "quant.cuh"
-#include "reduce.cuh"
 
 namespace orcd {
 namespace {
@@ -20,266 +11,6 @@ namespace {
 constexpr int kMaxWarps = 8;
 constexpr int kMinBlocks = 2;
 constexpr int kBlocksPerSm = 4;
-constexpr int kSteps = 2;  // units of each row a lane loads before it dots the first
-constexpr int kStageBatch = 4;  // quads of x a thread loads before it stages the first
-
-// x in shared memory: F32 values (plain path), or Q8_1 (integer path): cols int8, then a
-// scale per 32; or the Q8_1 x in global memory that the previous kernel left.
-struct StagedX {
-    float *f;
-    const int8_t *q;
-    const block_q8_1_scale *s;
-};
-
-__device__ __forceinline__ int total_rows(const FusedMatvec &op) {
-    int rows = 0;
-    for (int i = 0; i < op.parts; ++i) rows += int(op.w[i].ne1);
-    return rows;
-}
-
-// Four values of x̂ from quad i (values 4i..4i+3): x, or rmsnorm'd as rmsnorm_kernel does.
-__device__ __forceinline__ float4 staged_quad(const FusedMatvec &op, int i, float inv_rms) {
-    float4 v = __ldg(reinterpret_cast<const float4 *>(op.x) + i);
-    if (!op.norm) return v;
-    float4 w = __ldg(reinterpret_cast<const float4 *>(op.norm) + i);
-    return {v.x * inv_rms * w.x, v.y * inv_rms * w.y, v.z * inv_rms * w.z, v.w * inv_rms * w.w};
-}
-
-__device__ float inv_rms_of(const FusedMatvec &op) {
-    float ss = 0.0f;
-    for (int i = threadIdx.x; i < op.cols / 4; i += blockDim.x) {
-        float4 v = __ldg(reinterpret_cast<const float4 *>(op.x) + i);
-        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-    }
-    return 1.0f / sqrtf(block_sum(ss) / op.cols + op.eps);
-}
-
-// Quad i of x into Q8_1, rounded as quantize_block_q8_1 rounds it: the 8 lanes of a
-// 32-value block (i / 8), a lane-aligned group that enters and leaves together, meet over
-// shuffles.
-__device__ __forceinline__ void quantize_quad(float4 v, int i, int8_t *q, block_q8_1_scale *s) {
-    unsigned group = 0xFFu << (threadIdx.x % 32 & ~7u);
-    float m = fmaxf(fmaxf(fabsf(v.x), fabsf(v.y)), fmaxf(fabsf(v.z), fabsf(v.w)));
-    for (int o = 4; o > 0; o /= 2) m = fmaxf(m, __shfl_xor_sync(group, m, o));
-    float d = q8_1_scale(m), inv = q8_1_inverse(d);
-    int q0 = q8_1_value(v.x, inv), q1 = q8_1_value(v.y, inv), q2 = q8_1_value(v.z, inv),
-        q3 = q8_1_value(v.w, inv);
-    reinterpret_cast<uint32_t *>(q)[i] = uint32_t(q0 & 0xFF) | uint32_t(q1 & 0xFF) << 8 |
-                                         uint32_t(q2 & 0xFF) << 16 | uint32_t(q3 & 0xFF) << 24;
-    int sum = __reduce_add_sync(group, q0 + q1 + q2 + q3);
-    if (threadIdx.x % 8 == 0) s[i / 8] = {d, sum};
-}
-
-// x̂ into shared memory, as floats or (integer path) Q8_1; kStageBatch quads per thread are
-// loaded before the first is used. A Q8_1 x the previous kernel left (op.xq) is taken as is.
-template <bool Int>
-__device__ StagedX stage_x(const FusedMatvec &op, uint8_t *smem) {
-    if (Int && op.xq.q) return {nullptr, op.xq.q, op.xq.s};
-    int cols = op.cols, quads = cols / 4;
-    float inv_rms = op.norm ? inv_rms_of(op) : 1.0f;
-    int8_t *q = reinterpret_cast<int8_t *>(smem);
-    block_q8_1_scale *scales = reinterpret_cast<block_q8_1_scale *>(smem + cols);
-    float *f = reinterpret_cast<float *>(smem);
-    for (int i0 = threadIdx.x; i0 < quads; i0 += kStageBatch * blockDim.x) {
-        float4 v[kStageBatch];
-#pragma unroll
-        for (int j = 0; j < kStageBatch; ++j) {
-            int i = i0 + j * blockDim.x;
-            v[j] = i < quads ? staged_quad(op, i, inv_rms) : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
-        }
-#pragma unroll
-        for (int j = 0; j < kStageBatch; ++j) {
-            int i = i0 + j * blockDim.x;
-            if (i >= quads) break;
-            if constexpr (Int) quantize_quad(v[j], i, q, scales);
-            else reinterpret_cast<float4 *>(f)[i] = v[j];
-        }
-    }
-    __syncthreads();
-    return {f, q, scales};
-}
-
-// Both rows' dots, summed over the warp (every lane gets them). Integer path: lane l takes
-// units l, l + 32, ..., issuing kSteps units of each row before it decodes the first (the
-// step loops unrolled, as in matvec.cu, to keep the units in registers).
-template <class F>
-__device__ float2 pair_dot_q8_1(const uint8_t *w0, const uint8_t *w1, const StagedX &x,
-                                int cols) {
-    int units = cols / 32;
-    float acc0 = 0.0f, acc1 = 0.0f;
-    for (int u0 = threadIdx.x % 32; u0 < units; u0 += 32 * kSteps) {
-        typename F::Unit a[kSteps], b[kSteps];
-#pragma unroll
-        for (int j = 0; j < kSteps; ++j) {
-            int u = min(u0 + 32 * j, units - 1);
-            a[j].load(w0, u);
-            b[j].load(w1, u);
-        }
-#pragma unroll
-        for (int j = 0; j < kSteps; ++j) {
-            bool in = u0 + 32 * j < units;
-            XBlock xb = load_x(x.q, x.s, min(u0 + 32 * j, units - 1));
-            float d0 = a[j].dot(xb), d1 = b[j].dot(xb);
-            acc0 += in ? d0 : 0.0f;
-            acc1 += in ? d1 : 0.0f;
-        }
-    }
-    return {warp_reduce_sum(acc0), warp_reduce_sum(acc1)};
-}
-
-// d * sum(q x) (+ m * sum(x)) over a run of 16, as matvec.cu's run_dot.
-__device__ __forceinline__ float scaled_run(fmt::RunScale s, const float (&q)[kRun],
-                                            const float *x, bool affine) {
-    float qx = 0.0f, sx = 0.0f;
-    for (int i = 0; i < kRun; ++i) {
-        qx = fmaf(q[i], x[i], qx);
-        sx += x[i];
-    }
-    return affine ? fmaf(s.m, sx, s.d * qx) : s.d * qx;
-}
-
-template <class F>
-__device__ float2 pair_dot_f32(const uint8_t *w0, const uint8_t *w1, const StagedX &x, int cols) {
-    float acc0 = 0.0f, acc1 = 0.0f;
-    for (int i = threadIdx.x % 32 * kRun; i < cols; i += 32 * kRun) {
-        float q0[kRun], q1[kRun];
-        fmt::RunScale s0 = F::run16(w0, i, q0), s1 = F::run16(w1, i, q1);
-        acc0 += scaled_run(s0, q0, x.f + i, F::affine);
-        acc1 += scaled_run(s1, q1, x.f + i, F::affine);
-    }
-    return {warp_reduce_sum(acc0), warp_reduce_sum(acc1)};
-}
-
-// Calls fn(Format{}) for a warp-uniform ggml type; the integer path holds only Q8_1 x, so it
-// takes only the formats with an integer dot (the host sends the others down the plain path).
-template <bool Int, class Fn>
-__device__ __forceinline__ float2 on_format(int type, Fn &&fn) {
-    switch (type) {
-        case GGML_Q8_0: return fn(fmt::Q8_0{});
-        case GGML_Q4_0: return fn(fmt::Q4_0{});
-        case GGML_Q4_1: return fn(fmt::Q4_1{});
-        case GGML_Q5_0: return fn(fmt::Q5_0{});
-        case GGML_Q5_1: return fn(fmt::Q5_1{});
-        case GGML_Q4_K: return fn(fmt::Q4_K{});
-        case GGML_Q5_K: return fn(fmt::Q5_K{});
-        case GGML_Q6_K: return fn(fmt::Q6_K{});
-        case GGML_MXFP4: return fn(fmt::MXFP4{});
-    }
-    if constexpr (!Int) {
-        switch (type) {
-            case GGML_F32: return fn(fmt::F32{});
-            case GGML_F16: return fn(fmt::F16{});
-            case GGML_BF16: return fn(fmt::BF16{});
-        }
-    }
-    return {0.0f, 0.0f};  // unreachable: fused_matvec checked every type
-}
-
-// A pair's two logical rows (rows of w[0], then w[1], w[2]) and what its epilogue needs.
-struct Pair {
-    int row0, row1;
-    int part, head, a, b;  // qkv: Q/K/V, the head, its two features; else out[a], out[b]
-    int i;                 // qkv: the rope pair index
-    bool rotate;
-};
-
-// qkv: pair i of a head is rope's pair, (i, i + dims/2) for NEOX and (2i, 2i + 1) for NORM
-// while i < dims/2; past the rotated dims, and in V, features (2i, 2i + 1).
-__device__ Pair qkv_pair(const FusedMatvec &op, int p) {
-    const AttentionShape &s = op.kv.shape;
-    int half_dim = s.head_dim / 2, q_pairs = s.heads * half_dim, kv_pairs = s.kv_heads * half_dim;
-    Pair r;
-    r.part = p < q_pairs ? 0 : p < q_pairs + kv_pairs ? 1 : 2;
-    int pp = p - (r.part == 0 ? 0 : r.part == 1 ? q_pairs : q_pairs + kv_pairs);
-    r.head = pp / half_dim;
-    r.i = pp % half_dim;
-    r.rotate = r.part < 2 && 2 * r.i < op.kv.rope.dims;
-    bool neox = r.rotate && op.kv.rope.neox;
-    r.a = neox ? r.i : 2 * r.i;
-    r.b = neox ? r.i + op.kv.rope.dims / 2 : 2 * r.i + 1;
-    int base = (r.part == 0 ? 0 : s.heads + (r.part == 2 ? s.kv_heads : 0)) * s.head_dim;
-    r.row0 = base + r.head * s.head_dim + r.a;
-    r.row1 = base + r.head * s.head_dim + r.b;
-    return r;
-}
-
-__device__ Pair pair_of(const FusedMatvec &op, int p, int rows) {
-    if (op.epilogue == Epilogue::qkv) return qkv_pair(op, p);
-    Pair r{};
-    if (op.epilogue == Epilogue::swiglu) {
-        r.row0 = r.a = p;
-        r.row1 = rows / 2 + p;
-        return r;
-    }
-    r.row0 = r.a = 2 * p;
-    r.b = 2 * p + 1;
-    r.row1 = min(r.b, rows - 1);  // an odd last row is computed twice, written once
-    return r;
-}
-
-// Part and row within it of a logical row.
-__device__ __forceinline__ int part_of(const FusedMatvec &op, int &row) {
-    int i = 0;
-    while (i + 1 < op.parts && row >= op.w[i].ne1) row -= int(op.w[i].ne1), ++i;
-    return i;
-}
-
-__device__ void store_qkv(const FusedMatvec &op, const Pair &p, float y0, float y1) {
-    const KvTarget &kv = op.kv;
-    int hd = kv.shape.head_dim, f0 = p.head * hd + p.a, f1 = p.head * hd + p.b;
-    if (kv.bias[p.part]) y0 += kv.bias[p.part][f0], y1 += kv.bias[p.part][f1];
-    if (p.rotate) {  // as rope_kernel: angles in double, cos and sin scaled
-        double theta = double(*kv.pos) * kv.rope.inv_freq[p.i];
-        float c = float(cos(theta) * kv.rope.scale), s = float(sin(theta) * kv.rope.scale);
-        float r0 = y0 * c - y1 * s, r1 = y0 * s + y1 * c;
-        y0 = r0, y1 = r1;
-    }
-    if (p.part == 0) {
-        op.out[f0] = y0, op.out[f1] = y1;
-        return;
-    }
-    half *cache = (p.part == 1 ? kv.k : kv.v) + (size_t(p.head) * kv.shape.ctx + *kv.pos) * hd;
-    cache[p.a] = __float2half_rn(y0);
-    cache[p.b] = __float2half_rn(y1);
-}
-
-// The warp that writes the last of 32 consecutive outputs (counted in groups_done, 0 before
-// and after) quantizes them into out_q, as quantize_block_q8_1 would: which warp is last
-// does not change a bit.
-__device__ void quantize_group_if_last(const FusedMatvec &op, int unit) {
-    int lane = threadIdx.x % 32, group = unit / 32, last = 0;
-    if (lane == 0) {
-        __threadfence();  // out[unit] is visible before the count says so
-        last = atomicAdd(op.groups_done + group, 1) == 31;
-    }
-    if (!__shfl_sync(0xFFFFFFFFu, last, 0)) return;
-    __threadfence();
-    quantize_unit(__ldcg(op.out + 32 * group + lane), op.out_q, group);  // through L2: other blocks
-    if (lane == 0) op.groups_done[group] = 0;
-}
-
-__device__ __forceinline__ float with_bias(const FusedMatvec &op, int row, float y) {
-    return op.bias ? y + op.bias[row] : y;
-}
-
-__device__ void epilogue(const FusedMatvec &op, const Pair &p, int rows, float y0, float y1) {
-    switch (op.epilogue) {
-        case Epilogue::qkv:
-            store_qkv(op, p, y0, y1);
-            return;
-        case Epilogue::swiglu:
-            op.out[p.a] = y0 / (1.0f + expf(-y0)) * y1;
-            return;
-        case Epilogue::residual:
-            op.out[p.a] += with_bias(op, p.a, y0);
-            if (p.b < rows) op.out[p.b] += with_bias(op, p.b, y1);
-            return;
-        case Epilogue::store:
-            op.out[p.a] = with_bias(op, p.a, y0);
-            if (p.b < rows) op.out[p.b] = with_bias(op, p.b, y1);
-            return;
-    }
-}
 
 // At least kMinBlocks blocks of kMaxWarps per SM (<= 128 registers): as in matvec.cu, the bound
 // lets ptxas keep every load of a step in flight rather than sink each to its use.
@@ -287,30 +18,14 @@ template <bool Int>
 __global__ void __launch_bounds__(kMaxWarps * 32, kMinBlocks)
 fused_matvec_kernel(const FusedMatvec op) {
     extern __shared__ __align__(16) uint8_t smem[];
-    StagedX x = stage_x<Int>(op, smem);
-    int rows = total_rows(op), warps = blockDim.x / 32;
-    for (int p = blockIdx.x * warps + threadIdx.x / 32; p < (rows + 1) / 2; p += gridDim.x * warps) {
-        Pair pair = pair_of(op, p, rows);
-        int r0 = pair.row0, r1 = pair.row1;
-        int part0 = part_of(op, r0), part1 = part_of(op, r1);
-        float2 y = on_format<Int>(op.w[part0].type, [&](auto f) {
-            using F = decltype(f);
-            const uint8_t *w0 = static_cast<const uint8_t *>(op.w[part0].data);
-            const uint8_t *w1 = static_cast<const uint8_t *>(op.w[part1].data);
-            w0 += row_bytes<F>(op.cols) * r0;
-            w1 += row_bytes<F>(op.cols) * r1;
-            if constexpr (Int) return pair_dot_q8_1<F>(w0, w1, x, op.cols);
-            else return pair_dot_f32<F>(w0, w1, x, op.cols);
-        });
-        if (threadIdx.x % 32 == 0) epilogue(op, pair, rows, y.x, y.y);
-        if (op.epilogue == Epilogue::swiglu && op.out_q.q) quantize_group_if_last(op, pair.a);
-    }
+    fused_matvec_block<Int>(op, smem, blockIdx.x, gridDim.x);
 }
 
-// Every part `cols` wide, whole blocks of its format, one format for the two rows of a pair
-// (swiglu's gate and up); *integer when every part has an integer dot.
-orcd_status check_parts(const FusedMatvec &op, bool *integer) {
-    *integer = true;
+}  // namespace
+
+orcd_status fused_matvec_check(FusedMatvec *op_) {
+    FusedMatvec &op = *op_;
+    bool integer = true;
     if (op.parts < 1 || op.parts > 3 || op.cols > kFusedMaxCols)
         return fail(ORCD_ERR_INVALID, "fused matvec: %d parts of %d columns (at most 3 of %d)",
                     op.parts, op.cols, kFusedMaxCols);
@@ -321,26 +36,30 @@ orcd_status check_parts(const FusedMatvec &op, bool *integer) {
                         i, (long long)t.ne0, (long long)t.ne1, op.cols);
         ORCD_TRY(with_format(t.type, [&](auto f) {
             using F = decltype(f);
-            *integer = *integer && F::integer_dot;
+            integer = integer && F::integer_dot;
             return check_row<F>(op.cols, "fused matvec");
         }));
     }
     if (op.epilogue == Epilogue::swiglu && op.parts == 2 && op.w[0].type != op.w[1].type)
         return fail(ORCD_ERR_INVALID, "fused matvec: gate (type %d) and up (type %d) differ",
                     op.w[0].type, op.w[1].type);
-    bool plain = false;
-    ORCD_TRY(matvec_plain_path(&plain));
-    *integer = *integer && !plain;
+    op.integer = integer && op.path == MatvecPath::q8_1;
     return ORCD_OK;
 }
+
+size_t fused_matvec_smem(const FusedMatvec &op) {
+    size_t cols = size_t(op.cols);
+    return op.integer ? cols + cols / 32 * sizeof(block_q8_1_scale) : cols * sizeof(float);
+}
+
+namespace {
 
 // Warps per block: the most (x staged once for more pairs) that still gives every SM a block.
 // Blocks: at most kBlocksPerSm per SM, whose warps then take further pairs, so that a large
 // matrix (the output's vocabulary) does not stage x once per 8 pairs.
 orcd_status launch_shape(int pairs, int *warps, unsigned *blocks) {
-    int device = 0, sms = 0;
-    ORCD_CUDA(cudaGetDevice(&device));
-    ORCD_CUDA(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    int sms = 0;
+    ORCD_TRY(multiprocessors(&sms));
     *warps = 2;
     for (int cand : {kMaxWarps, 4})
         if (*warps == 2 && (pairs + cand - 1) / cand >= sms) *warps = cand;
@@ -350,20 +69,16 @@ orcd_status launch_shape(int pairs, int *warps, unsigned *blocks) {
 
 }  // namespace
 
-orcd_status fused_matvec(const FusedMatvec &op, cudaStream_t stream) {
-    bool integer = false;
-    ORCD_TRY(check_parts(op, &integer));
+orcd_status fused_matvec(const FusedMatvec &op_, cudaStream_t stream) {
+    FusedMatvec op = op_;
+    ORCD_TRY(fused_matvec_check(&op));
     int rows = 0, warps = 2;
     for (int i = 0; i < op.parts; ++i) rows += int(op.w[i].ne1);
     unsigned blocks = 0;
     ORCD_TRY(launch_shape((rows + 1) / 2, &warps, &blocks));
-    size_t cols = size_t(op.cols);
-    if (integer) {
-        size_t smem = cols + cols / 32 * sizeof(block_q8_1_scale);
-        fused_matvec_kernel<true><<<blocks, warps * 32, smem, stream>>>(op);
-    } else {
-        fused_matvec_kernel<false><<<blocks, warps * 32, cols * sizeof(float), stream>>>(op);
-    }
+    size_t smem = fused_matvec_smem(op);
+    if (op.integer) fused_matvec_kernel<true><<<blocks, warps * 32, smem, stream>>>(op);
+    else fused_matvec_kernel<false><<<blocks, warps * 32, smem, stream>>>(op);
     return check(cudaGetLastError(), "fused matvec kernel launch");
 }
 

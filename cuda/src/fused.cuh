@@ -1,5 +1,5 @@
 // Decode (one token) matvecs fused with their neighbours, for the fused decode step
-// (llama_fused.cu, ORCD_FUSED): each block stages x in shared memory (RMSNorm'd first when a
+// (decode_fused.cu, ORCD_FUSED=1): each block stages x in shared memory (RMSNorm'd first when a
 // norm is given; quantized to Q8_1 on the integer path, as matvec.cu quantizes it), each warp
 // computes a pair of rows, and an epilogue consumes the pair where it was computed.
 #pragma once
@@ -41,6 +41,8 @@ struct FusedMatvec {
     XQ8_1 xq;          // x already as Q8_1 (from a swiglu's out_q), for the integer path
     XQ8_1 out_q;       // swiglu: out also as Q8_1, 32 values at a time (out's count % 32 == 0)
     int *groups_done;  // swiglu with out_q: per 32 outputs, a zeroed counter
+    MatvecPath path;   // the integer path for quantized weights, or the plain one for all
+    bool integer;      // set by fused_matvec_check: every part takes the integer path
 };
 
 // The widest x a block stages: its floats and the reductions' 128 bytes fit the 48 KiB of
@@ -49,16 +51,36 @@ constexpr int kFusedMaxCols = 12032;
 
 orcd_status fused_matvec(const FusedMatvec &op, cudaStream_t stream);
 
-// Steps of a fused decode step (llama_fused.cu) that gpt_oss.cu shares: a pass of one token
-// (p.n == 1) at *p.pos0.
-// rmsnorm(x) → q, k, v (+ biases) → rope → K, V into layer i's cache; Q into a.qkv
-orcd_status fused_qkv_rope_store(const Pass &s, int layer);
-// attention over layer i's cache (its window and sinks) in one launch, into a.att
-orcd_status fused_attention(const Pass &s, int layer);
-// x += W · in (+ bias); in_q: in as Q8_1, or {nullptr, nullptr}
-orcd_status fused_matvec_residual(const Pass &s, const Tensor &w, const Tensor &bias,
-                                  const float *in, XQ8_1 in_q);
+// Checks the op's shapes and formats (every part `cols` wide, whole blocks; gate and up of one
+// format) and sets op->integer.
+orcd_status fused_matvec_check(FusedMatvec *op);
+// Shared memory a block of the op stages x in.
+size_t fused_matvec_smem(const FusedMatvec &op);
+
+// Whether a model fits the fused kernels: widths up to kFusedMaxCols, gate and up of one format.
+bool fused_decode_fits(const orcd_model_config &c, const Weights &w);
+
+// The ops of a decode step of one token (p.n == 1) at *p.pos0 (decode_fused.cu), run as fused
+// launches there and in gpt_oss.cu, or as the persistent kernel's stages
+// (decode_persistent.cu).
+// rmsnorm(x) → q, k, v (+ biases) → rope → K, V into the layer's cache; Q into a.qkv
+FusedMatvec qkv_op(const Pass &p, int layer);
+// attention over the layer's cache (its window and sinks), into a.att
+DecodeAttention attention_op(const Pass &p, int layer);
+// x += attn_output · att (+ bias)
+FusedMatvec attn_output_op(const Pass &p, int layer);
+// rmsnorm(x) → gate, up → swiglu into a.hidden, and a.hidden as Q8_1 (hidden_q)
+FusedMatvec gate_up_op(const Pass &p, int layer);
+// x += ffn_down · hidden, read as Q8_1 on the integer path
+FusedMatvec down_op(const Pass &p, int layer);
 // rmsnorm(x) → output → a.logits
-orcd_status fused_logits(const Pass &s);
+FusedMatvec logits_op(const Pass &p);
+// a.hidden as Q8_1, 32 values at a time ({nullptr, nullptr} when the width is no multiple of 32)
+XQ8_1 hidden_q(const Pass &p);
+
+// qkv_op, attention_op and logits_op as launches of their own
+orcd_status fused_qkv_rope_store(const Pass &p, int layer);
+orcd_status fused_attention(const Pass &p, int layer);
+orcd_status fused_logits(const Pass &p);
 
 }  // namespace orcd

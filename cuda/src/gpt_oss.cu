@@ -4,7 +4,8 @@
 // (post_attention_norm) → mixture of experts (router, top-k, clamped-SwiGLU experts) →
 // residual] → rmsnorm → output → logits.
 // YaRN is the rope table's per-pair divisors and cos/sin scale (orcd.models.rope), so the rope
-// steps are the llama family's. One token goes through the fused matvecs unless ORCD_FUSED=0;
+// steps are the llama family's. One token goes through the fused matvecs unless m.decode is
+// DecodePath::steps (ORCD_FUSED=0);
 // the experts are moe.cu's on every path.
 #include "activation.cuh"
 #include "fused.cuh"
@@ -33,12 +34,13 @@ orcd_status layer(const Pass &p, int i) {
     return mixture_of_experts(p, l);
 }
 
-// The same layer for one token in four fused launches and moe's.
+// The same layer for one token: three fused launches (q, k, v with rope and the cache write;
+// attention; attn_output with its bias and the residual), then the plain rmsnorm and moe's.
 orcd_status fused_layer(const Pass &p, int i) {
     const LayerWeights &l = p.m.w.layers[i];
     ORCD_TRY(fused_qkv_rope_store(p, i));
     ORCD_TRY(fused_attention(p, i));
-    ORCD_TRY(fused_matvec_residual(p, l.attn_output, l.attn_output_bias, p.a.att, {nullptr, nullptr}));
+    ORCD_TRY(fused_matvec(attn_output_op(p, i), p.stream));
     return mixture_of_experts(p, l);
 }
 
@@ -48,7 +50,7 @@ orcd_status gpt_oss_forward(const Model &m, const Activations &a, const int32_t 
                             const int *pos0, bool all_logits, cudaStream_t stream) {
     Pass p{m, a, n, pos0, stream};
     ORCD_TRY(embed(p, ids));
-    if (n == 1 && m.fused) {
+    if (n == 1 && m.decode != DecodePath::steps) {
         for (int i = 0; i < m.cfg.block_count; ++i) ORCD_TRY(fused_layer(p, i));
         return fused_logits(p);
     }

@@ -71,10 +71,18 @@ orcd_status check_weights(int ggml_type, size_t w_bytes, int rows, int cols) {
     return ORCD_OK;
 }
 
+// The matvec path of options.cuh's ORCD_MATVEC, read at each call: this API has no engine.
+orcd_status matvec_from_env(int ggml_type, const void *w, const float *x, float *y, int rows,
+                            int cols) {
+    Options o;
+    ORCD_TRY(options_from_env(&o));
+    return matvec(o.matvec, ggml_type, w, x, y, rows, cols, 0);
+}
+
 orcd_status run_weights(int ggml_type, const void *w, const float *x, float *y, int rows,
                         int cols, int n) {
-    return n == 0 ? matvec(ggml_type, w, x, y, rows, cols, nullptr, 0)
-                  : matmul(ggml_type, w, x, y, rows, cols, n, nullptr, 0);
+    return n == 0 ? matvec_from_env(ggml_type, w, x, y, rows, cols)
+                  : matmul(ggml_type, w, x, y, rows, cols, n, 0);
 }
 
 constexpr size_t kBenchWeightBytes = size_t(256) << 20;  // several times any L2 of today
@@ -119,8 +127,8 @@ extern "C" orcd_status orcd_test_matvec(int ggml_type, const void *w, size_t w_b
     ORCD_TRY(dw.upload(w, w_bytes));
     ORCD_TRY(dx.upload(x, sizeof(float) * size_t(cols)));
     ORCD_TRY(dy.alloc(sizeof(float) * size_t(rows)));
-    ORCD_TRY(matvec(ggml_type, dw.as<void>(), dx.as<float>(), dy.as<float>(), rows, cols,
-                    nullptr, 0));
+    ORCD_TRY(matvec_from_env(ggml_type, dw.as<void>(), dx.as<float>(), dy.as<float>(), rows,
+                             cols));
     return dy.download(y, sizeof(float) * size_t(rows));
 }
 
@@ -132,8 +140,7 @@ extern "C" orcd_status orcd_test_matmul(int ggml_type, const void *w, size_t w_b
     ORCD_TRY(dw.upload(w, w_bytes));
     ORCD_TRY(dx.upload(x, sizeof(float) * size_t(n) * cols));
     ORCD_TRY(dy.alloc(sizeof(float) * size_t(n) * rows));
-    ORCD_TRY(matmul(ggml_type, dw.as<void>(), dx.as<float>(), dy.as<float>(), rows, cols, n,
-                    nullptr, 0));
+    ORCD_TRY(matmul(ggml_type, dw.as<void>(), dx.as<float>(), dy.as<float>(), rows, cols, n, 0));
     return dy.download(y, sizeof(float) * size_t(n) * rows);
 }
 

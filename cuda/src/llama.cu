@@ -3,7 +3,8 @@
 // → rope → attention over the KV cache → attn_output → residual → rmsnorm → gate, up →
 // swiglu → ffn_down → residual] → rmsnorm → output → logits.
 // One token (decode) multiplies by matvec, several (prefill) by matmul; one token goes
-// through the fused kernels of llama_fused.cu instead unless ORCD_FUSED=0.
+// through the persistent kernel of decode_persistent.cu or the fused kernels of
+// decode_fused.cu instead, as m.decode says (options.cuh's ORCD_FUSED).
 #include "activation.cuh"
 #include "pass.cuh"
 
@@ -42,7 +43,9 @@ orcd_status layer(const Pass &p, int i) {
 
 orcd_status llama_forward(const Model &m, const Activations &a, const int32_t *ids, int n,
                           const int *pos0, bool all_logits, cudaStream_t stream) {
-    if (n == 1 && m.fused) return llama_decode_fused(m, a, ids, pos0, stream);
+    if (n == 1 && m.decode == DecodePath::persistent)
+        return llama_decode_persistent(m, a, ids, pos0, stream);
+    if (n == 1 && m.decode == DecodePath::fused) return llama_decode_fused(m, a, ids, pos0, stream);
     Pass p{m, a, n, pos0, stream};
     ORCD_TRY(embed(p, ids));
     for (int i = 0; i < m.cfg.block_count; ++i) ORCD_TRY(layer(p, i));

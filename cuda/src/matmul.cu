@@ -55,10 +55,8 @@ matmul_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float 
     }
 }
 
-size_t matmul_scratch_bytes(int, int) { return 0; }
-
 orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int rows, int cols,
-                   int n, void *, cudaStream_t stream) {
+                   int n, cudaStream_t stream) {
     return with_format(ggml_type, [&](auto f) {
         using F = decltype(f);
         ORCD_TRY(check_row<F>(cols, "matmul"));

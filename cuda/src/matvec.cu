@@ -3,13 +3,12 @@
 //    blocks of 32 in shared memory (int8 and a scale, orcd.quant.activations), then each lane
 //    takes one 32-value unit of a row at a time and dots it in integers (dp4a, F::Unit), one
 //    multiply by the scales per unit. A warp owns R rows and reads each x unit once for all.
-//  - the plain path (ORCD_MATVEC=f32, and always for F32/F16/BF16 weights, or rows too long
+//  - the plain path (MatvecPath::f32, and always for F32/F16/BF16 weights, or rows too long
 //    for shared memory): one warp per row walks the row in runs of 16 values, decodes each run
 //    to floats in registers and dots it with the F32 x (read through L1).
 // Both reduce each row across its warp with shuffles in a fixed order: no atomics, the same
 // bits from run to run.
-#include <cstdlib>
-#include <cstring>
+#include "context.cuh"
 #include "matvec.cuh"
 #include "ops.cuh"
 #include "quant.cuh"
@@ -54,7 +53,8 @@ matvec_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float 
     if (lane == 0) y[row] = acc;
 }
 
-// Shared memory a block may take without opting in: rows up to ~43,000 values.
+// Shared memory a block may take without opting in: x as Q8_1 takes 1 + 8/32 bytes a value
+// (int8, then an 8-byte scale and sum per 32), so rows up to about 39,300 values.
 constexpr size_t kMaxQ8_1Bytes = 48 << 10;
 
 // A block of kMatvecWarps warps, each on R rows.
@@ -71,25 +71,7 @@ matvec_q8_1_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
     if (row0 < rows) matvec_rows<F, R>(w, xq, y, row0, rows, cols);
 }
 
-size_t matvec_scratch_bytes(int) { return 0; }
-
-// Read per call, so that tests can take both paths.
-orcd_status matvec_plain_path(bool *plain) {
-    const char *m = std::getenv("ORCD_MATVEC");
-    *plain = m && std::strcmp(m, "f32") == 0;
-    if (*plain || !m || !*m || std::strcmp(m, "q8_1") == 0) return ORCD_OK;
-    return fail(ORCD_ERR_INVALID, "ORCD_MATVEC=%s: use f32 (plain float path) or q8_1 (integer "
-                "path, the default)", m);
-}
-
 namespace {
-
-orcd_status sm_count(int *sms) {
-    int device = 0;
-    ORCD_CUDA(cudaGetDevice(&device));
-    return check(cudaDeviceGetAttribute(sms, cudaDevAttrMultiProcessorCount, device),
-                 "cudaDeviceGetAttribute(multiprocessor count)");
-}
 
 template <class F, int R>
 orcd_status launch_q8_1(const uint8_t *w, const float *x, float *y, int rows, int cols,
@@ -106,7 +88,7 @@ template <class F>
 orcd_status matvec_q8_1(const uint8_t *w, const float *x, float *y, int rows, int cols,
                         cudaStream_t stream) {
     int sms = 1;
-    ORCD_TRY(sm_count(&sms));
+    ORCD_TRY(multiprocessors(&sms));
     auto enough = [&](int r) { return (rows - 1) / (kMatvecWarps * r) + 1 >= 2 * sms; };
     if (enough(4)) return launch_q8_1<F, 4>(w, x, y, rows, cols, stream);
     if (enough(2)) return launch_q8_1<F, 2>(w, x, y, rows, cols, stream);
@@ -115,14 +97,13 @@ orcd_status matvec_q8_1(const uint8_t *w, const float *x, float *y, int rows, in
 
 }  // namespace
 
-orcd_status matvec(int ggml_type, const void *w, const float *x, float *y, int rows, int cols,
-                   void *, cudaStream_t stream) {
+orcd_status matvec(MatvecPath path, int ggml_type, const void *w, const float *x, float *y,
+                   int rows, int cols, cudaStream_t stream) {
     return with_format(ggml_type, [&](auto f) {
         using F = decltype(f);
         ORCD_TRY(check_row<F>(cols, "matvec"));
         if (rows <= 0) return fail(ORCD_ERR_INVALID, "matvec: %d rows", rows);
-        bool plain = true;
-        ORCD_TRY(matvec_plain_path(&plain));
+        bool plain = path == MatvecPath::f32;
         const uint8_t *wb = static_cast<const uint8_t *>(w);
         if constexpr (F::integer_dot)
             if (!plain && q8_1_bytes(cols) <= kMaxQ8_1Bytes)

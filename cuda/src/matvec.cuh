@@ -25,7 +25,7 @@ __host__ __device__ constexpr size_t q8_1_bytes(int cols) {
     return q8_1_scales_offset(cols) + size_t(cols) / 32 * sizeof(block_q8_1_scale);
 }
 
-// Each block quantizes x for itself, a thread per 32 values: x (at most 43,000 floats) stays in
+// Each block quantizes x for itself, a thread per 32 values: x (about 39,300 floats at most) stays in
 // L1 for the next blocks of the SM, and a few hundred instructions per thread are small beside
 // the block's 4 R rows of weights.
 __device__ inline void quantize_q8_1(const float *__restrict__ x, XQ8_1 out, int cols) {
@@ -68,6 +68,21 @@ __device__ __forceinline__ XBlock load_x(const int8_t *q, const block_q8_1_scale
 }
 
 __device__ __forceinline__ XBlock load_x(XQ8_1 x, int u) { return load_x(x.q, x.s, u); }
+
+// The same from global memory through L2 (__ldcg): values another SM wrote earlier in the same
+// kernel (L1 is not coherent).
+__device__ __forceinline__ XBlock load_x_cg(const int8_t *q, const block_q8_1_scale *s, int u) {
+    XBlock b;
+    const uint4 *q16 = reinterpret_cast<const uint4 *>(q) + 2 * u;
+    for (int h = 0; h < 2; ++h) {
+        uint4 v = __ldcg(q16 + h);
+        b.q[4 * h] = v.x, b.q[4 * h + 1] = v.y, b.q[4 * h + 2] = v.z, b.q[4 * h + 3] = v.w;
+    }
+    const float2 *s8 = reinterpret_cast<const float2 *>(s + u);
+    float2 ds = __ldcg(s8);
+    b.s = {ds.x, __float_as_int(ds.y)};
+    return b;
+}
 
 // The dots of the R rows at wr with x by one warp, summed over the warp (every lane gets
 // them). Lane l takes units l, l + 32, ... of each, kInFlight / R units of each row per step:

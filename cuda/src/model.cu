@@ -8,7 +8,8 @@
 
 namespace orcd {
 
-static bool fused(const orcd_model_config &c) { return c.arch == ORCD_ARCH_PHI3; }
+// phi3 stores q, k, v in one tensor (attn_qkv) and gate, up in one (ffn_up).
+static bool fused_tensors(const orcd_model_config &c) { return c.arch == ORCD_ARCH_PHI3; }
 static int q_dim(const orcd_model_config &c) { return c.head_count * c.head_dim; }
 static int kv_dim(const orcd_model_config &c) { return c.head_count_kv * c.head_dim; }
 
@@ -52,14 +53,14 @@ static size_t moe_bytes(const orcd_model_config &c, int rows) {
 
 QkvView qkv_view(const orcd_model_config &c, const Activations &a) {
     int q = q_dim(c), kv = kv_dim(c);
-    if (fused(c)) return {a.qkv, a.qkv + q, a.qkv + q + kv, q + 2 * kv, q + 2 * kv};
+    if (fused_tensors(c)) return {a.qkv, a.qkv + q, a.qkv + q + kv, q + 2 * kv, q + 2 * kv};
     float *k = a.qkv + aligned(size_t(a.rows) * q);
     return {a.qkv, k, k + aligned(size_t(a.rows) * kv), q, kv};
 }
 
 FfnView ffn_view(const orcd_model_config &c, const Activations &a) {
     int f = c.feed_forward_length;
-    if (fused(c)) return {a.ffn, a.ffn + f, 2 * f};
+    if (fused_tensors(c)) return {a.ffn, a.ffn + f, 2 * f};
     return {a.ffn, a.ffn + aligned(size_t(a.rows) * f), f};
 }
 
@@ -69,11 +70,6 @@ static size_t qkv_floats(const orcd_model_config &c, int rows) {
 
 static size_t ffn_floats(const orcd_model_config &c, int rows) {
     return 2 * aligned(size_t(rows) * c.feed_forward_length);
-}
-
-static size_t scratch_bytes(const orcd_model_config &c, int rows) {
-    int cols = std::max({c.embedding_length, q_dim(c), c.feed_forward_length});
-    return std::max(matvec_scratch_bytes(cols), matmul_scratch_bytes(cols, rows));
 }
 
 static int counters(const orcd_model_config &c) {
@@ -90,7 +86,7 @@ size_t activation_bytes(const orcd_model_config &c, int rows, int logits_rows) {
         size_t(rows) * q_dim(c) + ffn_floats(c, rows) + size_t(rows) * c.feed_forward_length +
         size_t(logits_rows) * c.vocab_size + attention_decode_partial_floats(attention_shape(c));
     return floats * sizeof(float) + (rows + 1 + counters(c)) * sizeof(int32_t) +
-           hidden_q_bytes(c) + scratch_bytes(c, rows) + moe_bytes(c, rows);
+           hidden_q_bytes(c) + moe_bytes(c, rows);
 }
 
 orcd_status activations_alloc(Allocator &alloc, const orcd_model_config &c, int rows,
@@ -110,7 +106,6 @@ orcd_status activations_alloc(Allocator &alloc, const orcd_model_config &c, int 
                          "attention partials"));
     ORCD_TRY(alloc.alloc(&a->ids, rows, "token ids"));
     ORCD_TRY(alloc.alloc(&a->pos0, 1, "position"));
-    ORCD_TRY(alloc.alloc(&a->scratch, scratch_bytes(c, rows), "matmul scratch"));
     ORCD_TRY(alloc.alloc(&a->hidden_q, hidden_q_bytes(c), "ffn hidden state (Q8_1)"));
     ORCD_TRY(alloc.alloc(&a->splits_done, counters(c), "decode step counters"));
     if (size_t moe = moe_bytes(c, rows))
@@ -162,7 +157,7 @@ static orcd_status bind_layer(const orcd_model_config &c, const TensorMap &t, in
     auto name = [i](const char *suffix) { return "blk." + std::to_string(i) + "." + suffix; };
     int d = c.embedding_length, q = q_dim(c), kv = kv_dim(c), f = c.feed_forward_length;
     ORCD_TRY(find(t, name("attn_norm.weight"), d, 1, &l->attn_norm));
-    if (fused(c)) {
+    if (fused_tensors(c)) {
         ORCD_TRY(find(t, name("attn_qkv.weight"), d, q + 2 * kv, &l->attn_qkv));
     } else {
         ORCD_TRY(find(t, name("attn_q.weight"), d, q, &l->attn_q));
@@ -177,7 +172,7 @@ static orcd_status bind_layer(const orcd_model_config &c, const TensorMap &t, in
     ORCD_TRY(find(t, name("attn_output.weight"), q, d, &l->attn_output));
     if (c.arch == ORCD_ARCH_GPT_OSS) return bind_gpt_oss(c, t, i, l);
     ORCD_TRY(find(t, name("ffn_norm.weight"), d, 1, &l->ffn_norm));
-    if (fused(c)) {
+    if (fused_tensors(c)) {
         ORCD_TRY(find(t, name("ffn_up.weight"), d, 2 * f, &l->ffn_up));
     } else {
         ORCD_TRY(find(t, name("ffn_gate.weight"), d, f, &l->ffn_gate));

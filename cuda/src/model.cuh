@@ -1,5 +1,6 @@
-// A llama-family model in VRAM: the config, the weights as plain structs whose fields mirror
-// the GGUF tensor names, the FP16 KV cache, the rope table, and the activations of a pass.
+// A model in VRAM (the llama family and gpt-oss): the config, the weights as plain structs whose
+// fields mirror the GGUF tensor names, the FP16 KV cache, the rope table, and the activations
+// of a pass.
 #pragma once
 #include <cuda_fp16.h>
 #include <string>
@@ -8,6 +9,7 @@
 #include "alloc.cuh"
 #include "attention.cuh"
 #include "moe.cuh"
+#include "options.cuh"
 #include "rope.cuh"
 
 namespace orcd {
@@ -52,23 +54,40 @@ struct KvCache {
     size_t layer_elems = 0;
 };
 
+struct DecodeLayer;
+struct FusedMatvec;
+
+// The persistent decode kernel's plan (decode_persistent.cu): per layer its stages' ops, built
+// at load for the decode step's own buffers (x) and position (pos), in device memory.
+struct PersistentPlan {
+    const DecodeLayer *layers = nullptr;
+    const FusedMatvec *logits = nullptr;
+    unsigned *barrier = nullptr;  // the grid barrier's arrivals and generation
+    int blocks = 0;               // as many as the GPU holds at once
+    size_t smem = 0;
+    const float *x = nullptr;
+    const int *pos = nullptr;
+};
+
 struct Model {
     orcd_model_config cfg{};
     Weights w;
     KvCache kv;
     RopeTable rope{};
-    bool fused = false;  // decode through llama_decode_fused
+    DecodePath decode = DecodePath::steps;  // how one token goes through: decode_path_for
+    MatvecPath matvec = MatvecPath::q8_1;   // options.cuh's ORCD_MATVEC
+    PersistentPlan plan;                    // DecodePath::persistent
 };
 
-// Prompt tokens per prefill pass (orcd/models/memory.py's PREFILL_CHUNK).
-constexpr int kPrefillChunk = 512;
+// Prompt tokens per prefill pass (orcd_cuda.h's ORCD_PREFILL_CHUNK).
+constexpr int kPrefillChunk = ORCD_PREFILL_CHUNK;
 
 // Device buffers of a forward pass over up to `rows` tokens.
 struct Activations {
     int rows = 0, logits_rows = 0;
     float *x = nullptr;       // [rows, embedding_length] the residual stream
     float *xn = nullptr;      // [rows, embedding_length] its normed copy
-    float *qkv = nullptr;     // Q, K, V of every row (see QkvView in llama.cu)
+    float *qkv = nullptr;     // Q, K, V of every row (see QkvView below)
     float *att = nullptr;     // [rows, q_dim] attention output
     float *ffn = nullptr;     // gate and up of every row
     float *hidden = nullptr;  // [rows, feed_forward_length] swiglu(gate, up)
@@ -81,7 +100,6 @@ struct Activations {
     int *splits_done = nullptr, *groups_done = nullptr;
     int32_t *ids = nullptr;   // [rows] token ids
     int *pos0 = nullptr;      // position of row 0
-    void *scratch = nullptr;  // for matvec / matmul
     void *moe_scratch = nullptr;  // gpt-oss: moe()'s routing and expert activations
 };
 
@@ -118,16 +136,28 @@ orcd_status rope_table_alloc(Allocator &alloc, const orcd_model_config &c, RopeT
 orcd_status llama_forward(const Model &m, const Activations &a, const int32_t *ids, int n,
                           const int *pos0, bool all_logits, cudaStream_t stream);
 
-// The same forward pass for one token (id, at *pos) in fused kernels (llama_fused.cu), taken
-// when m.fused: set at load unless ORCD_FUSED=0, or unless the model does not fit them (a
-// width over kFusedMaxCols, or gate and up of different formats).
+// The same forward pass for one token (id, at *pos) in fused kernels (decode_fused.cu), taken
+// when m.decode is DecodePath::fused.
 orcd_status llama_decode_fused(const Model &m, const Activations &a, const int32_t *id,
                                const int *pos, cudaStream_t stream);
-bool fused_decode_enabled();
-bool fused_decode_fits(const orcd_model_config &c, const Weights &w);
+// ... and in one persistent kernel (decode_persistent.cu), when m.decode is
+// DecodePath::persistent.
+orcd_status llama_decode_persistent(const Model &m, const Activations &a, const int32_t *id,
+                                    const int *pos, cudaStream_t stream);
+// Builds m.plan for the decode step's activations a and position pos (device), with at most
+// blocks_per_sm blocks per SM (0: as many as fit, up to 4); where no block
+// of the kernel fits an SM, sets m.decode to DecodePath::fused instead.
+orcd_status persistent_plan_build(Allocator &alloc, Model &m, const Activations &a,
+                                  const int *pos, int blocks_per_sm, cudaStream_t stream);
+size_t persistent_plan_bytes(const orcd_model_config &c);
+// The path one token takes: the one options ask for (ORCD_FUSED), or none asked the fused
+// kernels, where the model fits it (widths up to kFusedMaxCols, gate and up of one format;
+// the persistent kernel: the llama family too); else step by step.
+DecodePath decode_path_for(const Options &o, const orcd_model_config &c, const Weights &w);
 
 // gpt-oss (gpt_oss.cu): attention with biases, sinks and a sliding window on even layers,
-// YaRN rope, a mixture of experts; one token through the fused matvecs when m.fused.
+// YaRN rope, a mixture of experts; one token through the fused matvecs unless m.decode is
+// DecodePath::steps.
 orcd_status gpt_oss_forward(const Model &m, const Activations &a, const int32_t *ids, int n,
                             const int *pos0, bool all_logits, cudaStream_t stream);
 // Layer i's attention shape: gpt-oss slides its window on the even layers.

@@ -8,29 +8,22 @@
 #include <cstddef>
 #include <cstdint>
 #include <cuda_runtime.h>
+#include "options.cuh"
 #include "orcd_cuda.h"
 
 namespace orcd {
 
-// Quantized weights meet x quantized to Q8_1 in shared memory (int8 per value, a scale per
-// 32: each x rounds by at most 1/254 of its block's max|x|), float weights meet x in F32
-// (ORCD_MATVEC=f32: every format does): no scratch.
-size_t matvec_scratch_bytes(int cols);
-
-// ORCD_MATVEC: "f32" takes the plain path for every format; unset, empty or "q8_1" the
-// integer path for the quantized formats (matvec here, and the fused decode kernels).
-orcd_status matvec_plain_path(bool *plain);
-
-// y[rows] = W[rows, cols] x[cols]   (decode)
-orcd_status matvec(int ggml_type, const void *w, const float *x, float *y, int rows, int cols,
-                   void *scratch, cudaStream_t stream);
-
-size_t matmul_scratch_bytes(int cols, int n);
+// y[rows] = W[rows, cols] x[cols]   (decode). MatvecPath::q8_1: quantized weights meet x
+// quantized to Q8_1 in shared memory (int8 per value, a scale per 32: each x rounds by at most
+// 1/254 of its block's max|x|); float weights, and every format on MatvecPath::f32, meet x in
+// F32 (options.cuh's ORCD_MATVEC).
+orcd_status matvec(MatvecPath path, int ggml_type, const void *w, const float *x, float *y,
+                   int rows, int cols, cudaStream_t stream);
 
 // Y[n, rows] = X[n, cols] W^T   (prefill): F16 tensor cores, F32 accumulation; X and the
 // dequantized W are rounded to F16 (relative 2^-11; |values| must stay below 65504).
 orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int rows, int cols,
-                   int n, void *scratch, cudaStream_t stream);
+                   int n, cudaStream_t stream);
 
 // out[n, cols] = dequant(W[ids[i]]); ids must be valid rows (the caller checks them).
 orcd_status embed_rows(int ggml_type, const void *w, const int32_t *ids, float *out, int cols,

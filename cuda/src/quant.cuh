@@ -663,24 +663,38 @@ __host__ __device__ constexpr size_t row_bytes(int cols) {
     return size_t(cols) / F::block_size * F::type_size;
 }
 
+// The one list of the formats on the device, as llama.cpp's single vec-dot switch: those with
+// an integer dot (F::integer_dot) and the float ones. with_format dispatches on the host,
+// on_format inside kernels; both expand these lists.
+#define ORCD_INTEGER_FORMATS(X) X(Q8_0) X(Q4_0) X(Q4_1) X(Q5_0) X(Q5_1) X(Q4_K) X(Q5_K) X(Q6_K) X(MXFP4)
+#define ORCD_FLOAT_FORMATS(X) X(F32) X(F16) X(BF16)
+#define ORCD_FORMAT_CASE(name) \
+    case GGML_##name: return fn(fmt::name{});
+
 // Calls fn(Format{}) for the trait of ggml_type, or fails with ORCD_ERR_INVALID.
 template <class Fn>
 orcd_status with_format(int ggml_type, Fn &&fn) {
     switch (ggml_type) {
-        case GGML_F32: return fn(fmt::F32{});
-        case GGML_F16: return fn(fmt::F16{});
-        case GGML_BF16: return fn(fmt::BF16{});
-        case GGML_Q8_0: return fn(fmt::Q8_0{});
-        case GGML_Q4_0: return fn(fmt::Q4_0{});
-        case GGML_Q4_1: return fn(fmt::Q4_1{});
-        case GGML_Q5_0: return fn(fmt::Q5_0{});
-        case GGML_Q5_1: return fn(fmt::Q5_1{});
-        case GGML_Q4_K: return fn(fmt::Q4_K{});
-        case GGML_Q5_K: return fn(fmt::Q5_K{});
-        case GGML_Q6_K: return fn(fmt::Q6_K{});
-        case GGML_MXFP4: return fn(fmt::MXFP4{});
+        ORCD_INTEGER_FORMATS(ORCD_FORMAT_CASE)
+        ORCD_FLOAT_FORMATS(ORCD_FORMAT_CASE)
     }
     return fail(ORCD_ERR_INVALID, "unsupported weight format: ggml type %d", ggml_type);
+}
+
+// Calls fn(Format{}) in a kernel for a warp-uniform ggml type; Int: only the formats with an
+// integer dot (an integer path holds only Q8_1 x; its host sends the others down the plain
+// path). R: fn's result, also returned (zero) for a type the host already refused.
+template <bool Int, class R, class Fn>
+__device__ __forceinline__ R on_format(int ggml_type, Fn &&fn) {
+    switch (ggml_type) {
+        ORCD_INTEGER_FORMATS(ORCD_FORMAT_CASE)
+    }
+    if constexpr (!Int) {
+        switch (ggml_type) {
+            ORCD_FLOAT_FORMATS(ORCD_FORMAT_CASE)
+        }
+    }
+    return R{};
 }
 
 // A row of `cols` values must be whole blocks and whole runs of kRun.

@@ -4,7 +4,8 @@ with the ratios orcd / llama.cpp (SPEC §10).
 
 decode: 128 greedy tokens after a 32-token prompt, (tokens - 1) / time from the first to the
 last token, also as a fraction of the bandwidth limit (device copy bandwidth / weight bytes
-read per token). prefill: a 512-token prompt, 512 / time to its first token. load: file to
+read per token) and as microseconds per layer; with --depth D the same after a D-token prompt
+(llama-bench -d D). prefill: a 512-token prompt, 512 / time to its first token. load: file to
 ready.
 Prompts are random ids of the vocabulary (no stop ids), the same for both engines. Each
 figure is the best of --repeats runs.
@@ -34,6 +35,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--prompt-tokens", type=int, default=32, help="prompt before decode")
     parser.add_argument("--decode-tokens", type=int, default=128, help="tokens decoded")
     parser.add_argument("--prefill-tokens", type=int, default=512, help="prompt of the prefill figure")
+    parser.add_argument("--depth", type=int, default=0,
+                        help="also decode after a prompt of this many tokens (0: not)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per figure (best taken)")
     parser.add_argument("--no-llama-cpp", action="store_true", help="measure orcd only")
     parser.add_argument("--json", action="store_true", default=env_default("--json", False, flag),
@@ -57,21 +60,35 @@ def timed_stream(tokens) -> tuple[float, float, int]:
     return first - start, last - first, count
 
 
+def decode_rate(run, vocab: int, prompt_tokens: int, decode_tokens: int, seed: int) -> float:
+    _, span, n = timed_stream(run(prompt(vocab, prompt_tokens, seed), decode_tokens))
+    return (n - 1) / span if span > 0 else 0.0
+
+
 def figures(load_s: float, run, args, vocab: int) -> dict:
-    decode = prefill = 0.0
+    decode = prefill = deep = 0.0
     for r in range(args.repeats):
-        _, span, n = timed_stream(run(prompt(vocab, args.prompt_tokens, r), args.decode_tokens))
-        decode = max(decode, (n - 1) / span if span > 0 else 0.0)
+        decode = max(decode, decode_rate(run, vocab, args.prompt_tokens, args.decode_tokens, r))
         ttft, _, _ = timed_stream(run(prompt(vocab, args.prefill_tokens, 100 + r), 1))
         prefill = max(prefill, args.prefill_tokens / ttft)
-    return {"decode_tokens_per_s": decode, "prefill_tokens_per_s": prefill, "load_s": load_s}
+        if args.depth:
+            deep = max(deep, decode_rate(run, vocab, args.depth, args.decode_tokens, 200 + r))
+    out = {"decode_tokens_per_s": decode, "prefill_tokens_per_s": prefill, "load_s": load_s}
+    if args.depth:
+        out["decode_at_depth_tokens_per_s"] = deep
+    return out
+
+
+def context_for(args) -> int:
+    """--ctx, grown to hold the deepest prompt and its decode."""
+    return max(args.ctx, args.depth + args.decode_tokens + 1)
 
 
 def measure_orcd(path: Path, args) -> dict:
     from orcd.engine.cuda import CudaEngine
     start = time.perf_counter()
     engine = CudaEngine(args.gpu_device)
-    engine.load(path, args.ctx)
+    engine.load(path, context_for(args))
     load_s = time.perf_counter() - start
 
     def run(ids, n):
@@ -79,6 +96,7 @@ def measure_orcd(path: Path, args) -> dict:
     try:
         out = figures(load_s, run, args, engine.config.vocab_size)
         out["vram_bytes_used"] = engine.health()["vram_bytes_used"]
+        out["decode_us_per_layer"] = 1e6 / out["decode_tokens_per_s"] / engine.config.block_count
         return out
     finally:
         engine.close()
@@ -87,7 +105,7 @@ def measure_orcd(path: Path, args) -> dict:
 def measure_llama_cpp(path: Path, args) -> dict:
     import llama_cpp
     start = time.perf_counter()
-    llm = llama_cpp.Llama(model_path=str(path), n_gpu_layers=-1, n_ctx=args.ctx,
+    llm = llama_cpp.Llama(model_path=str(path), n_gpu_layers=-1, n_ctx=context_for(args),
                           n_batch=args.prefill_tokens, main_gpu=args.gpu_device, verbose=False)
     load_s = time.perf_counter() - start
 
@@ -142,7 +160,8 @@ def table(report: dict) -> str:
              f"bandwidth limit: {b['decode_tokens_per_s_limit']:.0f} tok/s "
              f"({b['weight_bytes_per_token'] / 2**20:.1f} MiB/token at "
              f"{b['copy_bandwidth'] / 1e12:.2f} TB/s); orcd decode at "
-             f"{100 * report['orcd']['decode_fraction_of_limit']:.1f} %"]
+             f"{100 * report['orcd']['decode_fraction_of_limit']:.1f} %, "
+             f"{report['orcd']['decode_us_per_layer']:.1f} us per layer"]
     for name in ("orcd", "llama_cpp"):
         r = report[name]
         if r is None:
@@ -150,6 +169,9 @@ def table(report: dict) -> str:
             continue
         lines.append(f"{name:10} decode {r['decode_tokens_per_s']:9.1f} tok/s   prefill "
                      f"{r['prefill_tokens_per_s']:10.1f} tok/s   load {r['load_s']:6.2f} s")
+        if "decode_at_depth_tokens_per_s" in r:
+            lines.append(f"{'':10} decode at depth {report['depth']}: "
+                         f"{r['decode_at_depth_tokens_per_s']:9.1f} tok/s")
     if report["ratios"]:
         q = report["ratios"]
         lines.append(f"{'orcd/llama':10} decode {q['decode']:9.2f}x       prefill "
@@ -169,6 +191,7 @@ def run(args) -> int:
     ref, skipped = llama_cpp_or_reason(path, args)
     report = {"model": str(path), "decode_tokens": args.decode_tokens,
               "prompt_tokens": args.prompt_tokens, "prefill_tokens": args.prefill_tokens,
+              "depth": args.depth,
               "bandwidth": limit, "orcd": orcd, "llama_cpp": ref, "llama_cpp_skipped": skipped,
               "ratios": ratios(orcd, ref) if ref else None}
     print(json.dumps(report, indent=1) if args.json else table(report))

@@ -17,7 +17,7 @@ import pytest
 from orcd import _cuda, reference
 from orcd.engine.cpu import CpuEngine
 from orcd.engine.sampling import SamplingParams, sample
-from orcd.errors import CudaError, InsufficientVram, VramOom
+from orcd.errors import CudaError, InsufficientVram, InternalError, VramOom
 from orcd.testing.parity import (Q8_1_ROUTER_TIE, check_greedy, check_logits, router_gaps,
                                  tolerance)
 from orcd.testing.quant_mix import MIXES
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 ARCHS = ("llama", "qwen2", "phi3", "gpt-oss")
 CTX = 256
 GREEDY = SamplingParams(temperature=0.0)
-FUSED = ("1", "0")  # ORCD_FUSED: the fused decode kernels (default) and the step-by-step path
+FUSED = ("1", "persistent", "0")  # ORCD_FUSED: the fused kernels (default), one persistent kernel, step by step
 
 
 def cuda_engine(path, ctx=CTX):
@@ -327,3 +327,16 @@ def test_without_a_gpu_the_engine_names_the_cpu_device():
         CudaEngine(0)
     with pytest.raises(CudaError, match="--device cpu"):
         _cuda.Engine(0)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("name, value, names", [
+    ("ORCD_FUSED", "2", "ORCD_FUSED=2: use persistent"),
+    ("ORCD_PERSISTENT_BLOCKS", "9", "ORCD_PERSISTENT_BLOCKS=9: use 1 to 4"),
+    ("ORCD_MATVEC", "int4", "ORCD_MATVEC=int4: use f32"),
+])
+def test_a_bad_switch_fails_engine_creation_naming_it(monkeypatch, name, value, names):
+    from orcd.engine.cuda import CudaEngine
+    monkeypatch.setenv(name, value)  # options.cuh: read once, when the engine is created
+    with pytest.raises(InternalError, match=names):
+        CudaEngine(0)

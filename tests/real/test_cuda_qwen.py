@@ -19,7 +19,7 @@ from qwen_oracles import CTX, GREEDY_TOKENS, golden
 pytestmark = [pytest.mark.gpu, pytest.mark.real_qwen]
 
 
-@pytest.fixture(scope="module", params=["1", "0"], ids=lambda p: f"fused={p}")
+@pytest.fixture(scope="module", params=["1", "persistent", "0"], ids=lambda p: f"fused={p}")
 def cuda_qwen(request, qwen2_path):
     from orcd.engine.cuda import CudaEngine
     with pytest.MonkeyPatch.context() as mp:

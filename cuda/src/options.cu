@@ -1,0 +1,39 @@
+// options.cuh's switches from the environment.
+#include <cstdlib>
+#include <cstring>
+#include "options.cuh"
+
+namespace orcd {
+namespace {
+
+bool is(const char *v, const char *want) { return v && std::strcmp(v, want) == 0; }
+
+}  // namespace
+
+orcd_status options_from_env(Options *out) {
+    Options o;
+    const char *fused = std::getenv("ORCD_FUSED");
+    if (fused && *fused) {
+        o.decode_chosen = true;
+        if (is(fused, "0")) o.decode = DecodePath::steps;
+        else if (is(fused, "1")) o.decode = DecodePath::fused;
+        else if (is(fused, "persistent")) o.decode = DecodePath::persistent;
+        else return fail(ORCD_ERR_INVALID, "ORCD_FUSED=%s: use persistent (one kernel per decode "
+                         "step), 1 (fused kernels) or 0 (step by step)", fused);
+    }
+    if (const char *b = std::getenv("ORCD_PERSISTENT_BLOCKS"); b && *b) {
+        o.persistent_blocks_per_sm = std::atoi(b);
+        if (o.persistent_blocks_per_sm < 1 || o.persistent_blocks_per_sm > 4)
+            return fail(ORCD_ERR_INVALID, "ORCD_PERSISTENT_BLOCKS=%s: use 1 to 4 blocks per SM", b);
+    }
+    o.graphs = !is(std::getenv("ORCD_CUDA_GRAPH"), "0");
+    const char *m = std::getenv("ORCD_MATVEC");
+    if (is(m, "f32")) o.matvec = MatvecPath::f32;
+    else if (m && *m && !is(m, "q8_1"))
+        return fail(ORCD_ERR_INVALID, "ORCD_MATVEC=%s: use f32 (plain float path) or q8_1 (integer "
+                    "path, the default)", m);
+    *out = o;
+    return ORCD_OK;
+}
+
+}  // namespace orcd

@@ -1,0 +1,36 @@
+// The library's run-time switches, read from the environment in one place (options.cu): once
+// at engine creation, for the engine's lifetime, and at each call of the kernel test API
+// (kernel_api.cu), which has no engine.
+//   ORCD_FUSED       the decode step of one token: "1" (the fused kernels, five launches per
+//                    layer, decode_fused.cu), "persistent" (one persistent kernel walks the
+//                    whole step, decode_persistent.cu; slower than "1" today, so never chosen
+//                    unasked) or "0" (step by step, llama.cu and gpt_oss.cu). Unset: "1" where
+//                    the model fits it, else "0".
+//   ORCD_PERSISTENT_BLOCKS  blocks per SM of the persistent decode kernel, 1 to 4 (unset: as
+//                    many as fit, up to 4): fewer blocks meet at its barriers sooner, more keep
+//                    more loads in flight.
+//   ORCD_CUDA_GRAPH  "0": the decode step is launched kernel by kernel instead of replayed
+//                    from a CUDA graph.
+//   ORCD_MATVEC      "f32": quantized weights meet F32 activations (the plain path); unset,
+//                    empty or "q8_1": activations rounded to Q8_1 meet them in integers.
+//   ORCD_FAULT       test-only, alloc:N: read by each Allocator when it is made (alloc.cuh).
+#pragma once
+#include "common.cuh"
+
+namespace orcd {
+
+enum class DecodePath { steps, fused, persistent };
+enum class MatvecPath { q8_1, f32 };
+
+struct Options {
+    DecodePath decode = DecodePath::fused;
+    bool decode_chosen = false;  // ORCD_FUSED set: take that path or, where it does not fit, steps
+    int persistent_blocks_per_sm = 0;  // 0: as many as fit
+    bool graphs = true;
+    MatvecPath matvec = MatvecPath::q8_1;
+};
+
+// ORCD_ERR_INVALID naming the variable for a value it does not take.
+orcd_status options_from_env(Options *out);
+
+}  // namespace orcd
