@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from orcd.reference import gpt_oss, llama, phi3, qwen2
+from orcd.reference import gpt_oss, llama
 from orcd.reference.model import KVCache, Model, load
 
-FORWARD = {"llama": llama.forward, "qwen2": qwen2.forward, "phi3": phi3.forward,
+FORWARD = {"llama": llama.forward, "qwen2": llama.forward, "phi3": llama.forward,
            "gpt-oss": gpt_oss.forward}
 
 

@@ -55,24 +55,34 @@ def softmax(x: np.ndarray, axis: int = -1) -> np.ndarray:
     return e / np.sum(e, axis=axis, keepdims=True)
 
 
-def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, q_positions: np.ndarray) -> np.ndarray:
+def attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, q_positions: np.ndarray,
+              sinks: np.ndarray | None = None, window: int = 0) -> np.ndarray:
     """Causal grouped-query attention.
 
     q (tokens, head_count, head_dim) at absolute `q_positions`; k, v (head_count_kv, keys,
     head_dim) hold the keys of positions 0..keys-1. Query head h reads kv head
-    h // (head_count / head_count_kv), as llama.cpp and transformers do. Returns
-    (tokens, head_count · head_dim).
+    h // (head_count / head_count_kv), as llama.cpp and transformers do. With window > 0 a
+    query at p sees the keys at p - window < j <= p (llama.cpp LLAMA_SWA_TYPE_STANDARD).
+    sinks (head_count,): one learned logit per head joins its softmax, taking probability mass
+    and adding no value (gpt-oss). Returns (tokens, head_count · head_dim).
     """
     n, heads, head_dim = q.shape
     kv_heads, keys, _ = k.shape
     group = heads // kv_heads
     qg = q.reshape(n, kv_heads, group, head_dim).transpose(1, 0, 2, 3).reshape(kv_heads, n * group, head_dim)
     scores = (qg @ k.transpose(0, 2, 1)) * np.float32(1.0 / np.sqrt(head_dim))
-    future = np.arange(keys)[None, :] > q_positions[:, None]
-    if future.any():
-        masked = np.where(future[None, :, None, :], -np.inf, scores.reshape(kv_heads, n, group, keys))
+    distance = q_positions[:, None] - np.arange(keys)[None, :]
+    hidden = (distance < 0) | ((distance >= window) if window > 0 else False)
+    if hidden.any():
+        masked = np.where(hidden[None, :, None, :], -np.inf, scores.reshape(kv_heads, n, group, keys))
         scores = masked.astype(np.float32).reshape(kv_heads, n * group, keys)
-    out = softmax(scores) @ v
+    if sinks is None:
+        p = softmax(scores)
+    else:
+        sink = np.broadcast_to(sinks.astype(np.float32).reshape(kv_heads, 1, group, 1),
+                               (kv_heads, n, group, 1)).reshape(kv_heads, n * group, 1)
+        p = softmax(np.concatenate([scores, sink], axis=-1))[..., :keys]
+    out = p @ v
     return out.reshape(kv_heads, n, group, head_dim).transpose(1, 0, 2, 3).reshape(n, heads * head_dim)
 
 

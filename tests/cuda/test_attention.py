@@ -1,5 +1,5 @@
-"""The attention kernels (cuda/src/attention.cu) against orcd.reference.gpt_oss's
-attention_with_sinks: decode on both of its paths and prefill, with and without a sliding
+"""The attention kernels (cuda/src/attention.cu) against orcd.reference.ops.attention with
+sinks: decode on both of its paths and prefill, with and without a sliding
 window and sinks, on random data whose keys and values are rounded to FP16 first, as the cache
 holds them. The keys a call must not read (before the first query's window, after the last
 query) are NaN on the GPU's side, so reading one shows in the output."""
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from orcd import _cuda
-from orcd.reference.gpt_oss import attention_with_sinks
+from orcd.reference.ops import attention
 
 # heads, kv_heads, head_dim: gpt-oss's attention, and the other GQA and head sizes around it
 SHAPES = [(64, 8, 64), (8, 2, 128), (64, 8, 128), (8, 2, 64)]
@@ -46,14 +46,14 @@ class Case:
         self.sinks = rng.uniform(2.0, 6.0, heads).astype(np.float32) if sinks else None
 
     def reference(self, window=None, sinks=True, v=None):
-        """attention_with_sinks of the case, or with another window, no sinks, other values."""
+        """The reference attention of the case, or with another window, no sinks, other values."""
         window = self.window if window is None else window
         no_sinks = np.full(self.q.shape[1], -np.inf, np.float32)
         s = self.sinks if sinks and self.sinks is not None else no_sinks
         v = self.v if v is None else v
         positions = self.pos0 + np.arange(self.n)
-        return attention_with_sinks(self.q, self.k.transpose(1, 0, 2), v.transpose(1, 0, 2),
-                                    positions, s, window)
+        return attention(self.q, self.k.transpose(1, 0, 2), v.transpose(1, 0, 2), positions, s,
+                         window)
 
     def tolerance(self):
         """RTOL of sum(p |v|): the reference with |v| (p >= 0)."""

@@ -103,12 +103,12 @@ def test_sinks_take_mass_and_add_no_value():
     pos = np.arange(5)
     plain = attention(q, k, v, pos)
     # a sink at -inf takes nothing: plain causal GQA attention (float32 rounding only)
-    np.testing.assert_allclose(gpt_oss.attention_with_sinks(q, k, v, pos, np.full(4, -np.inf), 0),
+    np.testing.assert_allclose(attention(q, k, v, pos, np.full(4, -np.inf), 0),
                                plain, atol=1e-6)
     # a sink of logit s scales head h's output by Σe^score / (Σe^score + e^s): at the first
     # position (one key, score x) that is 1 / (1 + e^(s - x))
     sinks = np.array([0.0, 1.0, -1.0, 2.0], np.float32)
-    out = gpt_oss.attention_with_sinks(q, k, v, pos, sinks, 0).reshape(5, 4, 8)[0]
+    out = attention(q, k, v, pos, sinks, 0).reshape(5, 4, 8)[0]
     scores = np.einsum("hd,hd->h", q[0], k[np.arange(4) // 2, 0]) / np.sqrt(8)
     np.testing.assert_allclose(out, plain.reshape(5, 4, 8)[0] / (1 + np.exp(sinks - scores))[:, None],
                                rtol=1e-5)
@@ -121,10 +121,10 @@ def test_sliding_window_hides_keys_window_or_more_behind():
     changed = v.copy()
     changed[:, :6] += 10.0  # keys 0..5: position 9 sees 6..9, 10 sees 7..10, 11 sees 8..11
     sinks = np.zeros(2, np.float32)
-    same = gpt_oss.attention_with_sinks(q, k, v, pos, sinks, window)
-    np.testing.assert_array_equal(gpt_oss.attention_with_sinks(q, k, changed, pos, sinks, window), same)
+    same = attention(q, k, v, pos, sinks, window)
+    np.testing.assert_array_equal(attention(q, k, changed, pos, sinks, window), same)
     changed[:, 6] += 10.0  # now position 9 sees a change, 10 and 11 do not
-    moved = gpt_oss.attention_with_sinks(q, k, changed, pos, sinks, window) != same
+    moved = attention(q, k, changed, pos, sinks, window) != same
     assert moved[0].all() and not moved[1:].any()
 
 
