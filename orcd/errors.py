@@ -49,6 +49,13 @@ class InvalidRequest(OrcdError):
     code = "INVALID_REQUEST"
 
 
+def invalid(field: str, why: str) -> InvalidRequest:
+    """An INVALID_REQUEST whose message starts with the field; `.field` keeps it for OpenAI's `param`."""
+    error = InvalidRequest(f"{field}: {why}")
+    error.field = field
+    return error
+
+
 class WorkerBusy(OrcdError):
     code = "WORKER_BUSY"
 

@@ -14,6 +14,7 @@ from typing import Callable, Iterator
 from gguf import LlamaFileType
 
 from orcd.engine.sampling import SamplingParams
+from orcd.errors import invalid
 from orcd.models import ModelConfig
 from orcd.tokenizer import Tokenizer
 
@@ -24,6 +25,7 @@ class Engine(abc.ABC):
     def __init__(self) -> None:
         self.config: ModelConfig | None = None
         self.tokenizer: Tokenizer | None = None
+        self.ctx = 0  # positions of the KV cache, set by load
 
     @abc.abstractmethod
     def load(self, path, ctx: int | None = None, progress_cb: Callable[[int], None] | None = None,
@@ -32,12 +34,23 @@ class Engine(abc.ABC):
         context, at most 8192); progress_cb receives 0, 25, 50, 75 and 100. Sets .config and
         .tokenizer. Raises ModelLoadError (or InsufficientVram)."""
 
+    def prompt_ids(self, prompt: str | list[int]) -> list[int]:
+        """The prompt as token ids. Text is read as the server reads it: special-token text is
+        that token, BOS as the GGUF says. INVALID_REQUEST unless at least one position of the
+        context is left to generate."""
+        ids = (self.tokenizer.encode(prompt, add_special=True, parse_special=True)
+               if isinstance(prompt, str) else list(prompt))
+        if not 0 < len(ids) < self.ctx:
+            raise invalid("prompt", f"{len(ids)} tokens after tokenization; the context holds "
+                                    f"{self.ctx} (--ctx), so a prompt takes 1 to {self.ctx - 1}")
+        return ids
+
     @abc.abstractmethod
     def generate(self, prompt_ids: list[int], params: SamplingParams, max_tokens: int,
                  stop_ids: set[int], cancel: threading.Event) -> Iterator[int]:
-        """Prefill `prompt_ids`, then yield up to max_tokens sampled ids. A yielded id in
-        stop_ids is the last; generation also ends when the context is full. Checks `cancel`
-        before every step and raises orcd.errors.Cancelled when it is set."""
+        """Prefill `prompt_ids` (checked by prompt_ids), then yield up to max_tokens sampled
+        ids. A yielded id in stop_ids is the last; generation also ends when the context is
+        full. Checks `cancel` before every step and raises orcd.errors.Cancelled when it is set."""
 
     @abc.abstractmethod
     def health(self) -> dict:

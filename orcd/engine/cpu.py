@@ -9,7 +9,7 @@ import orcd.gguf
 import orcd.tokenizer
 from orcd.engine.base import Engine, context_for, quant_kind
 from orcd.engine.sampling import SamplingParams, sample
-from orcd.errors import Cancelled, InvalidRequest
+from orcd.errors import Cancelled
 from orcd.models import describe
 from orcd.reference import KVCache, forward, load
 
@@ -34,7 +34,7 @@ class CpuEngine(Engine):
             config, kind = describe(f), quant_kind(f)
         self.tokenizer = orcd.tokenizer.load(path, tokenizer_json)
         self.model = load(path, context_for(config, ctx), progress_cb)
-        self.config = self.model.config
+        self.config, self.ctx = self.model.config, self.model.ctx
         self.cache = KVCache(self.config, self.model.ctx)
         self._health = {"arch": self.config.arch, "model": path.name, "quant_kind": kind,
                         "vram_bytes_used": 0, "context_length": self.model.ctx, "device": "cpu",
@@ -42,9 +42,7 @@ class CpuEngine(Engine):
 
     def generate(self, prompt_ids: list[int], params: SamplingParams, max_tokens: int,
                  stop_ids: set[int], cancel: threading.Event) -> Iterator[int]:
-        if not prompt_ids or len(prompt_ids) >= self.model.ctx:
-            raise InvalidRequest(f"prompt: {len(prompt_ids)} tokens; the context holds "
-                                 f"{self.model.ctx}, at least one must be left to generate")
+        prompt_ids = self.prompt_ids(prompt_ids)
         history = list(prompt_ids)
         self.cache.truncate(0)
         for start in range(0, len(prompt_ids), PREFILL_CHUNK):

@@ -13,7 +13,7 @@ import orcd.gguf
 import orcd.tokenizer
 from orcd.engine.base import Engine, context_for, quant_kind
 from orcd.engine.sampling import SamplingParams
-from orcd.errors import Cancelled, CudaError, InsufficientVram, InvalidRequest, ModelLoadError
+from orcd.errors import Cancelled, CudaError, InsufficientVram, ModelLoadError
 from orcd.models import describe
 
 LOAD_CHUNK_BYTES = 1 << 20  # SPEC §5: tensors reach VRAM in bounded chunks, 1 MiB by default
@@ -41,7 +41,6 @@ class CudaEngine(Engine):
                             "--device cpu for the NumPy reference backend")
         self.gpu_device = gpu_device
         self.chunk_bytes = chunk_bytes
-        self.ctx = 0
         self._engine = self._cuda.Engine(gpu_device)
         info = self._cuda.device_info(gpu_device)
         self._health = {"device": "cuda", "gpu_device": gpu_device, "gpu_name": info["name"],
@@ -77,9 +76,7 @@ class CudaEngine(Engine):
 
     def generate(self, prompt_ids: list[int], params: SamplingParams, max_tokens: int,
                  stop_ids: set[int], cancel: threading.Event) -> Iterator[int]:
-        if not prompt_ids or len(prompt_ids) >= self.ctx:
-            raise InvalidRequest(f"prompt: {len(prompt_ids)} tokens; the context holds "
-                                 f"{self.ctx}, at least one must be left to generate")
+        prompt_ids = self.prompt_ids(prompt_ids)
         if not self.check_residency():
             raise CudaError(f"VRAM residency check failed on GPU {self.gpu_device}: an "
                             f"allocation is not device memory; restart the worker")

@@ -21,11 +21,9 @@ from orcd.errors import Cancelled
 
 def run_job(engine, tokenizer, prompt, params: SamplingParams, max_tokens: int,
             stop_strings: list[str], cancel: threading.Event) -> Iterator[tuple[str, dict]]:
-    """`prompt` is token ids, or text read as the server reads it (special-token text is that
-    token; BOS as the GGUF says). decode_time_ms covers prefill and every decode step."""
-    if isinstance(prompt, str):
-        prompt = tokenizer.encode(prompt, add_special=True, parse_special=True)
-    prompt_ids = list(prompt)
+    """`prompt` is token ids or text, as engine.prompt_ids reads them. decode_time_ms covers
+    prefill and every decode step."""
+    prompt_ids = engine.prompt_ids(prompt)
     end_ids = set(tokenizer.eot_ids) | ({tokenizer.eos_id} if tokenizer.eos_id is not None else set())
     decoder, matcher = tokenizer.stream_decoder(), StopMatcher(stop_strings)
     events = _TokenEvents()

@@ -8,10 +8,10 @@ import time
 from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from orcd.errors import InternalError, InvalidRequest, OrcdError, WorkerBusy
+from orcd.errors import InternalError, InvalidRequest, OrcdError, WorkerBusy, invalid
 from orcd.server import openai
 from orcd.server.jobs import RETRY_AFTER_SECONDS, Job
-from orcd.server.schema import MAX_BODY_BYTES, invalid, parse_execute, parse_json_body, text_field
+from orcd.server.schema import MAX_BODY_BYTES, parse_execute, parse_json_body, text_field
 from orcd.server.sse import frame
 from orcd.server.state import ServerState
 

@@ -17,7 +17,7 @@ from orcd.engine.job import run_job
 from orcd.errors import Cancelled, InferenceTimeout, InternalError, OrcdError, WorkerBusy
 from orcd.logging import Narrator, utc_now_rfc3339
 from orcd.server.metrics import Metrics
-from orcd.server.schema import GenerationRequest, invalid
+from orcd.server.schema import GenerationRequest
 
 RETRY_AFTER_SECONDS = 1
 DRAIN_TIMEOUT_SEC = 3.0
@@ -82,7 +82,8 @@ class JobRunner:
         job = self.job = Job(request, accepted_at)
         loop = asyncio.get_running_loop()
         try:
-            job.prompt_ids = await loop.run_in_executor(self.thread, self._tokenize, request.prompt)
+            job.prompt_ids = await loop.run_in_executor(self.thread, self.engine.prompt_ids,
+                                                        request.prompt)
         except BaseException:
             self.job = None
             raise
@@ -93,13 +94,6 @@ class JobRunner:
         job.timeout = loop.call_later(self.timeout_sec, self._time_out, job)
         loop.run_in_executor(self.thread, self._generate, job, loop)
         return job
-
-    def _tokenize(self, prompt: str) -> list[int]:
-        ids = self.engine.tokenizer.encode(prompt, add_special=True, parse_special=True)
-        if len(ids) >= self.ctx:
-            raise invalid("prompt", f"{len(ids)} tokens after tokenization; the context holds "
-                                    f"{self.ctx} (--ctx), so no room is left to generate")
-        return ids
 
     def _announce(self, job: Job) -> None:
         r = job.request

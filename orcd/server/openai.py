@@ -14,9 +14,9 @@ import uuid
 import jinja2
 from quart import Response
 
-from orcd.errors import OrcdError
-from orcd.server.schema import (GenerationRequest, MAX_PROMPT_CHARS, invalid, max_tokens_field,
-                                sampling_params, stop_field, text_field)
+from orcd.errors import OrcdError, invalid
+from orcd.server.schema import (GenerationRequest, MAX_PROMPT_CHARS, max_tokens_field, sampling_params,
+                                stop_field, text_field)
 from orcd.server.sse import data_frame
 
 OPENAI_COMPLETIONS_DEFAULT_MAX_TOKENS = 16

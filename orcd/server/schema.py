@@ -8,7 +8,7 @@ import math
 import secrets
 
 from orcd.engine.sampling import SamplingParams
-from orcd.errors import InvalidRequest
+from orcd.errors import InvalidRequest, invalid
 
 MAX_BODY_BYTES = 1 << 20
 MAX_JOB_ID_CHARS = 256
@@ -20,13 +20,6 @@ UINT64_MAX = (1 << 64) - 1
 
 FLOAT_FIELDS = ("temperature", "top_p", "min_p", "repetition_penalty")
 FIELDS = frozenset({"job_id", "prompt", "max_tokens", "top_k", "stop", "seed", *FLOAT_FIELDS})
-
-
-def invalid(field: str, why: str) -> InvalidRequest:
-    """An INVALID_REQUEST whose message starts with the field; `.field` keeps it for OpenAI's `param`."""
-    error = InvalidRequest(f"{field}: {why}")
-    error.field = field
-    return error
 
 
 @dataclasses.dataclass(frozen=True)

@@ -61,6 +61,13 @@ def test_prompt_that_fills_the_context_is_refused(tiny):
         generate(tiny, list(range(32)), 1)
 
 
+@pytest.mark.parametrize("n", [0, 32])
+def test_prompt_length_error_names_the_field_and_the_range(tiny, n):
+    with pytest.raises(InvalidRequest) as e:
+        tiny.prompt_ids(list(range(n)))
+    assert e.value.field == "prompt" and f"{n} tokens" in e.value.message and "1 to 31" in e.value.message
+
+
 def test_sampled_generation_replays(tiny):
     params = SamplingParams(temperature=1.0, seed=99)
     assert generate(tiny, [1, 2, 3], 12, params) == generate(tiny, [1, 2, 3], 12, params)
