@@ -1,6 +1,6 @@
-# The CUDA engine binding (issue 6), included by _cuda.pyx: the Engine class owns an
-# orcd_engine handle; loading reports progress through a C callback into Python, and the
-# decode loop runs in C without the GIL while Python drains the token ring.
+# The engine's binding, included by _cuda.pyx: DeviceModel owns an orcd_engine handle; loading
+# reports progress through a C callback into Python, and the decode loop runs in C without
+# the GIL while Python drains the token ring.
 import numpy as np
 from orcd.models.rope import rope_scaling
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
@@ -76,6 +76,8 @@ cdef extern from "orcd_cuda.h":
                                         const int32_t *history, int n_history,
                                         int32_t *out) nogil
 
+# orcd.models.ARCHITECTURES by their C enum values (tests/cuda/test_binding.py holds the two
+# lists equal).
 ARCHS = {"llama": ORCD_ARCH_LLAMA, "qwen2": ORCD_ARCH_QWEN2, "phi3": ORCD_ARCH_PHI3,
          "gpt-oss": ORCD_ARCH_GPT_OSS}
 
@@ -84,7 +86,8 @@ cdef enum:
 
 
 cdef orcd_model_config model_config(cfg, int ctx) except *:
-    """The C config of an orcd.models.ModelConfig with a KV cache of ctx positions."""
+    """The C config of an orcd.models.ModelConfig with a KV cache of ctx positions, for
+    DeviceModel.load and vram_required alike."""
     if cfg.arch not in ARCHS:
         raise InternalError(f"the CUDA engine runs {', '.join(ARCHS)}, not {cfg.arch!r}")
     cdef orcd_model_config c
@@ -160,8 +163,9 @@ def sample_logits(logits, params, int step, history, int device=0) -> int:
     return out
 
 
-cdef class Engine:
-    """One model on one GPU. Create, load, then generate; close (or drop) to free the VRAM."""
+cdef class DeviceModel:
+    """One model on one GPU (orcd.engine.cuda.CudaEngine drives it). Create, load, then
+    generate; close (or drop) to free the VRAM."""
     cdef orcd_engine *handle
     cdef int vocab
 

@@ -1,4 +1,4 @@
-# Kernel entry points on NumPy arrays (issue 3), included by _cuda.pyx. Each call copies its
+# Kernel entry points on NumPy arrays, included by _cuda.pyx. Each call copies its
 # arrays to the current device, runs one kernel of cuda/src/ops.cuh and copies the result back.
 import numpy as np
 from libc.stdint cimport int32_t

@@ -248,7 +248,7 @@ def step_fault_worker(context, name):
     path = model_path(context, name)
     probe = create_engine("cuda")
     probe.load(path, 1024)
-    made = probe._engine.stats()["allocations_made"]
+    made = probe._model.stats()["allocations_made"]
     probe.close()
     context.model_name = name
     context.worker = WorkerProcess(path, context.device, "--ctx", "1024",

@@ -18,13 +18,13 @@ from orcd import _cuda, reference
 from orcd.engine.cpu import CpuEngine
 from orcd.engine.sampling import SamplingParams, sample
 from orcd.errors import CudaError, InsufficientVram, InternalError, VramOom
+from orcd.models import ARCHITECTURES
 from orcd.testing.parity import (Q8_1_ROUTER_TIE, check_greedy, check_logits, router_gaps,
                                  tolerance)
 from orcd.testing.quant_mix import MIXES
 from orcd.testing.synth import write_model
 
 ROOT = Path(__file__).resolve().parents[2]
-ARCHS = ("llama", "qwen2", "phi3", "gpt-oss")
 CTX = 256
 GREEDY = SamplingParams(temperature=0.0)
 FUSED = ("1", "persistent", "0")  # ORCD_FUSED: the fused kernels (default), one persistent kernel, step by step
@@ -66,7 +66,7 @@ def reference_logits(path, ids, ctx=CTX):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("mix", MIXES)
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_teacher_forced_logits_match_reference(synth, arch, mix):
     path = synth(arch, mix)
     engine = cuda_engine(path)
@@ -76,7 +76,7 @@ def test_teacher_forced_logits_match_reference(synth, arch, mix):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_long_prompt_crosses_attention_chunks(synth, arch):
     path = synth(arch)
     engine = cuda_engine(path)
@@ -86,7 +86,7 @@ def test_long_prompt_crosses_attention_chunks(synth, arch):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("mix", MIXES)
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", ARCHITECTURES)
 def test_greedy_decode_follows_reference(synth, arch, mix, decode_path):
     """Every generated id is the reference's argmax given the ids before it (or within the
     error allowed of it): decode path (fused or step by step, every weight format), KV cache
@@ -209,7 +209,7 @@ from orcd.errors import OrcdError
 engine = CudaEngine(0)
 engine.load(sys.argv[1], 256)
 out = {"after_load": engine.health()["vram_bytes_used"],
-       "allocations": engine._engine.stats()["allocations_made"], "jobs": []}
+       "allocations": engine._model.stats()["allocations_made"], "jobs": []}
 params = SamplingParams(temperature=0.8, top_k=40, seed=7)
 for _ in range(2):
     try:
@@ -258,7 +258,7 @@ def test_oom_at_load_frees_everything_and_a_second_load_succeeds(synth, monkeypa
     engine = CudaEngine(0)
     with pytest.raises(VramOom, match="ORCD_FAULT"):
         engine.load(synth("llama"), CTX)
-    assert engine._engine.stats()["vram_bytes_used"] == 0
+    assert engine._model.stats()["vram_bytes_used"] == 0
     engine.load(synth("llama"), CTX)  # the fault fires once
     assert len(generate(engine, [1, 2], GREEDY, 4)) == 4
 
@@ -308,7 +308,12 @@ def test_stop_id_and_cancel(synth):
 
 
 def test_binding_exposes_the_engine():
-    assert callable(_cuda.Engine) and callable(_cuda.vram_required) and callable(_cuda.sample_logits)
+    assert callable(_cuda.DeviceModel) and callable(_cuda.vram_required) and callable(_cuda.sample_logits)
+
+
+def test_binding_maps_each_architecture_to_its_own_c_value():
+    assert set(_cuda.ARCHS) == set(ARCHITECTURES)
+    assert len(set(_cuda.ARCHS.values())) == len(ARCHITECTURES)
 
 
 def test_vram_estimate_grows_by_the_kv_cache(synth):
@@ -326,7 +331,7 @@ def test_without_a_gpu_the_engine_names_the_cpu_device():
     with pytest.raises(CudaError, match="--device cpu"):
         CudaEngine(0)
     with pytest.raises(CudaError, match="--device cpu"):
-        _cuda.Engine(0)
+        _cuda.DeviceModel(0)
 
 
 @pytest.mark.gpu
