@@ -13,6 +13,7 @@ cdef extern from "orcd_cuda.h":
     int ORCD_ARCH_QWEN2
     int ORCD_ARCH_PHI3
     int ORCD_ARCH_GPT_OSS
+    enum: ORCD_PREFILL_CHUNK
     ctypedef struct orcd_model_config:
         int arch
         int block_count
@@ -80,6 +81,7 @@ cdef extern from "orcd_cuda.h":
 # lists equal).
 ARCHS = {"llama": ORCD_ARCH_LLAMA, "qwen2": ORCD_ARCH_QWEN2, "phi3": ORCD_ARCH_PHI3,
          "gpt-oss": ORCD_ARCH_GPT_OSS}
+PREFILL_CHUNK = ORCD_PREFILL_CHUNK
 
 cdef enum:
     READ_BATCH = 256  # ids taken from the ring per read

@@ -7,16 +7,14 @@ from typing import Iterator
 
 import orcd.gguf
 import orcd.tokenizer
+# The CUDA engine's prompt tokens per forward call, here too: it bounds the attention scores
+# (chunk x context x heads floats) and lets a cancel land between chunks of a long prompt.
+from orcd._cuda import PREFILL_CHUNK
 from orcd.engine.base import Engine, context_for, quant_kind
 from orcd.engine.sampling import SamplingParams, sample
 from orcd.errors import Cancelled
 from orcd.models import describe
 from orcd.reference import KVCache, forward, load
-
-
-# Prompt tokens per forward call: bounds the attention scores (chunk x context x heads floats)
-# and lets a cancel land between chunks of a long prompt.
-PREFILL_CHUNK = 256
 
 
 class CpuEngine(Engine):
