@@ -6,10 +6,10 @@ import json
 
 import orcd.gguf
 from orcd.commands import env_default, flag
+from orcd.engine.base import DEFAULT_CTX_CAP, context_for
 from orcd.models import describe, parameter_count, vram_estimate
 
 HELP = "describe a GGUF model: architecture, parameters, quant mix, tokenizer, context, VRAM"
-DEFAULT_CTX = 8192  # orcd serve's default context cap (SPEC.md §1)
 TOKENIZER_KINDS = {"gpt2": "gguf-bpe", "llama": "gguf-spm"}
 MIB = 1 << 20
 
@@ -19,7 +19,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--json", action="store_true", default=env_default("--json", False, flag),
                         help="print one JSON object instead of text")
     parser.add_argument("--ctx", type=int, default=env_default("--ctx", None, int),
-                        help=f"context length of the VRAM estimate (default: min(model context, {DEFAULT_CTX}))")
+                        help=f"context length of the VRAM estimate (default: min(model context, {DEFAULT_CTX_CAP}))")
 
 
 def quant_mix(tensors) -> dict[str, dict]:
@@ -42,7 +42,7 @@ def report(path: str, ctx: int | None) -> dict:
         mix = quant_mix(f.tensors)
         kind = tokenizer_kind(f.metadata)
         pre = f.metadata.get("tokenizer.ggml.pre")
-    ctx = ctx or min(cfg.context_length, DEFAULT_CTX)
+    ctx = context_for(cfg, ctx)
     vram = vram_estimate(cfg, sum(m["bytes"] for m in mix.values()), ctx)
     return {"path": path, "architecture": cfg.arch, "name": cfg.name,
             "parameters": parameter_count(cfg), "quant_mix": mix,

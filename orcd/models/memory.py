@@ -1,4 +1,7 @@
-"""Parameter count and the VRAM a model needs (SPEC.md §4: weights + KV cache + scratch)."""
+"""Parameter count and the VRAM a model needs (SPEC.md §4: weights + KV cache + scratch).
+
+The total is the CUDA engine's own (orcd_engine_vram_required), the figure it checks against
+free memory before a load; the KV cache is computed here and scratch is the rest."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,8 +11,6 @@ from orcd.models.config import ModelConfig
 from orcd.models.tensors import expected_tensors
 
 KV_BYTES = 2  # the KV cache is FP16
-ACTIVATION_BYTES = 4  # activations and logits are F32
-PREFILL_CHUNK = 512  # tokens of a prompt processed per forward pass
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,22 +29,14 @@ def parameter_count(cfg: ModelConfig) -> int:
 
 
 def kv_cache_bytes(cfg: ModelConfig, ctx: int) -> int:
-    """K and V for every layer and position; sliding-window layers are counted at full
-    length too, so the estimate never falls short of what an engine may allocate."""
+    """K and V for every layer and position, sliding-window layers at full length too, as the
+    CUDA engine allocates them."""
     per_token = cfg.block_count * (cfg.k_dim + cfg.v_dim) * KV_BYTES
     return per_token * ctx
 
 
-def scratch_bytes(cfg: ModelConfig, ctx: int) -> int:
-    """Activations of one prefill chunk: the residual stream and its normed copy, q/k/v,
-    the feed-forward hidden state (gate, up), the attention scores of the chunk against
-    the whole context, and the logits row with its sampling copy."""
-    ffn = cfg.expert_feed_forward_length * cfg.expert_used_count if cfg.is_moe else cfg.feed_forward_length
-    per_token = 2 * cfg.embedding_length + cfg.q_dim + cfg.k_dim + cfg.v_dim + 2 * ffn
-    scores = cfg.head_count * PREFILL_CHUNK * ctx
-    logits = 2 * cfg.vocab_size
-    return (PREFILL_CHUNK * per_token + scores + logits) * ACTIVATION_BYTES
-
-
 def vram_estimate(cfg: ModelConfig, weight_bytes: int, ctx: int) -> VramEstimate:
-    return VramEstimate(weight_bytes, kv_cache_bytes(cfg, ctx), scratch_bytes(cfg, ctx))
+    from orcd.engine.cuda import binding  # here: orcd.engine imports orcd.models
+    total = binding().vram_required(cfg, ctx, weight_bytes)
+    kv = kv_cache_bytes(cfg, ctx)
+    return VramEstimate(weight_bytes, kv, total - weight_bytes - kv)

@@ -18,13 +18,13 @@ from hypercorn.config import Config
 from hypercorn.utils import wrap_app
 
 import orcd.gguf
+from orcd.engine.base import context_for
 from orcd.errors import OrcdError
 from orcd.logging import Narrator
-from orcd.models import config_from_metadata
+from orcd.models import ModelConfig, config_from_metadata
 from orcd.server.app import create_app
 from orcd.server.state import ServerState
 
-DEFAULT_CTX_CAP = 8192
 CALLBACK_TIMEOUT_SEC = 5.0
 # The engine thread runs Python between decode steps (sampling glue, detokenization); with the
 # default 5 ms GIL switch interval the event loop could wait that long to answer /health.
@@ -65,7 +65,7 @@ def serve(options: ServeOptions, narrator: Narrator) -> int:
 async def _serve(options: ServeOptions, narrator: Narrator) -> int:
     config = hypercorn_config(options, narrator)
     sockets = bind(config, options)
-    ctx = options.ctx or min(model_ctx(options.model), DEFAULT_CTX_CAP)
+    ctx = context_for(model_config(options.model), options.ctx)
     engine_thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="orcd-engine")
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -122,9 +122,9 @@ def bind(config: Config, options: ServeOptions):
                       f"is another worker there? choose another --port") from None
 
 
-def model_ctx(path: str) -> int:
+def model_config(path: str) -> ModelConfig:
     with orcd.gguf.open(path) as f:
-        return config_from_metadata(f.metadata).context_length
+        return config_from_metadata(f.metadata)
 
 
 def load_engine(options: ServeOptions, ctx: int, narrator: Narrator):
