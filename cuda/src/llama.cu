@@ -1,6 +1,6 @@
 // The forward pass of the llama family (llama, qwen2, phi3), step by step as in
-// orcd/reference/{llama,qwen2,phi3}.py: embeddings → per layer [rmsnorm → q, k, v (+ bias)
-// → rope → attention over the KV cache → attn_output → residual → rmsnorm → gate, up →
+// orcd/reference/llama.py (its steps in steps.py): embeddings → per layer [rmsnorm → q, k, v
+// (+ bias) → rope → attention over the KV cache → attn_output → residual → rmsnorm → gate, up →
 // swiglu → ffn_down → residual] → rmsnorm → output → logits.
 // One token (decode) multiplies by matvec, several (prefill) by matmul; one token goes
 // through the persistent kernel of decode_persistent.cu or the fused kernels of

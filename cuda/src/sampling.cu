@@ -267,15 +267,25 @@ __global__ void iota_kernel(int32_t *ids, int n) {
 
 static unsigned blocks_for(int n) { return unsigned((n + 255) / 256); }
 
+// CUB's temporary storage for the sorts: its alternate keys and values and its histograms. CUB
+// can tell the size only with a GPU present, so the VRAM figure (orcd inspect on any machine,
+// the check at load) takes this bound, and sampler_init checks CUB's own figure against it.
 static size_t sort_temp_bytes(int vocab) {
+    return size_t(vocab) * 2 * (sizeof(uint64_t) + sizeof(int32_t)) + (size_t(1) << 20);
+}
+
+static orcd_status check_sort_temp(int vocab) {
     size_t logits = 0, probs = 0;
-    cub::DeviceRadixSort::SortPairsDescending(nullptr, logits, (const float *)nullptr,
-                                              (float *)nullptr, (const int32_t *)nullptr,
-                                              (int32_t *)nullptr, vocab);
-    cub::DeviceRadixSort::SortPairsDescending(nullptr, probs, (const uint64_t *)nullptr,
-                                              (uint64_t *)nullptr, (const int32_t *)nullptr,
-                                              (int32_t *)nullptr, vocab);
-    return logits > probs ? logits : probs;
+    ORCD_CUDA(cub::DeviceRadixSort::SortPairsDescending(
+        nullptr, logits, (const float *)nullptr, (float *)nullptr, (const int32_t *)nullptr,
+        (int32_t *)nullptr, vocab));
+    ORCD_CUDA(cub::DeviceRadixSort::SortPairsDescending(
+        nullptr, probs, (const uint64_t *)nullptr, (uint64_t *)nullptr, (const int32_t *)nullptr,
+        (int32_t *)nullptr, vocab));
+    size_t need = logits > probs ? logits : probs;
+    if (need <= sort_temp_bytes(vocab)) return ORCD_OK;
+    return fail(ORCD_ERR_INVALID, "the sampler's sorts need %zu bytes of CUB storage, over the "
+                "%zu counted for a vocabulary of %d", need, sort_temp_bytes(vocab), vocab);
 }
 
 size_t sampler_bytes(int vocab) {
@@ -286,6 +296,7 @@ size_t sampler_bytes(int vocab) {
 
 orcd_status sampler_init(Sampler &s, Allocator &alloc, int vocab, cudaStream_t stream) {
     s.vocab = vocab;
+    ORCD_TRY(check_sort_temp(vocab));
     s.sort_temp_bytes = sort_temp_bytes(vocab);
     ORCD_TRY(alloc.alloc(&s.work, vocab, "sampler logits"));
     ORCD_TRY(alloc.alloc(&s.sorted, vocab, "sampler sorted logits"));
