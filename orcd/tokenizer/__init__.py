@@ -4,7 +4,8 @@
     tok.encode("Hello", parse_special=True); tok.decode(ids); tok.stream_decoder().feed(id)
 
 Kinds: "gguf-bpe" (byte-level BPE, bpe.py with merges in _bpe.pyx), "gguf-spm"
-(SentencePiece, spm.py), "hf-json" (a tokenizer.json through `tokenizers`, hf.py).
+(SentencePiece, spm.py with merges in _spm.pyx), "hf-json" (a tokenizer.json through
+`tokenizers`, hf.py).
 """
 from __future__ import annotations
 

@@ -1,13 +1,12 @@
 """gguf-spm: SentencePiece BPE (tokenizer.ggml.model = "llama", Phi-3) as llama.cpp's
 llm_tokenizer_spm runs it: spaces become "▁", a space is put before text that starts the
 input or follows a special token (add_space_prefix), adjacent symbols merge while their
-concatenation is a token, highest score first (leftmost on ties), and a character with no
-token falls back to its UTF-8 bytes as <0xNN> tokens."""
+concatenation is a token, highest score first (leftmost on ties; in _spm.pyx), and a
+character with no token falls back to its UTF-8 bytes as <0xNN> tokens."""
 from __future__ import annotations
 
-import heapq
-
 from orcd.errors import ModelLoadError
+from orcd.tokenizer._spm import SpmMerger
 from orcd.tokenizer.base import SpecialSplitter, Tokenizer
 from orcd.tokenizer.bpe import special_texts, token_ids
 from orcd.tokenizer.vocab import BYTE, NORMAL, UNUSED, GgufVocab, eot_ids
@@ -32,9 +31,9 @@ class GgufSpmTokenizer(Tokenizer):
         if vocab.scores is None:
             raise ModelLoadError("a SentencePiece vocabulary (tokenizer.ggml.model = llama) "
                                  "needs tokenizer.ggml.scores; the GGUF has none")
-        self._ids = token_ids(vocab.tokens)
-        self._scores = vocab.scores.tolist()
-        self._byte_ids = [self._ids.get(f"<0x{b:02X}>") for b in range(256)]
+        ids = token_ids(vocab.tokens)
+        self._merger = SpmMerger(vocab.tokens, vocab.scores.tolist(),
+                                 [ids.get(f"<0x{b:02X}>", -1) for b in range(256)])
         self.add_space_prefix = vocab.add_space_prefix
         self._splitter = SpecialSplitter(*special_texts(vocab), vocab.rstrip_ids)
         kinds = vocab.token_type.tolist()
@@ -54,43 +53,6 @@ class GgufSpmTokenizer(Tokenizer):
                 continue
             if self.add_space_prefix and after_special:
                 fragment = " " + fragment
-            ids += self._merge(fragment.replace(" ", SPACE))
+            ids += self._merger.encode(fragment.replace(" ", SPACE))
             after_special = False
         return ids
-
-    def _merge(self, text: str) -> list[int]:
-        symbols = list(text)                      # one per code point; "" once merged away
-        following = list(range(1, len(text) + 1))
-        preceding = list(range(-1, len(text) - 1))
-        queue = []
-
-        def offer(left, right):
-            if left < 0 or right >= len(symbols):
-                return
-            token = self._ids.get(symbols[left] + symbols[right])
-            if token is not None:
-                size = len(symbols[left]) + len(symbols[right])
-                heapq.heappush(queue, (-self._scores[token], left, right, size))
-
-        for i in range(len(symbols) - 1):
-            offer(i, i + 1)
-        while queue:
-            _, left, right, size = heapq.heappop(queue)
-            if (not symbols[left] or not symbols[right]
-                    or len(symbols[left]) + len(symbols[right]) != size):
-                continue  # one side merged since this pair was offered
-            symbols[left] += symbols[right]
-            symbols[right] = ""
-            following[left] = following[right]
-            if following[left] < len(symbols):
-                preceding[following[left]] = left
-            offer(preceding[left], left)
-            offer(left, following[left])
-        return [token for symbol in symbols if symbol for token in self._resegment(symbol)]
-
-    def _resegment(self, symbol: str) -> list[int]:
-        token = self._ids.get(symbol)
-        if token is not None:
-            return [token]
-        return [self._byte_ids[b] for b in symbol.encode("utf-8")
-                if self._byte_ids[b] is not None]
