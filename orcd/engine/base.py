@@ -3,6 +3,11 @@
 An engine holds one model. `generate` yields token ids one at a time; the job runner
 (orcd/engine/job.py) turns them into text events, so both engines share stop strings,
 UTF-8-safe streaming and the end-of-job accounting.
+
+Prompt cache: the KV cache keeps the rows of the last job (its prompt and the generated ids
+it decoded), and `cached_ids` says which ids they are, never more than the rows really hold
+(a job that fails or is cancelled mid-way leaves only what it completed). A new job may keep
+the rows of the longest prefix it shares with them (`reusable_prefix`) and prefill the rest.
 """
 from __future__ import annotations
 
@@ -14,7 +19,7 @@ from typing import Callable, Iterator
 from gguf import LlamaFileType
 
 from orcd.engine.sampling import SamplingParams
-from orcd.errors import invalid
+from orcd.errors import InternalError, invalid
 from orcd.models import ModelConfig
 from orcd.tokenizer import Tokenizer
 
@@ -26,6 +31,7 @@ class Engine(abc.ABC):
         self.config: ModelConfig | None = None
         self.tokenizer: Tokenizer | None = None
         self.ctx = 0  # positions of the KV cache, set by load
+        self.cached_ids: list[int] = []  # the ids whose K/V rows the cache holds, positions 0..
 
     @abc.abstractmethod
     def load(self, path, ctx: int | None = None, progress_cb: Callable[[int], None] | None = None,
@@ -47,10 +53,32 @@ class Engine(abc.ABC):
 
     @abc.abstractmethod
     def generate(self, prompt_ids: list[int], params: SamplingParams, max_tokens: int,
-                 stop_ids: set[int], cancel: threading.Event) -> Iterator[int]:
-        """Prefill `prompt_ids` (checked by prompt_ids), then yield up to max_tokens sampled
+                 stop_ids: set[int], cancel: threading.Event, n_cached: int = 0) -> Iterator[int]:
+        """Prefill `prompt_ids` (checked by prompt_ids) but the first n_cached, whose rows the
+        cache keeps (at most reusable_prefix(prompt_ids)), then yield up to max_tokens sampled
         ids. A yielded id in stop_ids is the last; generation also ends when the context is
-        full. Checks `cancel` before every step and raises orcd.errors.Cancelled when it is set."""
+        full. Checks `cancel` before every step and raises orcd.errors.Cancelled when it is set.
+        The whole prompt counts for the repetition penalty, cached or not."""
+
+    def reusable_prefix(self, prompt_ids: list[int]) -> int:
+        """How many leading prompt ids the cache already holds, at most all but the last (the
+        logits of the last prompt position must be computed)."""
+        cached, limit = self.cached_ids, min(len(self.cached_ids), len(prompt_ids) - 1)
+        if limit <= 0 or cached[:limit] == prompt_ids[:limit]:
+            return max(limit, 0)
+        low, high = 0, limit - 1  # equal prefixes of length low; length high + 1 differs
+        while low < high:  # a shared prefix of n ids means one of every shorter length too
+            mid = (low + high + 1) // 2
+            if cached[:mid] == prompt_ids[:mid]:
+                low = mid
+            else:
+                high = mid - 1
+        return low
+
+    def _check_cached(self, prompt_ids: list[int], n_cached: int) -> None:
+        if not 0 <= n_cached <= self.reusable_prefix(prompt_ids):
+            raise InternalError(f"{n_cached} prompt tokens asked from the cache, which holds "
+                                f"{self.reusable_prefix(prompt_ids)} of them")
 
     @abc.abstractmethod
     def health(self) -> dict:

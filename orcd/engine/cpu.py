@@ -34,34 +34,40 @@ class CpuEngine(Engine):
         self.model = load(path, context_for(config, ctx), progress_cb)
         self.config, self.ctx = self.model.config, self.model.ctx
         self.cache = KVCache(self.config, self.model.ctx)
+        self.cached_ids = []
         self._health = {"arch": self.config.arch, "model": path.name, "quant_kind": kind,
                         "vram_bytes_used": 0, "context_length": self.model.ctx, "device": "cpu",
                         "resident": True}
 
     def generate(self, prompt_ids: list[int], params: SamplingParams, max_tokens: int,
-                 stop_ids: set[int], cancel: threading.Event) -> Iterator[int]:
+                 stop_ids: set[int], cancel: threading.Event, n_cached: int = 0) -> Iterator[int]:
         prompt_ids = self.prompt_ids(prompt_ids)
+        self._check_cached(prompt_ids, n_cached)
         history = list(prompt_ids)
-        self.cache.truncate(0)
-        for start in range(0, len(prompt_ids), PREFILL_CHUNK):
-            _check(cancel)
-            logits = forward(self.model, prompt_ids[start:start + PREFILL_CHUNK], self.cache,
-                             last_only=True)[-1]
-        for step in range(max_tokens):
-            _check(cancel)
-            token = sample(logits, params, step, history)
-            yield token
-            if token in stop_ids or self.cache.length == self.model.ctx:
-                return
-            history.append(token)
-            if step + 1 < max_tokens:
-                logits = forward(self.model, [token], self.cache)[-1]
+        self.cache.truncate(n_cached)
+        try:
+            for start in range(n_cached, len(prompt_ids), PREFILL_CHUNK):
+                _check(cancel)
+                logits = forward(self.model, prompt_ids[start:start + PREFILL_CHUNK], self.cache,
+                                 last_only=True)[-1]
+            for step in range(max_tokens):
+                _check(cancel)
+                token = sample(logits, params, step, history)
+                yield token
+                if token in stop_ids or self.cache.length == self.model.ctx:
+                    return
+                history.append(token)
+                if step + 1 < max_tokens:
+                    logits = forward(self.model, [token], self.cache)[-1]
+        finally:  # a forward pass that did not finish advanced no row
+            self.cached_ids = history[:self.cache.length]
 
     def health(self) -> dict:
         return dict(self._health)
 
     def close(self) -> None:
         self.model = self.cache = None
+        self.cached_ids = []
 
 
 def _check(cancel: threading.Event) -> None:

@@ -2,9 +2,11 @@
 
 The decode loop runs in C on a thread of its own (the GIL released) and publishes each id
 to a ring in pinned host memory; `generate` drains the ring and yields ids as they appear.
+The KV cache keeps the last job's rows for the next one's shared prefix (Engine.cached_ids).
 """
 from __future__ import annotations
 
+import concurrent.futures
 import pathlib
 import threading
 from typing import Iterator
@@ -42,6 +44,8 @@ class CudaEngine(Engine):
         self.gpu_device = gpu_device
         self.chunk_bytes = chunk_bytes
         self._model = self._cuda.DeviceModel(gpu_device)
+        # The C decode loop blocks (without the GIL) for a whole job, on a thread kept for it.
+        self._decoder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="orcd-decode")
         info = self._cuda.device_info(gpu_device)
         self._health = {"device": "cuda", "gpu_device": gpu_device, "gpu_name": info["name"],
                         "sm": info["sm"], "cuda_runtime_version": self._cuda.runtime_version(),
@@ -58,7 +62,7 @@ class CudaEngine(Engine):
             tensors = list(f.tensors.values())
             self._check_vram(path, config, ctx, sum(t.nbytes for t in tensors))
             self._model.load(config, ctx, tensors, self.chunk_bytes, progress_cb)
-        self.config, self.ctx = config, ctx
+        self.config, self.ctx, self.cached_ids = config, ctx, []
         self._health.update(arch=config.arch, model=path.name, quant_kind=kind, context_length=ctx)
         self._refresh()
 
@@ -72,46 +76,47 @@ class CudaEngine(Engine):
                 f"{available} bytes free: use a smaller --ctx, a smaller model, or a free GPU")
 
     def generate(self, prompt_ids: list[int], params: SamplingParams, max_tokens: int,
-                 stop_ids: set[int], cancel: threading.Event) -> Iterator[int]:
+                 stop_ids: set[int], cancel: threading.Event, n_cached: int = 0) -> Iterator[int]:
         prompt_ids = self.prompt_ids(prompt_ids)
+        self._check_cached(prompt_ids, n_cached)
         if not self.check_residency():
             raise CudaError(f"VRAM residency check failed on GPU {self.gpu_device}: an "
                             f"allocation is not device memory; restart the worker")
         if cancel.is_set():
             raise Cancelled("the job was cancelled")
-        errors: list[BaseException] = []
-
-        def run() -> None:
-            try:
-                self._model.generate(prompt_ids, params, max_tokens, stop_ids)
-            except BaseException as e:  # handed to the generator's thread below
-                errors.append(e)
-
         self._model.begin_job()
-        thread = threading.Thread(target=run, name="orcd-decode", daemon=True)
-        thread.start()
-        produced = 0
+        self.cached_ids = prompt_ids[:n_cached]  # what the rows hold should the job fail
+        job = self._decoder.submit(self._model.generate, prompt_ids, params, max_tokens,
+                                   stop_ids, n_cached)
+        produced: list[int] = []
         try:
             finished = False
             while not finished:
                 if cancel.is_set():
                     self._model.cancel()
-                alive = thread.is_alive()  # before the read: a dead thread's ring is final
-                ids, finished = self._model.read_tokens(produced, POLL_MS)
-                # A thread that died before reaching the C loop never finishes the ring.
-                finished = finished or (not ids and not alive)
-                produced += len(ids)
+                done = job.done()  # before the read: a finished job's ring is final
+                ids, finished = self._model.read_tokens(len(produced), POLL_MS)
+                # A job that failed before reaching the C loop never finishes the ring.
+                finished = finished or (not ids and done)
+                produced += ids
                 yield from ids
         finally:
-            if thread.is_alive():
+            if not job.done():
                 self._model.cancel()  # the consumer stopped early: end the loop
-            thread.join()
+            error = job.exception()
             self._refresh()
-        if errors:
-            raise errors[0]
+            # Every id but the last published one was decoded into the cache before the next
+            # was published (read or not, ids published later only add rows).
+            if produced and (error is None or isinstance(error, Cancelled)):
+                self.cached_ids = prompt_ids + produced[:-1]
+            elif error is not None and not isinstance(error, Cancelled):
+                self.cached_ids = []  # a failed step may have left any row half written
+        if error is not None:
+            raise error
 
     def forward_logits(self, ids):
         """Logits (len(ids), vocab) of ids at positions 0.. from an empty cache (tests)."""
+        self.cached_ids = []
         return self._model.forward_logits(ids)
 
     def check_residency(self) -> bool:
@@ -130,4 +135,5 @@ class CudaEngine(Engine):
         if self._model is not None:
             self._model.close()
             self._model = None
+        self.cached_ids = []
         self._health["vram_bytes_used"] = 0

@@ -20,16 +20,17 @@ from orcd.errors import Cancelled
 
 
 def run_job(engine, tokenizer, prompt, params: SamplingParams, max_tokens: int,
-            stop_strings: list[str], cancel: threading.Event) -> Iterator[tuple[str, dict]]:
-    """`prompt` is token ids or text, as engine.prompt_ids reads them. decode_time_ms covers
-    prefill and every decode step."""
+            stop_strings: list[str], cancel: threading.Event,
+            n_cached: int = 0) -> Iterator[tuple[str, dict]]:
+    """`prompt` is token ids or text, as engine.prompt_ids reads them; the KV cache holds its
+    first n_cached (Engine.generate). decode_time_ms covers prefill and every decode step."""
     prompt_ids = engine.prompt_ids(prompt)
     end_ids = set(tokenizer.eot_ids) | ({tokenizer.eos_id} if tokenizer.eos_id is not None else set())
     decoder, matcher = tokenizer.stream_decoder(), StopMatcher(stop_strings)
     events = _TokenEvents()
     tokens_out, stop_reason = 0, "max_tokens"
     start = time.perf_counter()
-    tokens = engine.generate(prompt_ids, params, max_tokens, end_ids, cancel)
+    tokens = engine.generate(prompt_ids, params, max_tokens, end_ids, cancel, n_cached)
     try:
         for token in tokens:
             tokens_out += 1

@@ -1,0 +1,202 @@
+"""The prompt cache on both engines (Engine.cached_ids, reusable_prefix, generate's n_cached):
+a job that keeps the previous job's rows gives the ids a whole prefill gives, and a job that
+ends early or fails leaves only the rows it really wrote, which the next job's ids prove.
+Each test runs on the CPU engine and, marked `gpu`, on the CUDA engine.
+
+Kept rows of prompt tokens come from prefill, as a whole prefill would write them. Kept rows
+of generated tokens come from decode steps: the NumPy engine computes those as prefill does,
+but the CUDA engine's decode multiplies 8-bit activations (matvec) where prefill multiplies
+FP16 ones (matmul), so there the two runs may part at a near-tie (same_ids)."""
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import orcd.engine.cpu as cpu
+from orcd.engine import create_engine
+from orcd.engine.cpu import CpuEngine
+from orcd.engine.sampling import SamplingParams
+from orcd.errors import Cancelled, InternalError
+from orcd.testing.oracles import top2_margin
+from orcd.testing.parity import tolerance
+from orcd.testing.synth import write_model
+
+GREEDY = SamplingParams(temperature=0.0)
+SEEDED = SamplingParams(temperature=0.9, top_p=0.95, seed=1234)
+DEVICES = [pytest.param("cpu"), pytest.param("cuda", marks=pytest.mark.gpu)]
+
+
+@pytest.fixture(scope="module")
+def tiny_path(tmp_path_factory):
+    return write_model(tmp_path_factory.mktemp("cache") / "llama.gguf", "llama", quant="Q8_0", seed=3)
+
+
+@pytest.fixture(scope="module", params=DEVICES)
+def engine(request, tiny_path):
+    e = create_engine(request.param)
+    e.load(tiny_path, 512)
+    yield e
+    e.close()
+
+
+@pytest.fixture(scope="module", params=DEVICES)
+def smollm2(request, smollm2_path):
+    e = create_engine(request.param)
+    e.load(smollm2_path, 1024)
+    yield e
+    e.close()
+
+
+def generate(engine, prompt, params=GREEDY, max_tokens=12, n_cached=0, cancel=None):
+    return list(engine.generate(prompt, params, max_tokens, set(), cancel or threading.Event(),
+                                n_cached))
+
+
+def cached_then_fresh(engine, prompt, params, max_tokens=12):
+    """(ids reusing what the cache holds, ids of a whole prefill, rows reused)."""
+    n = engine.reusable_prefix(prompt)
+    cached = generate(engine, prompt, params, max_tokens, n)
+    return cached, generate(engine, prompt, params, max_tokens, 0), n
+
+
+def past(answer, *ids) -> list[int]:
+    """ids without the answer's first: a prompt that leaves the answer there shares no row of it."""
+    return [i for i in ids if i != answer[0]]
+
+
+def same_ids(engine, prompt, cached, fresh) -> None:
+    """Equal, or (CUDA, decode rows kept) equal up to a step whose best two logits lie within
+    twice the parity tolerance, where the two rounding paths may pick either."""
+    if cached == fresh:
+        return
+    assert engine.device == "cuda", (cached, fresh)
+    k = next(i for i, (a, b) in enumerate(zip(cached, fresh)) if a != b)
+    logits = engine.forward_logits(prompt + fresh[:k])[-1]
+    assert top2_margin(logits) <= 2 * tolerance(logits), (k, cached, fresh)
+
+
+def test_reusable_prefix_is_the_longest_shared_prefix_but_the_last_token():
+    e = CpuEngine()
+    assert e.reusable_prefix([1, 2, 3]) == 0  # nothing cached
+    e.cached_ids = [1, 2, 3, 4, 5]
+    assert e.reusable_prefix([1, 2, 3, 4, 5]) == 4  # the last prompt token is always prefilled
+    assert e.reusable_prefix([1, 2, 3, 4, 5, 6, 7]) == 5
+    assert e.reusable_prefix([1, 2, 9, 4, 5, 6]) == 2
+    assert e.reusable_prefix([7, 2, 3]) == 0
+    assert e.reusable_prefix([1]) == 0
+    e.cached_ids = list(range(1000))
+    for cut in (0, 1, 63, 64, 500, 998):
+        assert e.reusable_prefix(list(range(cut)) + [-1] + list(range(cut + 1, 1200))) == cut
+
+
+@pytest.mark.parametrize("params", [GREEDY, SEEDED], ids=["greedy", "seeded"])
+def test_a_longer_prompt_reuses_the_last_prompt(engine, params):
+    prompt = list(range(40, 90))
+    answer = generate(engine, prompt, params)
+    assert engine.cached_ids[:len(prompt)] == prompt
+    cached, fresh, n = cached_then_fresh(engine, prompt + past(answer, 7, 8, 9, 10), params)
+    assert n == len(prompt) and cached == fresh
+
+
+def test_a_conversation_reuses_the_prompt_and_the_answer(engine):
+    prompt = list(range(100, 130))
+    answer = generate(engine, prompt)
+    assert engine.cached_ids == prompt + answer[:-1]  # the last id was sampled, never decoded
+    turn = prompt + answer + [11, 12, 13]
+    cached, fresh, n = cached_then_fresh(engine, turn, GREEDY)
+    assert n == len(prompt) + len(answer) - 1  # all but the answer's last id
+    same_ids(engine, turn, cached, fresh)
+
+
+def test_a_seeded_conversation_samples_the_same_ids_on_the_cpu_engine(tiny_path):
+    engine = create_engine("cpu")
+    engine.load(tiny_path, 512)
+    prompt = list(range(100, 130))
+    answer = generate(engine, prompt, SEEDED)
+    cached, fresh, n = cached_then_fresh(engine, prompt + answer + [11, 12, 13], SEEDED)
+    assert n == len(prompt) + len(answer) - 1 and cached == fresh
+
+
+def test_the_real_smollm2_answers_a_second_turn_the_same_with_the_cache(smollm2):
+    tok = smollm2.tokenizer
+    chat = [{"role": "user", "content": "Name a colour of the sky."}]
+    first = tok.encode(tok.apply_chat_template(chat), add_special=True, parse_special=True)
+    answer = generate(smollm2, first, GREEDY, 10)
+    chat += [{"role": "assistant", "content": tok.decode(answer, skip_special=True)},
+             {"role": "user", "content": "And of grass?"}]
+    second = tok.encode(tok.apply_chat_template(chat), add_special=True, parse_special=True)
+    cached, fresh, n = cached_then_fresh(smollm2, second, GREEDY, 10)
+    assert n >= len(first) - 1
+    same_ids(smollm2, second, cached, fresh)
+
+
+def test_a_stopped_job_leaves_the_rows_it_decoded(engine):
+    prompt = list(range(200, 240))
+    stream = engine.generate(prompt, GREEDY, 50, set(), threading.Event())
+    produced = [next(stream) for _ in range(5)]
+    stream.close()  # as a matched stop string does; the CUDA loop may have gone further
+    held = engine.cached_ids
+    turn = prompt + produced + [5, 6]
+    cached, fresh, n = cached_then_fresh(engine, turn, GREEDY)
+    assert n >= len(prompt)
+    same_ids(engine, turn, cached, fresh)
+    assert held == (prompt + generate(engine, prompt, GREEDY, 50))[:len(held)]
+
+
+def test_a_cancelled_job_leaves_a_true_prefix(engine):
+    prompt = list(range(300, 330))
+    answer = generate(engine, prompt)
+    cancel = threading.Event()
+    cancel.set()
+    longer = prompt + past(answer, 1, 2, 3, 4)
+    n = engine.reusable_prefix(longer)
+    with pytest.raises(Cancelled):
+        generate(engine, longer, n_cached=n, cancel=cancel)
+    assert engine.reusable_prefix(longer) == n
+    cached, fresh, _ = cached_then_fresh(engine, longer, GREEDY)
+    assert cached == fresh
+
+
+def test_more_cached_rows_than_the_cache_holds_are_refused(engine):
+    generate(engine, [5, 6, 7])
+    with pytest.raises(InternalError, match="cache"):
+        generate(engine, [5, 6, 9, 10], n_cached=3)
+
+
+def test_a_prefill_that_fails_midway_keeps_only_its_finished_chunks(tiny_path, monkeypatch):
+    engine = create_engine("cpu")
+    engine.load(tiny_path, 512)
+    monkeypatch.setattr(cpu, "PREFILL_CHUNK", 16)
+    calls, forward = [], cpu.forward
+
+    def second_chunk_fails(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise MemoryError("the second chunk does not fit")
+        return forward(*args, **kwargs)
+
+    prompt = list(range(20, 70))
+    monkeypatch.setattr(cpu, "forward", second_chunk_fails)
+    with pytest.raises(MemoryError):
+        generate(engine, prompt)
+    assert engine.cached_ids == prompt[:16]
+    monkeypatch.setattr(cpu, "forward", forward)
+    cached, fresh, n = cached_then_fresh(engine, prompt, GREEDY)
+    assert n == 16 and cached == fresh
+
+
+def test_the_cache_rows_equal_a_fresh_prefill(tiny_path):
+    """The rows a conversation leaves are the rows one prefill of the same ids writes (up to
+    float32 rounding of one-row and many-row products)."""
+    engine = create_engine("cpu")
+    engine.load(tiny_path, 512)
+    prompt = list(range(10, 40))
+    generate(engine, prompt, GREEDY, 8)
+    kept = engine.cached_ids
+    rows = len(kept)
+    k, v = engine.cache.k[:, :, :rows].copy(), engine.cache.v[:, :, :rows].copy()
+    generate(engine, kept + [1], GREEDY, 1)
+    np.testing.assert_allclose(engine.cache.k[:, :, :rows], k, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(engine.cache.v[:, :, :rows], v, rtol=1e-5, atol=1e-6)
