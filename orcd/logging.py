@@ -13,6 +13,7 @@ import threading
 EVENTS = frozenset({
     "startup", "model_load_start", "model_load_progress", "model_load_complete", "ready",
     "execute_start", "execute_end", "cancel", "error", "residency_check_failed", "shutdown",
+    "trace",  # debug: orcd serve --trace
 })
 PROMPT_FIELDS = frozenset({"prompt", "text"})
 BAR_WIDTH = 30

@@ -57,9 +57,10 @@ def step_order(context, terminal):
 @then("the started event carries the job, model, time, seed and prompt size")
 def step_started(context):
     kind, data = context.stream.events[0]
-    assert set(data) == {"job_id", "model", "started_at", "seed", "prompt_tokens"}, data
+    assert set(data) == {"job_id", "model", "started_at", "seed", "prompt_tokens", "cached_tokens"}, data
     assert data["job_id"] == context.body["job_id"] and data["started_at"].endswith("Z")
     assert data["prompt_tokens"] > 0 and 0 <= data["seed"] < 2**64
+    assert 0 <= data["cached_tokens"] < data["prompt_tokens"]
     if "seed" in context.body:
         assert data["seed"] == context.body["seed"]
 

@@ -39,6 +39,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="cuda (default) or cpu: the slow NumPy reference engine, for development and CI")
     p.add_argument("--log-prompts", action="store_true", default=env_default("--log-prompts", False, flag),
                    help="include prompts and generated text in the log (off: they may be private)")
+    p.add_argument("--no-prompt-cache", action="store_true",
+                   default=env_default("--no-prompt-cache", False, flag),
+                   help="prefill every prompt whole (default: a job reuses the KV cache of the prefix "
+                        "it shares with the previous job's prompt and output; a request can also "
+                        "say cache_prompt: false)")
+    p.add_argument("--event-loop", choices=("uvloop", "asyncio"),
+                   default=env_default("--event-loop", "uvloop"),
+                   help="the event loop under hypercorn (default uvloop; asyncio: the standard "
+                        "library's)")
+    p.add_argument("--trace", action="store_true", default=env_default("--trace", False, flag),
+                   help="narrate, per job, when its first token passed each hand-off (debug; "
+                        "`orcd bench server --trace` prints the breakdown)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,7 +69,8 @@ def run(args: argparse.Namespace) -> int:
             gpu_device=args.gpu_device, callback_url=args.callback_url, ctx=args.ctx,
             max_tokens_out=args.max_tokens_out, inference_timeout_sec=args.inference_timeout_sec,
             residency_check_sec=args.residency_check_sec,
-            tokenizer_json=args.tokenizer_json, device=args.device, log_prompts=args.log_prompts)
+            tokenizer_json=args.tokenizer_json, device=args.device, log_prompts=args.log_prompts,
+            trace=args.trace, prompt_cache=not args.no_prompt_cache, event_loop=args.event_loop)
         return serve(options, narrator)
     except Exception as e:  # any start-up failure is one line and exit 1, never a traceback
         return start_failure(narrator, e)

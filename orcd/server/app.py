@@ -10,25 +10,29 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from orcd.errors import InternalError, InvalidRequest, OrcdError, WorkerBusy, invalid
 from orcd.server import openai
-from orcd.server.jobs import RETRY_AFTER_SECONDS, Job
-from orcd.server.schema import MAX_BODY_BYTES, parse_execute, parse_json_body, text_field
+from orcd.server.handlers import event_stream, json_body, traced_request
+from orcd.server.health import health_first
+from orcd.server.jobs import RETRY_AFTER_SECONDS
+from orcd.server.schema import MAX_BODY_BYTES, parse_execute, text_field
 from orcd.server.sse import frame
 from orcd.server.state import ServerState
-
-SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 def create_app(state: ServerState) -> Quart:
     app = Quart("orcd")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, RESPONSE_TIMEOUT=None)
     app.state = state
+    app.asgi_app = health_first(app.asgi_app, state)
 
     @app.post("/execute")
     async def execute():
         accepted_at = time.monotonic()
+        trace = traced_request("handler")
         body = await json_body()
-        job = await state.runner.start(
-            parse_execute(body, state.vocab_size, state.runner.max_tokens_out), accepted_at)
+        generation = parse_execute(body, state.vocab_size, state.runner.max_tokens_out)
+        if trace is not None:
+            trace.mark("parsed")
+        job = await state.runner.start(generation, accepted_at, frame, trace)
         return event_stream(state, job)
 
     @app.post("/cancel")
@@ -55,7 +59,7 @@ def create_app(state: ServerState) -> Quart:
         state.begin_shutdown("POST /shutdown")
         return {"status": "shutting down"}, 202
 
-    openai.register(app, state, json_body)
+    openai.register(app, state)
 
     @app.errorhandler(OrcdError)
     async def orcd_error(error: OrcdError):
@@ -77,10 +81,6 @@ def create_app(state: ServerState) -> Quart:
     return app
 
 
-async def json_body() -> dict:
-    return parse_json_body(await request.get_data(cache=False), request.headers.get("Content-Type"))
-
-
 def error_response(error: OrcdError, status: int | None = None) -> Response:
     status = status or error.http_status
     if request.path.startswith("/v1/"):
@@ -89,16 +89,3 @@ def error_response(error: OrcdError, status: int | None = None) -> Response:
         response = error.to_dict()
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(error, WorkerBusy) else {}
     return response, status, headers
-
-
-def event_stream(state: ServerState, job: Job) -> Response:
-    async def frames():
-        try:
-            async for kind, data in job.events():
-                yield frame(kind, data)
-        finally:
-            state.runner.abandon(job)
-
-    response = Response(frames(), content_type="text/event-stream; charset=utf-8", headers=SSE_HEADERS)
-    response.timeout = None
-    return response

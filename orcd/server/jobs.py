@@ -1,10 +1,12 @@
 """One job at a time on one engine thread; its events cross to the event loop.
 
-The engine runs in a single dedicated thread so the event loop never waits on inference.
-Each event the engine yields is handed to the loop with call_soon_threadsafe and put on the
-job's asyncio queue, so tokens reach the HTTP response as they are produced. The terminal
-event is decided on the loop, first one wins: /cancel, the timeout and shutdown end the
-stream at once, and the engine thread sees `cancel` at its next decode step.
+The engine runs in a single dedicated thread so the event loop never waits on inference. A
+job crosses to it once: the thread tokenizes the prompt (a refused prompt goes back to the
+request as INVALID_REQUEST), finds the prefix the KV cache holds, opens the job's stream with
+`started`, and generates. Each token event goes from there straight into the stream, its
+frame encoded on the engine thread (orcd/server/stream.py). The terminal event is decided on
+the loop, first one wins: /cancel, the timeout and shutdown end the stream at once, and the
+engine thread sees `cancel` at its next decode step.
 """
 from __future__ import annotations
 
@@ -18,20 +20,23 @@ from orcd.errors import Cancelled, InferenceTimeout, InternalError, OrcdError, W
 from orcd.logging import Narrator, utc_now_rfc3339
 from orcd.server.metrics import Metrics
 from orcd.server.schema import GenerationRequest
+from orcd.server.stream import Encode, JobStream
 
 RETRY_AFTER_SECONDS = 1
 DRAIN_TIMEOUT_SEC = 3.0
-TERMINAL = ("end", "error")
 
 
 class Job:
-    def __init__(self, request: GenerationRequest, accepted_at: float):
+    def __init__(self, request: GenerationRequest, accepted_at: float, stream: JobStream, trace=None):
         self.request = request
         self.id = request.job_id
         self.accepted_at = accepted_at
+        self.stream = stream
+        self.trace = trace
         self.prompt_ids: list[int] = []
+        self.cached_tokens = 0
         self.cancel = threading.Event()
-        self.queue: asyncio.Queue = asyncio.Queue()
+        self.accepted: asyncio.Future = stream.loop.create_future()  # set once tokenized
         self.outcome: str | None = None
         self.tokens_seen = 0
         self.text: list[str] = []
@@ -40,22 +45,35 @@ class Job:
         self.announced = False
         self.cancel_reason = ""
 
+    def mark(self, stage: str) -> None:
+        if self.trace is not None:
+            self.trace.mark(stage)
+
     @property
     def ended(self) -> bool:
         return self.outcome is not None
 
     async def events(self):
         """(kind, data) pairs: started, token*, then exactly one of end or error."""
-        while True:
-            kind, data = await self.queue.get()
-            yield kind, data
-            if kind in TERMINAL:
-                return
+        async for batch in self.stream.batches():
+            for kind, data, _ in batch:
+                yield kind, data
+
+    async def chunks(self):
+        """The response body: the encoded frames, those that arrived together joined."""
+        async for batch in self.stream.batches():
+            if self.trace is not None and any(kind == "token" for kind, _, _ in batch):
+                self.trace.mark("loop_received")
+            chunk = b"".join(frame for _, _, frame in batch)
+            if self.trace is not None and "loop_received" in self.trace.marks:
+                self.trace.mark("frame_yielded")
+            yield chunk
 
 
 class JobRunner:
     def __init__(self, engine, thread: concurrent.futures.ThreadPoolExecutor, narrator: Narrator,
-                 metrics: Metrics, *, model: str, ctx: int, max_tokens_out: int, timeout_sec: float):
+                 metrics: Metrics, *, model: str, ctx: int, max_tokens_out: int, timeout_sec: float,
+                 prompt_cache: bool = True):
         self.engine = engine
         self.thread = thread
         self.narrator = narrator
@@ -64,6 +82,7 @@ class JobRunner:
         self.ctx = ctx
         self.max_tokens_out = max_tokens_out
         self.timeout_sec = timeout_sec
+        self.prompt_cache = prompt_cache  # off: --no-prompt-cache
         self.job: Job | None = None
         self.accepting = True
         self.drained = False
@@ -72,67 +91,108 @@ class JobRunner:
     def busy(self) -> bool:
         return self.job is not None
 
-    async def start(self, request: GenerationRequest, accepted_at: float) -> Job:
-        """Claim the slot, tokenize, and start the job; WORKER_BUSY or INVALID_REQUEST otherwise."""
+    async def start(self, request: GenerationRequest, accepted_at: float, encode: Encode | None = None,
+                    trace=None) -> Job:
+        """Claim the slot and hand the job to the engine thread; returns once its prompt is
+        tokenized and `started` is queued. WORKER_BUSY or INVALID_REQUEST otherwise.
+        encode(kind, data) -> bytes makes the frames of Job.chunks()."""
         if not self.accepting:
             raise WorkerBusy("the worker is shutting down; send the job to another worker")
         if self.job is not None:
             self.metrics.requests["rejected"] += 1
             raise WorkerBusy(f"job {self.job.id!r} is running; retry in {RETRY_AFTER_SECONDS} s")
-        job = self.job = Job(request, accepted_at)
         loop = asyncio.get_running_loop()
+        job = self.job = Job(request, accepted_at, JobStream(loop, encode), trace)
+        if trace is not None:
+            trace.job_id = job.id
+        self.thread.submit(self._run, job)
         try:
-            job.prompt_ids = await loop.run_in_executor(self.thread, self.engine.prompt_ids,
-                                                        request.prompt)
+            await job.accepted
         except BaseException:
-            self.job = None
+            job.cancel.set()  # the engine thread must not run it
+            if self.job is job:
+                self.job = None
             raise
-        self._announce(job)
-        if job.cancel.is_set():  # cancelled while its prompt was being tokenized
-            self._fail(job, Cancelled(f"job {job.id!r} {job.cancel_reason}"))
-            return job
-        job.timeout = loop.call_later(self.timeout_sec, self._time_out, job)
-        loop.run_in_executor(self.thread, self._generate, job, loop)
         return job
 
-    def _announce(self, job: Job) -> None:
-        r = job.request
-        started = {"job_id": job.id, "model": self.model, "started_at": utc_now_rfc3339(),
-                   "seed": r.params.seed, "prompt_tokens": len(job.prompt_ids)}
-        job.queue.put_nowait(("started", started))
+    def _run(self, job: Job) -> None:
+        """Engine thread: everything a job does before and while it generates."""
+        loop = job.stream.loop
+        job.mark("tokenize_start")
+        try:
+            job.prompt_ids = self.engine.prompt_ids(job.request.prompt)
+            if job.request.cache_prompt and self.prompt_cache:
+                job.cached_tokens = self.engine.reusable_prefix(job.prompt_ids)
+        except Exception as e:  # noqa: BLE001 - INVALID_REQUEST, or INTERNAL with its cause logged
+            loop.call_soon_threadsafe(self._refuse, job, self._as_error(job, e, "the tokenizer"))
+            return
+        job.stream.put_threadsafe("started", self._started(job))  # before any token
         job.announced = True
-        self.metrics.prompt_tokens += len(job.prompt_ids)
-        self.narrator.event("execute_start", f"job started with {len(job.prompt_ids)} prompt tokens",
-                            job_id=job.id, prompt_tokens=len(job.prompt_ids),
+        job.mark("tokenized")
+        loop.call_soon_threadsafe(self._accept, job)
+        self._generate(job, loop)
+
+    def _as_error(self, job: Job, error: Exception, where: str) -> OrcdError:
+        if isinstance(error, OrcdError):
+            return error
+        # the client gets INTERNAL; the operator gets the cause in the log
+        self.narrator.error(f"{where} failed: {type(error).__name__}: {error}", code="INTERNAL",
+                            job_id=job.id)
+        return InternalError(f"{where} failed; see the worker log")
+
+    def _refuse(self, job: Job, error: OrcdError) -> None:
+        if self.job is job:
+            self.job = None
+        if not job.accepted.done():
+            job.accepted.set_exception(error)
+
+    def _started(self, job: Job) -> dict:
+        return {"job_id": job.id, "model": self.model, "started_at": utc_now_rfc3339(),
+                "seed": job.request.params.seed, "prompt_tokens": len(job.prompt_ids),
+                "cached_tokens": job.cached_tokens}
+
+    def _accept(self, job: Job) -> None:
+        """Event loop, once `started` is in the stream: count and narrate the job, and end
+        it at once if it was cancelled while its prompt was tokenized."""
+        if job.accepted.done():  # the request went away meanwhile; start() cancelled the job
+            return
+        job.mark("announced")
+        r, n = job.request, len(job.prompt_ids)
+        self.metrics.prompt_tokens += n
+        self.metrics.cached_prompt_tokens += job.cached_tokens
+        self.narrator.event("execute_start", f"job started with {n} prompt tokens "
+                            f"({job.cached_tokens} from the prompt cache)", job_id=job.id,
+                            prompt_tokens=n, cached_tokens=job.cached_tokens,
                             max_tokens=r.max_tokens, seed=r.params.seed, prompt=r.prompt)
+        if job.cancel.is_set():
+            self._fail(job, Cancelled(f"job {job.id!r} {job.cancel_reason}"))
+        else:
+            job.timeout = job.stream.loop.call_later(self.timeout_sec, self._time_out, job)
+        job.accepted.set_result(None)
 
     def _generate(self, job: Job, loop: asyncio.AbstractEventLoop) -> None:
-        """Engine thread: run the job to its end, handing every event to the loop."""
+        """Engine thread: run the job to its end; tokens go to the stream, the end to the loop."""
         r = job.request
         room = self.ctx - len(job.prompt_ids)
+        job.mark("generate_start")
         try:
             for kind, data in run_job(self.engine, self.engine.tokenizer, job.prompt_ids, r.params,
-                                      min(r.max_tokens, room), list(r.stop), job.cancel):
-                loop.call_soon_threadsafe(self._on_event, job, kind, data)
-        except OrcdError as e:
-            loop.call_soon_threadsafe(self._fail, job, e)
-        except Exception as e:  # the client gets INTERNAL; the operator gets the cause in the log
-            self.narrator.error(f"engine failed: {type(e).__name__}: {e}", code="INTERNAL", job_id=job.id)
-            loop.call_soon_threadsafe(self._fail, job, InternalError("the engine failed; see the worker log"))
+                                      min(r.max_tokens, room), list(r.stop), job.cancel,
+                                      job.cached_tokens):
+                if kind == "token":
+                    self._deliver(job, data)
+                else:
+                    loop.call_soon_threadsafe(self._end, job, data)
+        except Exception as e:  # noqa: BLE001 - every failure becomes the job's error event
+            loop.call_soon_threadsafe(self._fail, job, self._as_error(job, e, "the engine"))
         finally:
             loop.call_soon_threadsafe(self._release, job)
 
-    def _on_event(self, job: Job, kind: str, data: dict) -> None:
+    def _deliver(self, job: Job, data: dict) -> None:
+        """Engine thread: one token event into the stream, unless the job has ended."""
         if job.ended:
             return
-        if kind == "token":
-            self._count_token(job, data)
-        elif kind == "end":
-            self._finish(job, "ok", kind, data)
-            return
-        job.queue.put_nowait((kind, data))
-
-    def _count_token(self, job: Job, data: dict) -> None:
+        job.mark("first_event")
         now = time.monotonic()
         if job.last_token_at is None:
             self.metrics.ttft.observe(now - job.accepted_at)
@@ -141,6 +201,11 @@ class JobRunner:
         job.last_token_at = now
         job.tokens_seen += 1
         job.text.append(data["t"])
+        job.stream.put_threadsafe("token", data)
+
+    def _end(self, job: Job, data: dict) -> None:
+        if not job.ended:
+            self._finish(job, "ok", "end", data)
 
     def _fail(self, job: Job, error: OrcdError) -> None:
         if job.ended:
@@ -159,7 +224,7 @@ class JobRunner:
             self.job = None
         if job.timeout is not None:
             job.timeout.cancel()
-        job.queue.put_nowait((kind, data))
+        job.stream.put(kind, data)
         self.metrics.requests[outcome] += 1
         tokens = data.get("tokens_out", job.tokens_seen)
         self.metrics.tokens_generated += tokens
@@ -183,7 +248,7 @@ class JobRunner:
         self.narrator.event("cancel", reason, job_id=job_id)
         if job.announced:
             self._fail(job, Cancelled(f"job {job_id!r} {reason}"))
-        else:  # the stream must open with `started`: start() ends the job right after it
+        else:  # the stream must open with `started`: _accept ends the job right after it
             job.cancel_reason = reason
             job.cancel.set()
         return True

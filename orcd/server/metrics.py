@@ -33,7 +33,8 @@ class Histogram:
 
 
 class Metrics:
-    """Counters updated on the event loop; rendered on GET /metrics."""
+    """Counters updated on the event loop (the token histograms on the engine thread);
+    rendered on GET /metrics."""
 
     def __init__(self):
         self.started = time.monotonic()
@@ -41,6 +42,7 @@ class Metrics:
         self.requests = dict.fromkeys(OUTCOMES, 0)
         self.tokens_generated = 0
         self.prompt_tokens = 0
+        self.cached_prompt_tokens = 0
         self.ttft = Histogram(TTFT_BUCKETS)
         self.itl = Histogram(ITL_BUCKETS)
 
@@ -61,6 +63,9 @@ class Metrics:
             "# HELP orcd_prompt_tokens_total Prompt tokens processed.",
             "# TYPE orcd_prompt_tokens_total counter",
             f"orcd_prompt_tokens_total {self.prompt_tokens}",
+            "# HELP orcd_prompt_tokens_cached_total Prompt tokens whose KV rows the prompt cache held.",
+            "# TYPE orcd_prompt_tokens_cached_total counter",
+            f"orcd_prompt_tokens_cached_total {self.cached_prompt_tokens}",
             "# HELP orcd_time_to_first_token_seconds From request accepted to first token.",
             "# TYPE orcd_time_to_first_token_seconds histogram",
             *self.ttft.lines("orcd_time_to_first_token_seconds"),

@@ -12,21 +12,23 @@ import time
 import uuid
 
 import jinja2
-from quart import Response
 
 from orcd.errors import OrcdError, invalid
-from orcd.server.schema import (GenerationRequest, MAX_PROMPT_CHARS, max_tokens_field, sampling_params,
-                                stop_field, text_field)
+from orcd.server.handlers import event_stream, json_body, traced_request
+from orcd.server.schema import (GenerationRequest, MAX_PROMPT_CHARS, bool_field, max_tokens_field,
+                                sampling_params, stop_field, text_field)
 from orcd.server.sse import data_frame
 
 OPENAI_COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 SAMPLING_FIELDS = {"temperature", "top_p", "top_k", "min_p", "repetition_penalty", "seed"}
-COMMON_FIELDS = SAMPLING_FIELDS | {"model", "max_tokens", "stop", "stream", "stream_options", "user"}
+COMMON_FIELDS = SAMPLING_FIELDS | {"model", "max_tokens", "stop", "stream", "stream_options", "user",
+                                   "cache_prompt"}
 # OpenAI options accepted only at the value that means "off".
 NEUTRAL = {"n": 1, "best_of": 1, "presence_penalty": 0, "frequency_penalty": 0, "logprobs": False,
            "echo": False, "suffix": None, "logit_bias": {}, "top_logprobs": 0}
 COMPLETION_FIELDS = COMMON_FIELDS | {"prompt"}
 CHAT_FIELDS = COMMON_FIELDS | {"messages", "max_completion_tokens"}
+DONE = data_frame("[DONE]")
 FINISH_REASON = {"max_tokens": "length", "eos": "stop", "stop": "stop"}
 ERROR_TYPE = {"INVALID_REQUEST": "invalid_request_error", "WORKER_BUSY": "server_busy_error",
               "INFERENCE_TIMEOUT": "timeout_error", "CANCELLED": "cancelled_error",
@@ -38,7 +40,7 @@ def error_body(error: OrcdError) -> dict:
                       "code": error.code, "param": getattr(error, "field", None)}}
 
 
-def register(app, state, json_body) -> None:
+def register(app, state) -> None:
     @app.get("/v1/models")
     async def models():
         return {"object": "list", "data": [{"id": state.model, "object": "model",
@@ -48,17 +50,20 @@ def register(app, state, json_body) -> None:
     @app.post("/v1/completions")
     async def completions():
         accepted_at = time.monotonic()
+        trace = traced_request("handler")
         body = await json_body()
         check_fields(body, COMPLETION_FIELDS)
         prompt = completion_prompt(body)
         request = generation_request(body, prompt, state, "cmpl",
                                      default_max_tokens=OPENAI_COMPLETIONS_DEFAULT_MAX_TOKENS)
-        job = await state.runner.start(request, accepted_at)
-        return await respond(body, job, state, TextCompletion)
+        if trace is not None:
+            trace.mark("parsed")
+        return await respond(body, request, accepted_at, trace, state, TextCompletion)
 
     @app.post("/v1/chat/completions")
     async def chat_completions():
         accepted_at = time.monotonic()
+        trace = traced_request("handler")
         body = await json_body()
         check_fields(body, CHAT_FIELDS)
         if "max_completion_tokens" in body:  # the newer name of max_tokens
@@ -66,8 +71,9 @@ def register(app, state, json_body) -> None:
         prompt = chat_prompt(state.engine.tokenizer, chat_messages(body))
         request = generation_request(body, prompt, state, "chatcmpl",
                                      default_max_tokens=state.runner.max_tokens_out)
-        job = await state.runner.start(request, accepted_at)
-        return await respond(body, job, state, ChatCompletion)
+        if trace is not None:
+            trace.mark("parsed")
+        return await respond(body, request, accepted_at, trace, state, ChatCompletion)
 
 
 def check_fields(body: dict, allowed: set[str]) -> None:
@@ -128,69 +134,75 @@ def generation_request(body: dict, prompt: str, state, prefix: str, default_max_
     return GenerationRequest(
         job_id=f"{prefix}-{uuid.uuid4().hex}", prompt=prompt,
         max_tokens=max_tokens_field(native, "max_tokens", state.runner.max_tokens_out, default_max_tokens),
-        stop=stop_field(native, "stop"), params=sampling_params(native, state.vocab_size))
+        stop=stop_field(native, "stop"), params=sampling_params(native, state.vocab_size),
+        cache_prompt=bool_field(body, "cache_prompt", True))
 
 
-async def respond(body: dict, job, state, shape):
-    completion = shape(job.id, state.model)
+async def respond(body: dict, request, accepted_at: float, trace, state, shape):
+    completion = shape(request.job_id, state.model)
     if body.get("stream", False):
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-        response = Response(stream_chunks(job, state.runner, completion, include_usage),
-                            content_type="text/event-stream; charset=utf-8",
-                            headers={"Cache-Control": "no-cache"})
-        response.timeout = None
-        return response
-    text, prompt_tokens = [], 0
+        encode = StreamEncoder(completion, include_usage)
+        job = await state.runner.start(request, accepted_at, encode, trace)
+        return event_stream(state, job, {"Cache-Control": "no-cache"})
+    job = await state.runner.start(request, accepted_at, None, trace)
+    text = []
     try:
         async for kind, data in job.events():
             if kind == "started":
-                prompt_tokens = data["prompt_tokens"]
+                completion.started(data)
             elif kind == "token":
                 text.append(data["t"])
             elif kind == "error":
                 error = as_error(data)
                 return error_body(error), error.http_status
             else:
-                return completion.whole("".join(text), data, prompt_tokens)
+                return completion.whole("".join(text), data)
     finally:
         state.runner.abandon(job)
 
 
-async def stream_chunks(job, runner, completion, include_usage: bool):
-    """OpenAI's stream: `data: <chunk>` frames, an error as `data: {"error": ...}`, then [DONE]."""
-    try:
-        async for kind, data in job.events():
-            if kind == "started":
-                completion.prompt_tokens = data["prompt_tokens"]
-                for chunk in completion.opening():
-                    yield data_frame(json.dumps(chunk, ensure_ascii=False))
-            elif kind == "token":
-                yield data_frame(json.dumps(completion.chunk(data["t"], None), ensure_ascii=False))
-            elif kind == "error":
-                yield data_frame(json.dumps(error_body(as_error(data))))
-            else:
-                yield data_frame(json.dumps(completion.chunk("", FINISH_REASON[data["stop_reason"]])))
-                if include_usage:
-                    yield data_frame(json.dumps(completion.usage_chunk(data)))
-        yield data_frame("[DONE]")
-    finally:
-        runner.abandon(job)
+class StreamEncoder:
+    """OpenAI's stream, frame by frame (run on the engine thread for tokens): `data: <chunk>`,
+    an error as `data: {"error": ...}`, and `data: [DONE]` after the terminal event."""
+
+    def __init__(self, completion, include_usage: bool):
+        self.completion, self.include_usage = completion, include_usage
+
+    def __call__(self, kind: str, data: dict) -> bytes:
+        c = self.completion
+        if kind == "token":
+            return data_frame(json.dumps(c.chunk(data["t"], None), ensure_ascii=False))
+        if kind == "started":
+            c.started(data)
+            return b"".join(data_frame(json.dumps(chunk, ensure_ascii=False)) for chunk in c.opening())
+        if kind == "error":
+            return data_frame(json.dumps(error_body(as_error(data)))) + DONE
+        frames = data_frame(json.dumps(c.chunk("", FINISH_REASON[data["stop_reason"]])))
+        if self.include_usage:
+            frames += data_frame(json.dumps(c.usage_chunk(data)))
+        return frames + DONE
 
 
 def as_error(data: dict) -> OrcdError:
     return OrcdError(data["message"], code=data["code"])
 
 
-def usage(end: dict, prompt_tokens: int) -> dict:
+def usage(end: dict, prompt_tokens: int, cached_tokens: int) -> dict:
     return {"prompt_tokens": prompt_tokens, "completion_tokens": end["tokens_out"],
-            "total_tokens": prompt_tokens + end["tokens_out"]}
+            "total_tokens": prompt_tokens + end["tokens_out"],
+            "prompt_tokens_details": {"cached_tokens": cached_tokens}}
 
 
 class TextCompletion:
     object = "text_completion"
 
     def __init__(self, job_id: str, model: str):
-        self.id, self.model, self.created, self.prompt_tokens = job_id, model, int(time.time()), 0
+        self.id, self.model, self.created = job_id, model, int(time.time())
+        self.prompt_tokens = self.cached_tokens = 0
+
+    def started(self, data: dict) -> None:
+        self.prompt_tokens, self.cached_tokens = data["prompt_tokens"], data["cached_tokens"]
 
     def head(self) -> dict:
         return {"id": self.id, "object": self.object, "created": self.created, "model": self.model}
@@ -205,11 +217,11 @@ class TextCompletion:
         return {**self.head(), "choices": [self.choice(text, finish_reason)]}
 
     def usage_chunk(self, end: dict) -> dict:
-        return {**self.head(), "choices": [], "usage": usage(end, self.prompt_tokens)}
+        return {**self.head(), "choices": [], "usage": usage(end, self.prompt_tokens, self.cached_tokens)}
 
-    def whole(self, text: str, end: dict, prompt_tokens: int) -> dict:
+    def whole(self, text: str, end: dict) -> dict:
         return {**self.head(), "choices": [self.choice(text, FINISH_REASON[end["stop_reason"]])],
-                "usage": usage(end, prompt_tokens)}
+                "usage": usage(end, self.prompt_tokens, self.cached_tokens)}
 
 
 class ChatCompletion(TextCompletion):
@@ -224,9 +236,9 @@ class ChatCompletion(TextCompletion):
         return {**self.head(), "choices": [{"index": 0, "delta": delta, "logprobs": None,
                                             "finish_reason": finish_reason}]}
 
-    def whole(self, text: str, end: dict, prompt_tokens: int) -> dict:
+    def whole(self, text: str, end: dict) -> dict:
         message = {"role": "assistant", "content": text}
         return {**self.head(), "object": "chat.completion",
                 "choices": [{"index": 0, "message": message, "logprobs": None,
                              "finish_reason": FINISH_REASON[end["stop_reason"]]}],
-                "usage": usage(end, prompt_tokens)}
+                "usage": usage(end, self.prompt_tokens, self.cached_tokens)}

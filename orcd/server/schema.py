@@ -19,7 +19,8 @@ MAX_STOP_CHARS = 256
 UINT64_MAX = (1 << 64) - 1
 
 FLOAT_FIELDS = ("temperature", "top_p", "min_p", "repetition_penalty")
-FIELDS = frozenset({"job_id", "prompt", "max_tokens", "top_k", "stop", "seed", *FLOAT_FIELDS})
+FIELDS = frozenset({"job_id", "prompt", "max_tokens", "top_k", "stop", "seed", "cache_prompt",
+                    *FLOAT_FIELDS})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,6 +31,7 @@ class GenerationRequest:
     max_tokens: int
     stop: tuple[str, ...]
     params: SamplingParams
+    cache_prompt: bool = True  # reuse the KV rows of the prefix shared with the previous job
 
 
 def parse_json_body(body: bytes, content_type: str | None) -> dict:
@@ -63,7 +65,8 @@ def parse_execute(body: dict, vocab_size: int, max_tokens_out: int) -> Generatio
         prompt=text_field(body, "prompt", MAX_PROMPT_CHARS),
         max_tokens=max_tokens_field(body, "max_tokens", max_tokens_out, default=max_tokens_out),
         stop=stop_field(body, "stop"),
-        params=sampling_params(body, vocab_size))
+        params=sampling_params(body, vocab_size),
+        cache_prompt=bool_field(body, "cache_prompt", True))
 
 
 def text_field(body: dict, field: str, max_chars: int) -> str:
@@ -123,6 +126,13 @@ def int_field(body: dict, field: str, default):
     value = body[field]
     if isinstance(value, bool) or not isinstance(value, int):
         raise invalid(field, f"must be an integer, got {json_type(value)}")
+    return value
+
+
+def bool_field(body: dict, field: str, default: bool) -> bool:
+    value = body.get(field, default)
+    if not isinstance(value, bool):
+        raise invalid(field, f"must be a boolean, got {json_type(value)}")
     return value
 
 

@@ -16,7 +16,8 @@ HEALTH_FIELDS = ("arch", "model", "resident", "quant_kind", "vram_bytes_used", "
 
 class ServerState:
     def __init__(self, engine, narrator: Narrator, engine_thread, *, worker_id: str, gpu_device: int, ctx: int,
-                 max_tokens_out: int, timeout_sec: float, residency_check_sec: float = 60.0):
+                 max_tokens_out: int, timeout_sec: float, residency_check_sec: float = 60.0,
+                 prompt_cache: bool = True):
         self.engine = engine
         self.narrator = narrator
         self.worker_id = worker_id
@@ -26,7 +27,8 @@ class ServerState:
         self.model = self.health["model"]
         self.vocab_size = engine.tokenizer.vocab_size
         self.runner = JobRunner(engine, engine_thread, narrator, self.metrics, model=self.model, ctx=ctx,
-                                max_tokens_out=max_tokens_out, timeout_sec=timeout_sec)
+                                max_tokens_out=max_tokens_out, timeout_sec=timeout_sec,
+                                prompt_cache=prompt_cache)
         self.engine_thread = engine_thread
         self.residency_check_sec = residency_check_sec
         self.stopped = asyncio.Event()

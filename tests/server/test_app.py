@@ -39,7 +39,7 @@ def test_stream_order_and_payloads(serve):
         kinds = [k for k, _ in events]
         assert kinds[0] == "started" and kinds[-1] == "end" and set(kinds[1:-1]) <= {"token"}
         started, end = events[0][1], events[-1][1]
-        assert set(started) == {"job_id", "model", "started_at", "seed", "prompt_tokens"}
+        assert set(started) == {"job_id", "model", "started_at", "seed", "prompt_tokens", "cached_tokens"}
         assert started["job_id"] == "j1" and started["model"] == "qwen2.gguf"
         assert end["tokens_out"] == 4 and end["stop_reason"] == "max_tokens"
         assert end["prompt_tokens"] == started["prompt_tokens"]

@@ -69,3 +69,21 @@ def test_no_gpu_names_device_cpu(tiny_model):
                           str(tiny_model), "--port", "0"], capture_output=True, text=True, timeout=120)
     line, _ = failure_line(run)
     assert "--device cpu" in line
+
+
+def test_prompt_cache_event_loop_and_trace_options(monkeypatch):
+    args = parse()
+    assert (args.no_prompt_cache, args.event_loop, args.trace) == (False, "uvloop", False)
+    for name, value in {"NO_PROMPT_CACHE": "1", "EVENT_LOOP": "asyncio", "TRACE": "yes"}.items():
+        monkeypatch.setenv(f"ORCD_{name}", value)
+    args = parse()
+    assert (args.no_prompt_cache, args.event_loop, args.trace) == (True, "asyncio", True)
+
+
+def test_the_standard_library_event_loop_serves_too(tiny_model):
+    import httpx
+
+    from orcd.bench.http_client import started_worker
+    with started_worker(str(tiny_model), "cpu", "--event-loop", "asyncio") as (server, _):
+        assert httpx.get(f"{server.url}/health").json()["status"] == "healthy"
+        assert server.complete({"prompt": "Hi", "max_tokens": 3, "temperature": 0}).finish_reason

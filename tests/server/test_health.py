@@ -1,0 +1,29 @@
+"""GET /health is answered in front of Quart (orcd/server/health.py) from the state the Quart
+route serves too; during a job it says busy without waiting for the job's tokens."""
+import asyncio
+
+
+def test_get_is_answered_before_quart_with_the_route_s_fields(serve):
+    async def check(s):
+        fast = await s.client.get("/health")
+        assert fast.status_code == 200 and fast.mimetype == "application/json"
+        assert int(fast.headers["content-length"]) == len(await fast.get_data())
+        head = await s.client.head("/health")  # HEAD goes on to the Quart route
+        assert head.status_code == 200
+        body = await fast.get_json()
+        assert set(body) == set(s.state.health_now()) and body["busy"] is False
+        assert (await s.client.post("/health")).status_code == 405
+    serve(check)
+
+
+def test_health_during_a_job_says_busy(serve, long_seed):
+    async def check(s):
+        body = {"job_id": "h1", "prompt": "Once upon a time", "max_tokens": 200,
+                "temperature": 1.0, "seed": long_seed}
+        job = asyncio.ensure_future(s.client.post("/execute", json=body))
+        while not s.state.runner.busy:
+            await asyncio.sleep(0.001)
+        assert (await (await s.client.get("/health")).get_json())["busy"] is True
+        await s.client.post("/cancel", json={"job_id": "h1"})
+        await job
+    serve(check)
