@@ -1,35 +1,56 @@
-"""`orcd bench server`: the worker's HTTP latencies, from a real client on loopback.
+"""`orcd bench server`: the worker's HTTP latencies from a real client on loopback, through
+OpenAI's streaming /v1/completions (temperature 0), beside another server (`--peer URL`,
+e.g. llama-server on the same file) when one is given:
 
-- time to first token: from sending POST /execute to the first `token` frame read
-- inter-token time p50/p95: gaps between consecutive `token` frames, over every run
-- /health p50/p99 while a long decode streams on another connection
-- cancel latency: from sending POST /cancel to the stream's terminal `error` frame
-SPEC §10 gives llama-server's figures on the Qwen2.5-0.5B-shape file on the H100 box for
-comparison: first token 8.0 ms p50; inter-token 1.6 ms p50, 2.7 ms p95; /health 0.47 ms p50,
-0.82 ms p99 during decode.
+- time to first streamed text p50/p95, over five ~20-token prompts
+- inter-token time p50/p95 and streamed tokens/s, over every run
+- /health p50/p99, one GET every 4 ms while a 1,500-token completion streams
+- cancel -> terminal frame (orcd's /cancel; no OpenAI equivalent)
+- prefix cache: a ~2,000-token system prompt, then turns that each add ~30 tokens and the
+  answer before them (as a chat client resends its conversation); time to first chunk of
+  turns 2.. with the prompt cache and with `cache_prompt: false`
+
+`--trace` starts the worker with `--trace` and prints where the first token's time went,
+stage by stage (see orcd/server/trace.py), from the client's send to its read.
 """
 from __future__ import annotations
 
 import contextlib
-import http.client
 import json
-import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 
 import numpy as np
 
+from orcd.bench.http_client import Background, Server, started_worker
 from orcd.commands import env_default, flag
+from orcd.server.trace import BESIDE, STAGES
 
-HELP = "time to first token, inter-token time, /health during decode and cancel latency over HTTP"
-# An open sentence, about 32 tokens in the targets' vocabularies: greedy decoding continues it
-# rather than ending at once (a finished request made SmolLM2 emit EOS as its first token).
-PROMPT = ("The old lighthouse keeper found a bottle on the rocks one stormy night. Inside was a "
-          "letter, and its first line said that")
-READY_TIMEOUT_SEC = 300.0
+HELP = "first text, inter-token time, /health during decode, cancel and prompt cache over HTTP"
+# Open sentences, about 20 tokens each in the targets' vocabularies: greedy decoding continues
+# them rather than ending at once.
+PROMPTS = (
+    "The old lighthouse keeper found a bottle on the rocks one stormy night, and inside it was",
+    "In the spring of that year the village decided to build a bridge across the river, because",
+    "She opened the letter slowly. The first line, written in her grandmother's hand, said that",
+    "The engineers gathered around the strange machine in the basement and wondered why it",
+    "After the long winter the farmers met in the market square to talk about the harvest and",
+)
+HEALTH_PERIOD_SEC = 0.004
+LONG_TOKENS = 1500
+RECORDS = 49  # records of the system prompt: 2,000 tokens in SmolLM2's vocabulary (41 each)
+SYSTEM_PROMPT = "You are the archivist of a small coastal town. " + " ".join(
+    f"Record {i}: in year {1800 + 7 * i} the {w} of the {p} was noted by clerk number {i * 13 % 97}, "
+    f"who wrote that the {p} had {v} during the {s}."
+    for i, (w, p, v, s) in enumerate(zip(
+        ["harbour", "mill", "school", "chapel", "bridge", "market", "lighthouse", "bakery"] * 7,
+        ["north quarter", "old road", "river bank", "hill farms", "east docks", "square"] * 9,
+        ["flooded twice", "been rebuilt", "grown busier", "lost its roof", "changed owners",
+         "stood empty", "been painted", "welcomed travellers", "closed early"] * 6,
+        ["long winter", "dry summer", "autumn storms", "spring fair", "war years", "great fire"] * 9))
+    if i < RECORDS)
+TURN_QUESTIONS = [f"What happened in record {i * 3}, and who noted it? Answer in one short line."
+                  for i in range(1, 40)]
 
 
 def add_arguments(parser) -> None:
@@ -38,199 +59,229 @@ def add_arguments(parser) -> None:
     parser.add_argument("--device", choices=("cuda", "cpu"), default=env_default("--device", "cuda"))
     parser.add_argument("--url", default=env_default("--url"),
                         help="measure an already running worker (http://host:port) instead of starting one")
-    parser.add_argument("--runs", type=int, default=env_default("--runs", 20, int),
-                        help="jobs for first-token and inter-token times, and cancels (default 20)")
+    parser.add_argument("--peer", metavar="URL", default=env_default("--peer"),
+                        help="measure this server too (e.g. llama-server on the same file) and print "
+                             "both side by side with ratios")
+    parser.add_argument("--runs", type=int, default=env_default("--runs", 25, int),
+                        help="completions timed for first text and inter-token time, and cancels "
+                             "(default 25)")
     parser.add_argument("--tokens", type=int, default=env_default("--tokens", 64, int),
-                        help="max_tokens of each timed job (default 64)")
-    parser.add_argument("--health-requests", type=int, default=env_default("--health-requests", 500, int),
-                        help="GET /health calls during a long decode (default 500)")
+                        help="max_tokens of each timed completion (default 64)")
+    parser.add_argument("--health-requests", type=int,
+                        default=env_default("--health-requests", 300, int),
+                        help="GET /health calls, one every 4 ms, during a long decode (default 300)")
+    parser.add_argument("--prefix-turns", type=int, default=env_default("--prefix-turns", 25, int),
+                        help="turns of the prefix-cache scenario (default 25; 0 skips it)")
+    parser.add_argument("--trace", action="store_true", default=env_default("--trace", False, flag),
+                        help="start the worker with --trace and print the per-stage breakdown")
     parser.add_argument("--json", action="store_true", default=env_default("--json", False, flag),
-                        help="print one JSON object instead of a table")
+                        help="print one JSON object instead of tables")
 
 
-class Worker:
-    """A loopback connection to the worker; one per concurrent stream."""
-
-    def __init__(self, host: str, port: int):
-        self.host, self.port = host, port
-
-    def connect(self) -> http.client.HTTPConnection:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=600)
-        conn.connect()
-        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return conn
-
-    def post(self, conn, path: str, body: dict) -> http.client.HTTPResponse:
-        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
-        return conn.getresponse()
+def ms(values, q) -> float | None:
+    return round(float(np.percentile(values, q)) * 1000.0, 3) if len(values) else None
 
 
-def frames(response: http.client.HTTPResponse):
-    """(event, data, arrival time) per SSE frame, timed when its data line is read."""
-    event = None
-    while line := response.readline():
-        line = line.decode("utf-8").rstrip("\n")
-        if line.startswith("event: "):
-            event = line[7:]
-        elif line.startswith("data: "):
-            yield event, json.loads(line[6:]), time.perf_counter()
-            if event in ("end", "error"):
-                return
+def first_text(server: Server, runs: int, tokens: int) -> tuple[dict, list]:
+    ttft, gaps, rates, streams = [], [], [], []
+    for i in range(runs):
+        s = server.complete({"prompt": PROMPTS[i % len(PROMPTS)], "max_tokens": tokens,
+                             "temperature": 0})
+        arrivals = s.text_arrivals()
+        if not arrivals:
+            raise SystemExit(f"orcd bench server: {server.url} streamed no text for prompt "
+                             f"{i % len(PROMPTS)} (finish_reason {s.finish_reason})")
+        streams.append(s)
+        ttft.append(arrivals[0] - s.sent)
+        gaps += list(np.diff(arrivals))
+        if len(arrivals) > 1:
+            rates.append((len(arrivals) - 1) / (arrivals[-1] - arrivals[0]))
+    figures = {"ttft_ms_p50": ms(ttft, 50), "ttft_ms_p95": ms(ttft, 95),
+               "inter_token_ms_p50": ms(gaps, 50), "inter_token_ms_p95": ms(gaps, 95),
+               "tokens_per_s": round(float(np.median(rates)), 1) if rates else None}
+    return figures, streams
 
 
-def timed_job(worker: Worker, job_id: str, max_tokens: int) -> tuple[float, list[float]]:
-    """(seconds to the first token, gaps between tokens) of one greedy job."""
-    conn = worker.connect()
-    sent = time.perf_counter()
-    response = worker.post(conn, "/execute", {"job_id": job_id, "prompt": PROMPT,
-                                              "max_tokens": max_tokens, "temperature": 0})
-    seen = list(frames(response))
-    conn.close()
-    arrivals = [t for kind, _, t in seen if kind == "token"]
-    if not arrivals:
-        raise SystemExit(f"orcd bench server: job {job_id} streamed no token (HTTP "
-                         f"{response.status}; events {[(kind, data) for kind, data, _ in seen]})")
-    return arrivals[0] - sent, list(np.diff(arrivals))
-
-
-@contextlib.contextmanager
-def long_job(worker: Worker, job_id: str):
-    """A long decode on its own connection, yielded (as its frame iterator) once its first token
-    has arrived. Nobody reads it meanwhile: the worker keeps decoding into the socket buffer,
-    and the client spends no time (nor GIL) on it while it measures something else."""
-    conn = worker.connect()
-    response = worker.post(conn, "/execute", {"job_id": job_id, "prompt": PROMPT, "max_tokens": 2048,
-                                              "temperature": 1.0, "seed": 1})
-    stream = frames(response)
-    next(kind for kind, _, _ in stream if kind == "token")
+def health_during_decode(server: Server, requests: int) -> dict:
+    """GET /health every 4 ms while a long completion streams, until it ends or `requests`."""
+    long = Background(server, {"prompt": PROMPTS[0], "max_tokens": LONG_TOKENS,
+                               "temperature": 1.0, "seed": 1})
+    conn, times = server.connect(), []
     try:
-        yield stream
-    finally:
-        control = worker.connect()
-        worker.post(control, "/cancel", {"job_id": job_id}).read()
-        control.close()
-        for _ in stream:
-            pass
-        conn.close()
-
-
-def health_during_decode(worker: Worker, requests: int) -> list[float]:
-    with long_job(worker, "bench-health"):
-        conn, times = worker.connect(), []
-        for _ in range(requests):
+        next_at = time.perf_counter()
+        while len(times) < requests and not long.done.is_set():
+            next_at += HEALTH_PERIOD_SEC
             sent = time.perf_counter()
             conn.request("GET", "/health")
             conn.getresponse().read()
             times.append(time.perf_counter() - sent)
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+    finally:
         conn.close()
-    return times
+        long.close()
+    wait_idle(server)
+    return {"health_ms_p50": ms(times, 50), "health_ms_p99": ms(times, 99),
+            "health_requests": len(times)}
 
 
-def cancel_latency(worker: Worker, job_id: str) -> float:
-    """From sending /cancel to reading the terminal frame; the few tokens decoded in between
-    are read first, so the figure is an upper bound."""
-    with long_job(worker, job_id) as stream:
-        control = worker.connect()
+def cancel_latency(server: Server, runs: int) -> dict:
+    """orcd's /cancel on a running completion (its id is the job id): from sending /cancel to
+    reading the stream's error frame; tokens decoded in between are read first (an upper bound)."""
+    times = []
+    for _ in range(runs):
+        conn = server.connect()
+        response = server.post(conn, "/v1/completions", {"prompt": PROMPTS[1], "max_tokens": LONG_TOKENS,
+                                                          "temperature": 1.0, "seed": 2, "stream": True})
+        job_id = None
+        while job_id is None and (line := response.readline()):
+            if line.startswith(b"data: {"):
+                job_id = json.loads(line[6:])["id"]
+        control = server.connect()
         sent = time.perf_counter()
-        control.request("POST", "/cancel", json.dumps({"job_id": job_id}),
-                        {"Content-Type": "application/json"})
-        kind, data, arrived = list(stream)[-1]
-        control.getresponse().read()
+        server.post(control, "/cancel", {"job_id": job_id}).read()
+        arrived = None
+        while line := response.readline():
+            if line.startswith(b"data: ") and b'"error"' in line:
+                arrived = time.perf_counter()
+            if line.startswith(b"data: [DONE]"):
+                break
         control.close()
-    if (kind, data.get("code")) != ("error", "CANCELLED"):
-        raise RuntimeError(f"the cancelled job ended with {kind} {data}")
-    return arrived - sent
+        conn.close()
+        if arrived is None:
+            raise SystemExit("orcd bench server: a cancelled completion ended without an error frame")
+        times.append(arrived - sent)
+        wait_idle(server)
+    return {"cancel_ms_p50": ms(times, 50), "cancel_ms_max": ms(times, 100)}
 
 
-def wait_idle(worker: Worker) -> None:
-    conn = worker.connect()
-    while True:
-        conn.request("GET", "/health")
-        if not json.loads(conn.getresponse().read())["busy"]:
-            conn.close()
+def prefix_cache(server: Server, turns: int) -> dict:
+    """The conversation twice: with the prompt cache (turn 1 fills it), then without it."""
+    figures = {}
+    for label, extra in (("prefix", {}), ("prefix_nocache", {"cache_prompt": False})):
+        conversation, ttft = SYSTEM_PROMPT, []
+        for turn in range(turns):
+            conversation += f"\nUser: {TURN_QUESTIONS[turn % len(TURN_QUESTIONS)]}\nArchivist:"
+            s = server.complete({"prompt": conversation, "max_tokens": 16, "temperature": 0, **extra})
+            ttft.append((s.arrivals[0] if s.arrivals else time.perf_counter()) - s.sent)
+            conversation += s.text
+        figures[f"{label}_first_turn_ms"] = ms(ttft[:1], 50)
+        figures[f"{label}_ttft_ms_p50"] = ms(ttft[1:], 50)
+        figures[f"{label}_ttft_ms_p95"] = ms(ttft[1:], 95)
+    return figures
+
+
+def wait_idle(server: Server) -> None:
+    """Until the server reports no job (orcd's `busy`); a server without it gets 200 ms."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        health = server.get_json("/health")
+        if "busy" not in health:
+            time.sleep(0.2)
+            return
+        if not health["busy"]:
             return
         time.sleep(0.001)
 
 
-def measure(worker: Worker, args) -> dict:
-    timed_job(worker, "bench-warmup", 4)
-    ttft, gaps = [], []
-    for i in range(args.runs):
-        first, between = timed_job(worker, f"bench-{i}", args.tokens)
-        ttft.append(first)
-        gaps += between
-    health = health_during_decode(worker, args.health_requests)
-    cancels = []
-    for i in range(args.runs):
-        wait_idle(worker)
-        cancels.append(cancel_latency(worker, f"bench-cancel-{i}"))
-    ms = lambda xs, q: round(float(np.percentile(xs, q)) * 1000.0, 3)  # noqa: E731
-    return {"ttft_ms_p50": ms(ttft, 50), "ttft_ms_p95": ms(ttft, 95),
-            "inter_token_ms_p50": ms(gaps, 50), "inter_token_ms_p95": ms(gaps, 95),
-            "health_ms_p50": ms(health, 50), "health_ms_p99": ms(health, 99),
-            "cancel_ms_p50": ms(cancels, 50), "cancel_ms_max": ms(cancels, 100),
-            "runs": args.runs, "tokens": args.tokens, "health_requests": args.health_requests}
+def measure(server: Server, args, is_orcd: bool = True) -> tuple[dict, list]:
+    server.complete({"prompt": PROMPTS[0], "max_tokens": 4, "temperature": 0})  # warm-up
+    figures, streams = first_text(server, args.runs, args.tokens)
+    figures.update(health_during_decode(server, args.health_requests))
+    if is_orcd:
+        figures.update(cancel_latency(server, args.runs))
+    if args.prefix_turns:
+        figures.update(prefix_cache(server, args.prefix_turns))
+    return figures, streams
 
 
-@contextlib.contextmanager
-def started_worker(args):
-    """`orcd serve` on a free loopback port, stopped (SIGTERM) afterwards."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    argv = [sys.executable, "-m", "orcd.cli", "serve", "--device", args.device, "--port", str(port)]
-    if args.model:
-        argv += ["--model", args.model]
-    with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(argv, stderr=log, stdout=subprocess.DEVNULL, env=dict(os.environ))
-        try:
-            wait_ready(proc, port, log)
-            yield Worker("127.0.0.1", port)
-        finally:
-            proc.terminate()
-            proc.wait(30)
+ROWS = (("time to first text", "ttft_ms_p50", "ttft_ms_p95", "ms p50 / p95"),
+        ("inter-token time", "inter_token_ms_p50", "inter_token_ms_p95", "ms p50 / p95"),
+        ("streamed tokens/s", "tokens_per_s", None, "median"),
+        ("/health during decode", "health_ms_p50", "health_ms_p99", "ms p50 / p99"),
+        ("cancel -> terminal frame", "cancel_ms_p50", "cancel_ms_max", "ms p50 / max"),
+        ("prefix: first turn", "prefix_first_turn_ms", None, "ms"),
+        ("prefix: later turns, cached", "prefix_ttft_ms_p50", "prefix_ttft_ms_p95", "ms p50 / p95"),
+        ("prefix: later turns, no cache", "prefix_nocache_ttft_ms_p50", "prefix_nocache_ttft_ms_p95",
+         "ms p50 / p95"))
 
 
-def wait_ready(proc: subprocess.Popen, port: int, log) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_SEC
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"orcd serve exited with {proc.returncode}:\n{log.read()[-4000:]}")
-        with contextlib.suppress(OSError):
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        time.sleep(0.1)
-    raise RuntimeError(f"orcd serve was not ready within {READY_TIMEOUT_SEC:.0f} s")
+def number(v) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.3f}" if v < 100 else f"{v:,.1f}"
 
 
-def table(figures: dict, health: dict) -> str:
-    rows = [("time to first token", "ttft_ms_p50", "ttft_ms_p95", "p50 / p95"),
-            ("inter-token time", "inter_token_ms_p50", "inter_token_ms_p95", "p50 / p95"),
-            ("/health during decode", "health_ms_p50", "health_ms_p99", "p50 / p99"),
-            ("cancel -> terminal event", "cancel_ms_p50", "cancel_ms_max", "p50 / max")]
-    head = f"{health['model']} ({health['arch']}, {health['quant_kind']}) on {health['device']} " \
-           f"{health.get('gpu_name') or ''}".rstrip()
-    lines = [head, f"{'figure':28s} {'ms':>20s}"]
-    for name, a, b, label in rows:
-        lines.append(f"{name:28s} {figures[a]:9.3f} / {figures[b]:<9.3f} {label}")
+def cell(figures: dict, a: str, b: str | None) -> str:
+    return number(figures.get(a)) if b is None else f"{number(figures.get(a))} / {number(figures.get(b))}"
+
+
+def table(figures: dict, health: dict, peer: dict | None, peer_url: str | None) -> str:
+    head = f"{health.get('model')} ({health.get('arch')}, {health.get('quant_kind')}) on " \
+           f"{health.get('device')} {health.get('gpu_name') or ''}".rstrip()
+    widths = (30, 22, 22)
+    lines = [head, f"{'figure':{widths[0]}s} {'orcd':>{widths[1]}s}"
+             + (f" {'peer':>{widths[2]}s} {'orcd/peer':>10s}" if peer is not None else "") + "  unit"]
+    for name, a, b, unit in ROWS:
+        line = f"{name:{widths[0]}s} {cell(figures, a, b):>{widths[1]}s}"
+        if peer is not None:
+            ratio = (figures[a] / peer[a]) if figures.get(a) and peer.get(a) else None
+            line += f" {cell(peer, a, b):>{widths[2]}s} {'-' if ratio is None else f'{ratio:.2f}':>10s}"
+        lines.append(line + f"  {unit}")
+    if peer is not None:
+        lines.append(f"peer: {peer_url}")
     return "\n".join(lines)
 
 
+def trace_breakdown(log_path: str, streams: list) -> dict:
+    """Median µs of each hand-off of the first token, client send to client read, over the
+    timed completions whose trace the worker narrated."""
+    traces = {}
+    with open(log_path, encoding="utf-8", errors="replace") as log:
+        for line in log:
+            with contextlib.suppress(ValueError):
+                event = json.loads(line)
+                if event.get("event") == "trace":
+                    traces[event["job_id"]] = event
+    steps: dict[str, list[float]] = {}
+    for s in streams:
+        event = traces.get(s.id)
+        if event is None:
+            continue
+        start_us = event["received_ns"] / 1000.0
+        points = [("client sent", s.sent * 1e6)]
+        points += [(stage, start_us + event["stages_us"][stage]) for stage in STAGES
+                   if stage in event["stages_us"]]
+        points.append(("client read", s.text_arrivals()[0] * 1e6))
+        for (a, ta), (b, tb) in zip(points, points[1:]):
+            steps.setdefault(f"{a} -> {b}", []).append(tb - ta)
+        steps.setdefault("total", []).append(points[-1][1] - points[0][1])
+        marks = event["stages_us"]
+        for stage, since in BESIDE.items():
+            if stage in marks and since in marks:
+                steps.setdefault(f"({since} -> {stage}, beside)", []).append(marks[stage] - marks[since])
+    return {name: round(float(np.median(v)), 1) for name, v in steps.items()}
+
+
 def run(args) -> int:
+    sys.setswitchinterval(0.0005)  # the long stream's reader thread must not delay a timed read
     if args.url:
-        host, _, port = args.url.removeprefix("http://").rstrip("/").rpartition(":")
-        context = contextlib.nullcontext(Worker(host, int(port)))
+        context = contextlib.nullcontext((Server(args.url), None))
     else:
-        context = started_worker(args)
-    with context as worker:
-        conn = worker.connect()
-        conn.request("GET", "/health")
-        health = json.loads(conn.getresponse().read())
-        conn.close()
-        figures = measure(worker, args)
+        context = started_worker(args.model, args.device, *(["--trace"] if args.trace else []))
+    with context as (server, log_path):
+        health = server.get_json("/health")
+        figures, streams = measure(server, args)
+        breakdown = trace_breakdown(log_path, streams) if log_path and args.trace else None
+    peer = None
+    if args.peer:
+        peer, _ = measure(Server(args.peer), args, is_orcd=False)
     if args.json:
-        print(json.dumps({"worker": health, "figures": figures}, indent=1))
-    else:
-        print(table(figures, health))
+        print(json.dumps({"worker": health, "figures": figures, "peer": peer,
+                          "trace_us": breakdown}, indent=1))
+        return 0
+    print(table(figures, health, peer, args.peer))
+    if breakdown:
+        print("\nfirst token, hand-off by hand-off (µs, median of the timed completions)")
+        for name, us in breakdown.items():
+            print(f"  {name:44s} {us:10.1f}")
     return 0
