@@ -4,7 +4,8 @@
 import numpy as np
 from orcd.models.rope import rope_scaling
 from cpython.mem cimport PyMem_Malloc, PyMem_Free
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from orcd.engine.logprobs import TokenLogprob
 
 cdef extern from "orcd_cuda.h":
     ctypedef struct orcd_engine:
@@ -49,6 +50,15 @@ cdef extern from "orcd_cuda.h":
         float repetition_penalty
         int top_k
         uint64_t seed
+        int top_logprobs
+        int prompt_logprobs
+        int constrained
+    int ORCD_MAX_TOP_LOGPROBS
+    ctypedef struct orcd_logprob:
+        int32_t token
+        float logprob
+        int32_t top_ids[20]
+        float top_logprobs[20]
     ctypedef void (*orcd_progress_fn)(int percent, void *user) noexcept
     ctypedef struct orcd_engine_stats:
         size_t vram_bytes_used
@@ -69,14 +79,21 @@ cdef extern from "orcd_cuda.h":
                                      int n_cached, const orcd_sampling *params, int max_tokens,
                                      const int32_t *stop_ids, int n_stop) nogil
     orcd_status orcd_engine_read_tokens(orcd_engine *engine, int start, int32_t *out, int cap,
-                                        int timeout_ms, int *n_out, int *finished) nogil
+                                        int timeout_ms, int *n_out, int *finished,
+                                        orcd_logprob *logprobs) nogil
     void orcd_engine_cancel(orcd_engine *engine) nogil
+    orcd_status orcd_engine_prompt_logprobs(orcd_engine *engine, orcd_logprob *out, int n) nogil
+    orcd_status orcd_engine_put_mask(orcd_engine *engine, int step, const uint32_t *mask,
+                                     int n_words) nogil
+    orcd_status orcd_test_logprobs(int device, const float *logits, int rows, int vocab,
+                                   const int32_t *ids, int top_n, orcd_logprob *out) nogil
     void orcd_engine_begin_job(orcd_engine *engine) nogil
     orcd_status orcd_sample_host_logits(int device, const float *logits, int vocab,
                                         const orcd_sampling *params, uint64_t step,
                                         const int32_t *history, int n_history,
-                                        int32_t *out) nogil
+                                        const uint32_t *mask, int32_t *out) nogil
 
+MAX_TOP_LOGPROBS = ORCD_MAX_TOP_LOGPROBS  # orcd.engine.logprobs.MAX_TOP_LOGPROBS (a test checks)
 # orcd.models.ARCHITECTURES by their C enum values (tests/cuda/test_binding.py holds the two
 # lists equal).
 ARCHS = {"llama": ORCD_ARCH_LLAMA, "qwen2": ORCD_ARCH_QWEN2, "phi3": ORCD_ARCH_PHI3,
@@ -131,7 +148,14 @@ cdef orcd_sampling sampling(params) except *:
     s.repetition_penalty = params.repetition_penalty
     s.top_k = params.top_k
     s.seed = params.seed
+    s.top_logprobs = -1
+    s.prompt_logprobs = 0
+    s.constrained = 0
     return s
+
+
+cdef record(const orcd_logprob *r, int top_n):
+    return TokenLogprob(r.token, r.logprob, tuple((r.top_ids[k], r.top_logprobs[k]) for k in range(top_n)))
 
 
 def vram_required(cfg, int ctx, size_t weight_bytes) -> int:
@@ -150,19 +174,47 @@ cdef void report_progress(int percent, void *user) noexcept with gil:
         state[1] = e
 
 
-def sample_logits(logits, params, int step, history, int device=0) -> int:
-    """The GPU sampler's id for host logits (tests: parity with orcd.engine.sampling.sample)."""
+def sample_logits(logits, params, int step, history, mask=None, int device=0) -> int:
+    """The GPU sampler's id for host logits (tests: parity with orcd.engine.sampling.sample);
+    mask: None or the uint32 bitmask of the allowed ids (orcd.engine.constraint)."""
     cdef float[::1] l = np.ascontiguousarray(logits, dtype=np.float32)
     cdef int32_t[::1] h = np.ascontiguousarray(np.asarray(history, dtype=np.int32).reshape(-1))
+    cdef const uint32_t[::1] m
+    cdef const uint32_t *mp = NULL
+    if mask is not None:
+        m = np.ascontiguousarray(mask, dtype=np.uint32)
+        if m.shape[0] != (l.shape[0] + 31) // 32:
+            raise ValueError(f"a mask of {m.shape[0]} words for {l.shape[0]} logits")
+        mp = &m[0]
     cdef orcd_sampling s = sampling(params)
     cdef int32_t out = -1
     cdef const int32_t *hp = &h[0] if h.shape[0] else NULL
     cdef orcd_status st
     with nogil:
         st = orcd_sample_host_logits(device, &l[0], <int>l.shape[0], &s, step, hp,
-                                     <int>h.shape[0], &out)
+                                     <int>h.shape[0], mp, &out)
     check(st)
     return out
+
+
+def token_logprobs(logits, ids, int top_n, int device=0) -> list:
+    """The GPU logprob kernels on host logits [rows, vocab] at ids[rows] (tests)."""
+    cdef float[:, ::1] l = np.ascontiguousarray(logits, dtype=np.float32)
+    cdef int32_t[::1] i = np.ascontiguousarray(ids, dtype=np.int32)
+    if i.shape[0] != l.shape[0]:
+        raise ValueError(f"{i.shape[0]} ids for {l.shape[0]} rows")
+    cdef int rows = l.shape[0], vocab = l.shape[1]
+    cdef orcd_logprob *out = <orcd_logprob *>PyMem_Malloc(max(rows, 1) * sizeof(orcd_logprob))
+    if out == NULL:
+        raise MemoryError()
+    cdef orcd_status st
+    try:
+        with nogil:
+            st = orcd_test_logprobs(device, &l[0, 0], rows, vocab, &i[0], top_n, out)
+        check(st)
+        return [record(&out[r], top_n) for r in range(rows)]
+    finally:
+        PyMem_Free(out)
 
 
 cdef class DeviceModel:
@@ -265,14 +317,20 @@ cdef class DeviceModel:
         """Empty the token ring and clear the cancel flag, before generate's thread starts."""
         orcd_engine_begin_job(self.live())
 
-    def generate(self, prompt_ids, params, int max_tokens, stop_ids, int n_cached=0):
+    def generate(self, prompt_ids, params, int max_tokens, stop_ids, int n_cached=0,
+                 int top_logprobs=-1, bint prompt_logprobs=False, bint constrained=False):
         """Run one job to its end (call from a thread of its own, after begin_job: the GIL is
         released); ids appear in the ring as they are produced. Raises Cancelled after cancel().
-        n_cached: leading prompt tokens whose KV rows the previous job left (not prefilled)."""
+        n_cached: leading prompt tokens whose KV rows the previous job left (not prefilled).
+        top_logprobs >= 0: each id comes with its logprob record (read_tokens); prompt_logprobs:
+        the prompt is scored too (prompt_logprobs()); constrained: token k waits for put_mask(k)."""
         cdef orcd_engine *e = self.live()
         cdef int32_t[::1] p = np.ascontiguousarray(prompt_ids, dtype=np.int32)
         cdef int32_t[::1] s = np.ascontiguousarray(sorted(stop_ids) or [-1], dtype=np.int32)
         cdef orcd_sampling sp = sampling(params)
+        sp.top_logprobs = top_logprobs
+        sp.prompt_logprobs = prompt_logprobs
+        sp.constrained = constrained
         cdef int n_stop = len(stop_ids)
         cdef orcd_status st
         with nogil:
@@ -280,16 +338,39 @@ cdef class DeviceModel:
                                       n_stop)
         check(st)
 
-    def read_tokens(self, int start, int timeout_ms):
-        """(ids past the first `start` of the running job, finished), waiting up to timeout_ms."""
+    def read_tokens(self, int start, int timeout_ms, int top_n=-1):
+        """(ids past the first `start` of the running job, finished), waiting up to timeout_ms;
+        top_n >= 0: (ids, their TokenLogprobs with top_n alternatives, finished)."""
         cdef orcd_engine *e = self.live()
         cdef int32_t buf[READ_BATCH]
+        cdef orcd_logprob records[READ_BATCH]
+        cdef orcd_logprob *rp = records if top_n >= 0 else NULL
         cdef int n = 0, finished = 0
         cdef orcd_status st
         with nogil:
-            st = orcd_engine_read_tokens(e, start, buf, READ_BATCH, timeout_ms, &n, &finished)
+            st = orcd_engine_read_tokens(e, start, buf, READ_BATCH, timeout_ms, &n, &finished, rp)
         check(st)
-        return [buf[i] for i in range(n)], bool(finished)
+        ids = [buf[i] for i in range(n)]
+        if top_n < 0:
+            return ids, bool(finished)
+        return ids, [record(&records[i], top_n) for i in range(n)], bool(finished)
+
+    def prompt_logprobs(self, int n, int top_n) -> list:
+        """TokenLogprobs of prompt tokens 1..n of the job (once its first id is out or it ended)."""
+        cdef orcd_engine *e = self.live()
+        cdef orcd_logprob *out = <orcd_logprob *>PyMem_Malloc(max(n, 1) * sizeof(orcd_logprob))
+        if out == NULL:
+            raise MemoryError()
+        try:
+            check(orcd_engine_prompt_logprobs(e, out, n))
+            return [record(&out[i], top_n) for i in range(n)]
+        finally:
+            PyMem_Free(out)
+
+    def put_mask(self, int step, mask):
+        """The allowed ids of generated token `step` (a uint32 bitmask) for a constrained job."""
+        cdef const uint32_t[::1] m = np.ascontiguousarray(mask, dtype=np.uint32)
+        check(orcd_engine_put_mask(self.live(), step, &m[0], <int>m.shape[0]))
 
     def cancel(self):
         orcd_engine_cancel(self.live())

@@ -56,6 +56,16 @@ def invalid(field: str, why: str) -> InvalidRequest:
     return error
 
 
+class ContextOverflow(InvalidRequest):
+    """The prompt leaves no room to generate; OpenAI clients know it as context_length_exceeded.
+    `field` names what the client sent: the prompt, or the chat messages it was rendered from."""
+
+    def __init__(self, field: str, tokens: int, ctx: int):
+        super().__init__(f"{field}: {tokens} tokens after tokenization; this model's maximum "
+                         f"context length is {ctx} (--ctx), so a prompt takes 1 to {ctx - 1}")
+        self.field, self.tokens, self.ctx = field, tokens, ctx
+
+
 class WorkerBusy(OrcdError):
     code = "WORKER_BUSY"
 

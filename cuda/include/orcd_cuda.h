@@ -151,7 +151,21 @@ typedef struct {
     float repetition_penalty;
     int top_k;
     uint64_t seed;
+    /* Beyond sampling (cuda/src/logprobs.cu, the grammar mask); 0 / -1 cost nothing. */
+    int top_logprobs;           /* -1: no logprobs; 0..ORCD_MAX_TOP_LOGPROBS alternatives */
+    int prompt_logprobs;        /* 1: also score every prompt token after the first */
+    int constrained;            /* 1: each token waits for orcd_engine_put_mask's bitmask */
 } orcd_sampling;
+
+/* A token's log-probability under the model: log-softmax of the raw logits, before the
+ * repetition penalty, temperature, truncation and grammar mask; and the most likely ids. */
+#define ORCD_MAX_TOP_LOGPROBS 20
+typedef struct {
+    int32_t token;
+    float logprob;
+    int32_t top_ids[ORCD_MAX_TOP_LOGPROBS];      /* the first top_logprobs are set */
+    float top_logprobs[ORCD_MAX_TOP_LOGPROBS];
+} orcd_logprob;
 
 typedef void (*orcd_progress_fn)(int percent, void *user);
 
@@ -198,15 +212,33 @@ orcd_status orcd_engine_generate(orcd_engine *engine, const int32_t *prompt, int
                                  const int32_t *stop_ids, int n_stop);
 
 /* Waits up to timeout_ms for ids of the running job past the first `start` ones; copies up to
- * cap of them to out. *n_out: ids copied; *finished: the job has ended and all ids are out. */
+ * cap of them to out. *n_out: ids copied; *finished: the job has ended and all ids are out.
+ * logprobs (NULL, or cap records): the ids' records, for a job with top_logprobs >= 0. */
 orcd_status orcd_engine_read_tokens(orcd_engine *engine, int start, int32_t *out, int cap,
-                                    int timeout_ms, int *n_out, int *finished);
+                                    int timeout_ms, int *n_out, int *finished,
+                                    orcd_logprob *logprobs);
 void orcd_engine_cancel(orcd_engine *engine);
 
-/* The GPU sampler on host logits (tests): the id sample(logits, params, step, history) picks. */
+/* The records of prompt tokens 1..n (prompt_logprobs): complete once the job's first id is
+ * published, or the job has finished. */
+orcd_status orcd_engine_prompt_logprobs(orcd_engine *engine, orcd_logprob *out, int n);
+
+/* A constrained job's allowed ids for generated token `step` (0 first): (vocab + 31) / 32
+ * words, bit i % 32 of word i / 32 set when id i may be drawn. The decode loop waits for
+ * step k's mask before sampling token k (and stops waiting on orcd_engine_cancel). */
+orcd_status orcd_engine_put_mask(orcd_engine *engine, int step, const uint32_t *mask, int n_words);
+
+/* The GPU sampler on host logits (tests): the id sample(logits, params, step, history) picks;
+ * mask: NULL, or the bitmask of allowed ids as orcd_engine_put_mask takes it. */
 orcd_status orcd_sample_host_logits(int device, const float *logits, int vocab,
                                     const orcd_sampling *params, uint64_t step,
-                                    const int32_t *history, int n_history, int32_t *out);
+                                    const int32_t *history, int n_history,
+                                    const uint32_t *mask, int32_t *out);
+
+/* The logprob kernels on host arrays (tests): out[r] for row r of logits[rows][vocab] at
+ * ids[r], with top_n alternatives. */
+orcd_status orcd_test_logprobs(int device, const float *logits, int rows, int vocab,
+                               const int32_t *ids, int top_n, orcd_logprob *out);
 
 #ifdef __cplusplus
 }

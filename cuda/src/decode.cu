@@ -26,18 +26,19 @@ orcd_status decode_state_alloc(Allocator &alloc, const orcd_model_config &c, Dec
 
 namespace {
 
-// Forward of state->token at state->pos, then the sampler writes the next id to state->token.
-orcd_status decode_one_token(orcd_engine *e, bool greedy) {
+// Forward of state->token at state->pos, then the sampler writes the next id to state->token;
+// `masked`: only the ids of the grammar mask may be drawn.
+orcd_status decode_one_token(orcd_engine *e, bool greedy, bool masked) {
     const DecodeState &d = e->decode;
     ORCD_TRY(forward(e->model, e->step, &d.state->token, 1, &d.state->pos, false, e->stream));
     return sample(e->sampler, e->step.logits, d.args, d.state, d.history, d.history_cap, greedy,
-                  e->stream);
+                  masked ? e->extras.mask : nullptr, e->stream);
 }
 
-orcd_status capture(orcd_engine *e, bool greedy, cudaGraphExec_t *exec) {
+orcd_status capture(orcd_engine *e, bool greedy, bool masked, cudaGraphExec_t *exec) {
     cudaGraph_t graph = nullptr;
     ORCD_CUDA(cudaStreamBeginCapture(e->stream, cudaStreamCaptureModeThreadLocal));
-    orcd_status st = decode_one_token(e, greedy);
+    orcd_status st = decode_one_token(e, greedy, masked);
     cudaError_t ended = cudaStreamEndCapture(e->stream, &graph);
     if (st == ORCD_OK) st = check(ended, "cudaStreamEndCapture");
     if (st == ORCD_OK) st = check(cudaGraphInstantiate(exec, graph, 0), "cudaGraphInstantiate");
@@ -46,24 +47,30 @@ orcd_status capture(orcd_engine *e, bool greedy, cudaGraphExec_t *exec) {
 }
 
 orcd_status run_step(orcd_engine *e, bool greedy) {
-    if (!e->options.graphs) return decode_one_token(e, greedy);
-    cudaGraphExec_t &exec = e->decode.graph[greedy];
-    if (!exec) ORCD_TRY(capture(e, greedy, &exec));
+    bool masked = e->extras.constrained;
+    if (!e->options.graphs) return decode_one_token(e, greedy, masked);
+    cudaGraphExec_t &exec = e->decode.graph[greedy][masked];
+    if (!exec) ORCD_TRY(capture(e, greedy, masked, &exec));
     return check(cudaGraphLaunch(exec, e->stream), "cudaGraphLaunch decode step");
 }
 
-// Prefills the prompt (already in history) from position n_cached in chunks; the logits of its
-// last token end in a.
-orcd_status prefill(orcd_engine *e, int n_prompt, int n_cached, Activations *a) {
-    int rows = std::min(n_prompt - n_cached, kPrefillChunk);
-    ORCD_TRY(activations_alloc(e->alloc, e->model.cfg, rows, 1, e->stream, a));
+// Prefills the prompt (already in history) from position n_cached in chunks; *last: the logits
+// of its last token. A job that scores its prompt keeps every row's logits, in smaller chunks
+// from position 0 (a cached prefix has no logits to score).
+orcd_status prefill(orcd_engine *e, int n_prompt, int n_cached, Activations *a, const float **last) {
+    bool every_row = e->extras.prompt_logprobs;
+    if (every_row) n_cached = 0;
+    int rows = std::min(n_prompt - n_cached, every_row ? kScoringChunk : kPrefillChunk);
+    ORCD_TRY(activations_alloc(e->alloc, e->model.cfg, rows, every_row ? rows : 1, e->stream, a));
     for (int start = n_cached; start < n_prompt; start += rows) {
         int n = std::min(rows, n_prompt - start);
         // From pageable memory: the copy is staged before cudaMemcpyAsync returns.
         ORCD_CUDA(cudaMemcpyAsync(a->pos0, &start, sizeof start, cudaMemcpyHostToDevice, e->stream));
         ORCD_CUDA(cudaMemcpyAsync(a->ids, e->decode.history + start, n * sizeof(int32_t),
                                   cudaMemcpyDeviceToDevice, e->stream));
-        ORCD_TRY(forward(e->model, *a, a->ids, n, a->pos0, false, e->stream));
+        ORCD_TRY(forward(e->model, *a, a->ids, n, a->pos0, every_row, e->stream));
+        ORCD_TRY(score_prompt(e, a->logits, start, n));
+        *last = a->logits + (every_row ? size_t(n - 1) * e->model.cfg.vocab_size : 0);
     }
     return ORCD_OK;
 }
@@ -85,6 +92,10 @@ orcd_status publish(orcd_engine *e, int32_t *id) {
     int32_t *slot = &r.slots[r.published % TokenRing::kCapacity];
     ORCD_CUDA(cudaMemcpyAsync(slot, &e->decode.state->token, sizeof *slot,
                               cudaMemcpyDeviceToHost, e->stream));
+    if (e->extras.top_logprobs >= 0)
+        ORCD_CUDA(cudaMemcpyAsync(&r.records[r.published % TokenRing::kCapacity],
+                                  e->extras.step_logprobs.records, sizeof(orcd_logprob),
+                                  cudaMemcpyDeviceToHost, e->stream));
     ORCD_CUDA(cudaEventRecord(e->decode.token_ready, e->stream));
     ORCD_CUDA(cudaEventSynchronize(e->decode.token_ready));
     *id = *slot;
@@ -106,10 +117,14 @@ orcd_status decode_loop(orcd_engine *e, const int32_t *prompt, int n_prompt, int
     ORCD_CUDA(cudaMemcpyAsync(d.history, prompt, n_prompt * sizeof(int32_t),
                               cudaMemcpyHostToDevice, e->stream));
     Activations a;
-    ORCD_TRY(prefill(e, n_prompt, n_cached, &a));
+    const float *logits = nullptr;
+    ORCD_TRY(prefill(e, n_prompt, n_cached, &a, &logits));
+    if (max_tokens == 0) return ORCD_OK;  // the prompt scored, nothing to generate
     ORCD_TRY(set_step(e, {0, 0, 0, n_prompt}));
-    ORCD_TRY(sample(e->sampler, a.logits, d.args, d.state, d.history, d.history_cap, greedy,
-                    e->stream));
+    ORCD_TRY(await_mask(e, 0));
+    ORCD_TRY(sample(e->sampler, logits, d.args, d.state, d.history, d.history_cap, greedy,
+                    e->extras.constrained ? e->extras.mask : nullptr, e->stream));
+    ORCD_TRY(score_token(e, logits));
     int limit = std::min(max_tokens, e->model.cfg.ctx - n_prompt + 1);
     for (int step = 0;; ++step) {
         int32_t id;
@@ -118,7 +133,9 @@ orcd_status decode_loop(orcd_engine *e, const int32_t *prompt, int n_prompt, int
             return ORCD_OK;
         if (e->cancel) return fail(ORCD_ERR_CANCELLED, "generation cancelled");
         ORCD_TRY(set_step(e, {id, n_prompt + step, step + 1, n_prompt + step + 1}));
+        ORCD_TRY(await_mask(e, step + 1));
         ORCD_TRY(run_step(e, greedy));
+        ORCD_TRY(score_token(e, e->step.logits));
     }
 }
 
@@ -151,6 +168,7 @@ extern "C" void orcd_engine_begin_job(orcd_engine *e) {
     e->ring.published = e->ring.consumed = 0;
     e->ring.finished = false;
     e->cancel = false;
+    e->extras.mask_step = -1;
 }
 
 extern "C" orcd_status orcd_engine_generate(orcd_engine *e, const int32_t *prompt, int n_prompt,
@@ -158,7 +176,8 @@ extern "C" orcd_status orcd_engine_generate(orcd_engine *e, const int32_t *promp
                                             int max_tokens, const int32_t *stop_ids, int n_stop) {
     orcd_status st = check_job(e, prompt, n_prompt, n_cached);
     if (st == ORCD_OK) st = use_device(e->device);
-    if (st == ORCD_OK && max_tokens > 0) {
+    if (st == ORCD_OK) extras_begin(e, *params, n_prompt);
+    if (st == ORCD_OK && (max_tokens > 0 || params->prompt_logprobs)) {
         size_t mark = e->alloc.mark();
         st = decode_loop(e, prompt, n_prompt, n_cached, *params, max_tokens, stop_ids, n_stop);
         cudaStreamSynchronize(e->stream);  // nothing in flight uses what is freed next
@@ -169,7 +188,8 @@ extern "C" orcd_status orcd_engine_generate(orcd_engine *e, const int32_t *promp
 }
 
 extern "C" orcd_status orcd_engine_read_tokens(orcd_engine *e, int start, int32_t *out, int cap,
-                                               int timeout_ms, int *n_out, int *finished) {
+                                               int timeout_ms, int *n_out, int *finished,
+                                               orcd_logprob *logprobs) {
     TokenRing &r = e->ring;
     std::unique_lock<std::mutex> lock(r.mu);
     r.cv.wait_for(lock, std::chrono::milliseconds(timeout_ms),
@@ -178,6 +198,7 @@ extern "C" orcd_status orcd_engine_read_tokens(orcd_engine *e, int start, int32_
         return fail(ORCD_ERR_INVALID, "token %d is no longer (or not yet) in the ring", start);
     long n = std::min<long>(r.published - start, cap);
     for (long i = 0; i < n; ++i) out[i] = r.slots[(start + i) % TokenRing::kCapacity];
+    for (long i = 0; logprobs && i < n; ++i) logprobs[i] = r.records[(start + i) % TokenRing::kCapacity];
     r.consumed = start + n;
     *n_out = int(n);
     *finished = r.finished && start + n == r.published;

@@ -47,6 +47,7 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     if (m.decode == DecodePath::persistent)
         ORCD_TRY(persistent_plan_build(e->alloc, m, e->step, &e->decode.state->pos,
                                        e->options.persistent_blocks_per_sm, e->stream));
+    ORCD_TRY(job_extras_alloc(e->alloc, c, &e->extras));
     return check(cudaStreamSynchronize(e->stream), "load synchronize");
 }
 
@@ -54,6 +55,8 @@ orcd_status engine_init(orcd_engine *e) {
     ORCD_CUDA(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking));
     ORCD_CUDA(cudaEventCreateWithFlags(&e->decode.token_ready, cudaEventDisableTiming));
     ORCD_CUDA(cudaHostAlloc(&e->ring.slots, TokenRing::kCapacity * sizeof(int32_t),
+                            cudaHostAllocDefault));
+    ORCD_CUDA(cudaHostAlloc(&e->ring.records, TokenRing::kCapacity * sizeof(orcd_logprob),
                             cudaHostAllocDefault));
     return check(cudaHostAlloc(&e->decode.state_host, sizeof(StepState), cudaHostAllocDefault),
                  "cudaHostAlloc step state");
@@ -102,10 +105,12 @@ extern "C" void orcd_engine_destroy(orcd_engine *e) {
     if (!e) return;
     cudaSetDevice(e->device);
     if (e->stream) cudaStreamSynchronize(e->stream);
-    for (cudaGraphExec_t g : e->decode.graph)
-        if (g) cudaGraphExecDestroy(g);
+    for (auto &by_mask : e->decode.graph)
+        for (cudaGraphExec_t g : by_mask)
+            if (g) cudaGraphExecDestroy(g);
     if (e->decode.token_ready) cudaEventDestroy(e->decode.token_ready);
     if (e->ring.slots) cudaFreeHost(e->ring.slots);
+    if (e->ring.records) cudaFreeHost(e->ring.records);
     if (e->decode.state_host) cudaFreeHost(e->decode.state_host);
     e->alloc.release_since(0);
     if (e->stream) cudaStreamDestroy(e->stream);
@@ -116,7 +121,7 @@ extern "C" size_t orcd_engine_vram_required(const orcd_model_config *c, size_t w
     int prefill_rows = c->ctx < kPrefillChunk ? c->ctx : kPrefillChunk;
     return weight_bytes + kv_cache_bytes(*c) + activation_bytes(*c, 1, 1) +
            activation_bytes(*c, prefill_rows, 1) + sampler_bytes(c->vocab_size) +
-           decode_state_bytes(*c) + persistent_plan_bytes(*c) +
+           decode_state_bytes(*c) + persistent_plan_bytes(*c) + job_extras_bytes(*c) +
            size_t(c->rope_dimension_count) * sizeof(double);
 }
 
@@ -170,7 +175,7 @@ namespace {
 
 orcd_status sample_once(Allocator &alloc, cudaStream_t stream, const float *logits, int vocab,
                         const orcd_sampling &p, uint64_t step, const int32_t *history,
-                        int n_history, int32_t *out) {
+                        int n_history, const uint32_t *mask, int32_t *out) {
     Sampler s;
     ORCD_TRY(sampler_init(s, alloc, vocab, stream));
     float *dev_logits;
@@ -182,6 +187,12 @@ orcd_status sample_once(Allocator &alloc, cudaStream_t stream, const float *logi
     ORCD_TRY(alloc.alloc(&args, 1, "sampling args"));
     ORCD_TRY(alloc.alloc(&state, 1, "step state"));
     ORCD_TRY(alloc.alloc(&dev_history, cap, "history"));
+    uint32_t *dev_mask = nullptr;
+    if (mask) {
+        ORCD_TRY(alloc.alloc(&dev_mask, (vocab + 31) / 32, "mask"));
+        ORCD_CUDA(cudaMemcpyAsync(dev_mask, mask, (vocab + 31) / 32 * sizeof(uint32_t),
+                                  cudaMemcpyHostToDevice, stream));
+    }
     SamplingArgs a = sampling_args(p);
     StepState st{0, 0, int32_t(step), n_history};
     ORCD_CUDA(cudaMemcpyAsync(dev_logits, logits, vocab * sizeof(float), cudaMemcpyHostToDevice, stream));
@@ -190,7 +201,8 @@ orcd_status sample_once(Allocator &alloc, cudaStream_t stream, const float *logi
     if (n_history)
         ORCD_CUDA(cudaMemcpyAsync(dev_history, history, n_history * sizeof(int32_t),
                                   cudaMemcpyHostToDevice, stream));
-    ORCD_TRY(sample(s, dev_logits, args, state, dev_history, cap, p.temperature == 0.0f, stream));
+    ORCD_TRY(sample(s, dev_logits, args, state, dev_history, cap, p.temperature == 0.0f, dev_mask,
+                    stream));
     ORCD_CUDA(cudaMemcpyAsync(&st, state, sizeof st, cudaMemcpyDeviceToHost, stream));
     ORCD_CUDA(cudaStreamSynchronize(stream));
     *out = st.token;
@@ -202,7 +214,7 @@ orcd_status sample_once(Allocator &alloc, cudaStream_t stream, const float *logi
 extern "C" orcd_status orcd_sample_host_logits(int device, const float *logits, int vocab,
                                                const orcd_sampling *params, uint64_t step,
                                                const int32_t *history, int n_history,
-                                               int32_t *out) {
+                                               const uint32_t *mask, int32_t *out) {
     if (vocab < 1 || n_history < 0 || step > 0x7fffffffu)
         return fail(ORCD_ERR_INVALID, "sample: vocab %d, history %d, step %llu", vocab,
                     n_history, (unsigned long long)step);
@@ -212,7 +224,48 @@ extern "C" orcd_status orcd_sample_host_logits(int device, const float *logits, 
     orcd_status st;
     {
         Allocator alloc;  // frees everything at the end of this scope
-        st = sample_once(alloc, stream, logits, vocab, *params, step, history, n_history, out);
+        st = sample_once(alloc, stream, logits, vocab, *params, step, history, n_history, mask, out);
+        cudaStreamSynchronize(stream);
+    }
+    cudaStreamDestroy(stream);
+    return st;
+}
+
+namespace {
+
+orcd_status logprobs_once(Allocator &alloc, cudaStream_t stream, const float *logits, int rows,
+                          int vocab, const int32_t *ids, int top_n, orcd_logprob *out) {
+    LogprobScratch s;
+    float *dev_logits;
+    int32_t *dev_ids;
+    ORCD_TRY(logprob_scratch_alloc(alloc, vocab, rows, &s));
+    ORCD_TRY(alloc.alloc(&dev_logits, size_t(rows) * vocab, "logits"));
+    ORCD_TRY(alloc.alloc(&dev_ids, rows, "ids"));
+    ORCD_CUDA(cudaMemcpyAsync(dev_logits, logits, size_t(rows) * vocab * sizeof(float),
+                              cudaMemcpyHostToDevice, stream));
+    ORCD_CUDA(cudaMemcpyAsync(dev_ids, ids, rows * sizeof(int32_t), cudaMemcpyHostToDevice, stream));
+    ORCD_TRY(token_logprobs(s, dev_logits, rows, dev_ids, top_n, stream));
+    ORCD_CUDA(cudaMemcpyAsync(out, s.records, rows * sizeof(orcd_logprob), cudaMemcpyDeviceToHost,
+                              stream));
+    return check(cudaStreamSynchronize(stream), "logprobs synchronize");
+}
+
+}  // namespace
+
+extern "C" orcd_status orcd_test_logprobs(int device, const float *logits, int rows, int vocab,
+                                          const int32_t *ids, int top_n, orcd_logprob *out) {
+    if (rows < 1 || vocab < 1)
+        return fail(ORCD_ERR_INVALID, "logprobs of %d rows of %d logits", rows, vocab);
+    for (int r = 0; r < rows; ++r)
+        if (ids[r] < 0 || ids[r] >= vocab)
+            return fail(ORCD_ERR_INVALID, "id %d of row %d is outside the vocabulary of %d", ids[r], r, vocab);
+    ORCD_TRY(context_init(device));
+    cudaStream_t stream;
+    ORCD_CUDA(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    orcd_status st;
+    {
+        Allocator alloc;
+        st = logprobs_once(alloc, stream, logits, rows, vocab, ids, top_n, out);
         cudaStreamSynchronize(stream);
     }
     cudaStreamDestroy(stream);

@@ -4,7 +4,9 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <vector>
 #include "alloc.cuh"
+#include "logprobs.cuh"
 #include "model.cuh"
 #include "sampling.cuh"
 
@@ -15,14 +17,50 @@ namespace orcd {
 struct TokenRing {
     static constexpr long kCapacity = 4096;
     int32_t *slots = nullptr;
+    orcd_logprob *records = nullptr;  // beside each slot, for a job that asks for logprobs
     std::mutex mu;
     std::condition_variable cv;
     long published = 0, consumed = 0;
     bool finished = true;
 };
 
+// What a job asks beyond ids (orcd_sampling's last fields), the device records of its logprobs,
+// its prompt's records, and the hand-over of a constrained job's masks: the host writes the
+// mask of step `mask_step` into mask_host (under the ring's lock), the decode loop uploads it.
+struct JobExtras {
+    int top_logprobs = -1;
+    bool prompt_logprobs = false;
+    bool constrained = false;
+    LogprobScratch step_logprobs;             // one row, allocated at load
+    LogprobScratch prompt_logprobs_scratch;   // kScoringChunk rows, in the job's scope
+    std::vector<orcd_logprob> prompt_records;
+    std::vector<uint32_t> mask_host;          // (vocab + 31) / 32 words
+    uint32_t *mask = nullptr;                 // device
+    int mask_step = -1;
+};
+
+size_t job_extras_bytes(const orcd_model_config &c);
+orcd_status job_extras_alloc(Allocator &alloc, const orcd_model_config &c, JobExtras *x);
+
+}  // namespace orcd
+
+struct orcd_engine;
+
+namespace orcd {
+
+// The decode loop's side of JobExtras (extras.cu); each does nothing for a job that did not
+// ask. Prompt scoring takes chunks of kScoringChunk rows, since it keeps every row's logits.
+constexpr int kScoringChunk = 128;
+void extras_begin(orcd_engine *e, const orcd_sampling &params, int n_prompt);
+// Records of prompt tokens start+1 .. start+n (the ids after rows 0..n-1 of logits).
+orcd_status score_prompt(orcd_engine *e, const float *logits, int start, int n);
+// The record of the id just sampled (state->token) from logits, into the step scratch.
+orcd_status score_token(orcd_engine *e, const float *logits);
+// Waits for the host's mask of generated token `step` and uploads it.
+orcd_status await_mask(orcd_engine *e, int step);
+
 // What a decode step reads from device memory, so that one captured graph serves every step
-// and job; and the graphs themselves, one per sampling path (index: greedy).
+// and job; and the graphs themselves, one per sampling path (index: greedy, then masked).
 struct DecodeState {
     StepState *state = nullptr;       // device
     SamplingArgs *args = nullptr;     // device
@@ -30,7 +68,7 @@ struct DecodeState {
     int history_cap = 0;
     StepState *state_host = nullptr;  // pinned, copied to `state` before each step
     cudaEvent_t token_ready = nullptr;
-    cudaGraphExec_t graph[2] = {nullptr, nullptr};
+    cudaGraphExec_t graph[2][2] = {{nullptr, nullptr}, {nullptr, nullptr}};
 };
 
 size_t decode_state_bytes(const orcd_model_config &c);
@@ -48,6 +86,7 @@ struct orcd_engine {
     orcd::Activations step;  // one token: the decode step's buffers
     orcd::Sampler sampler;
     orcd::DecodeState decode;
+    orcd::JobExtras extras;
     orcd::TokenRing ring;
     std::atomic<bool> cancel{false};
 };

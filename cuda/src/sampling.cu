@@ -55,13 +55,15 @@ __global__ void mark_seen_kernel(uint8_t *seen, int vocab, const int32_t *histor
     if (id >= 0 && id < vocab) seen[id] = 1;  // duplicates write the same value
 }
 
-// Penalty once per distinct id, then the temperature (skipped by greedy decoding).
+// Penalty once per distinct id, then the temperature (skipped by greedy decoding); an id the
+// mask forbids becomes -inf.
 __global__ void penalize_kernel(const float *logits, const uint8_t *seen, const SamplingArgs *a,
-                                float *work, int vocab, bool greedy) {
+                                float *work, int vocab, bool greedy, const uint32_t *mask) {
     int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= vocab) return;
     float l = logits[i], r = a->repetition_penalty;
     if (seen[i] && r != 1.0f) l = l > 0.0f ? l / r : l * r;
+    if (mask && !(mask[i / 32] >> (i % 32) & 1u)) l = -INFINITY;
     work[i] = greedy ? l : l / a->temperature;
 }
 
@@ -315,11 +317,11 @@ orcd_status sampler_init(Sampler &s, Allocator &alloc, int vocab, cudaStream_t s
 
 orcd_status sample(const Sampler &s, const float *logits, const SamplingArgs *args,
                    StepState *state, int32_t *history, int history_cap, bool greedy,
-                   cudaStream_t stream) {
+                   const uint32_t *mask, cudaStream_t stream) {
     clear_seen_kernel<<<blocks_for(s.vocab), 256, 0, stream>>>(s.seen, s.vocab);
     mark_seen_kernel<<<blocks_for(history_cap), 256, 0, stream>>>(s.seen, s.vocab, history, state);
     penalize_kernel<<<blocks_for(s.vocab), 256, 0, stream>>>(logits, s.seen, args, s.work,
-                                                              s.vocab, greedy);
+                                                              s.vocab, greedy, mask);
     ORCD_CUDA(cudaGetLastError());
     if (greedy) {
         argmax_kernel<<<1, kThreads, 0, stream>>>(s.work, s.vocab, state, history, history_cap);

@@ -46,9 +46,10 @@ orcd_status sampler_init(Sampler &s, Allocator &alloc, int vocab, cudaStream_t s
 
 // Picks the next id from logits[vocab] as orcd.engine.sampling.sample does, writes it to
 // state->token and history[state->n_history]. `greedy` (temperature 0) takes the argmax path.
-// history holds up to history_cap ids.
+// history holds up to history_cap ids. mask: NULL, or a bitmask of the allowed ids (bit i % 32
+// of word i / 32); the others count as -inf logits, as orcd.engine.constraint.masked makes them.
 orcd_status sample(const Sampler &s, const float *logits, const SamplingArgs *args,
                    StepState *state, int32_t *history, int history_cap, bool greedy,
-                   cudaStream_t stream);
+                   const uint32_t *mask, cudaStream_t stream);
 
 }  // namespace orcd

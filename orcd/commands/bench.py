@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import importlib
 
-HELP = "measure performance: kernels, decode, server"
-SCENARIOS = ["kernels", "decode", "server"]
+HELP = "measure performance: kernels, decode, server, extras"
+SCENARIOS = ["kernels", "decode", "server", "extras"]
 
 
 def _scenario(name: str):

@@ -30,6 +30,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--inference-timeout-sec", metavar="S", type=float,
                    default=env_default("--inference-timeout-sec", 300.0, float),
                    help="a job running longer ends with INFERENCE_TIMEOUT (default 300)")
+    p.add_argument("--queue-depth", metavar="N", type=int, default=env_default("--queue-depth", 16, int),
+                   help="OpenAI requests that may wait for a busy worker; more get 503 (default 16; "
+                        "/execute never waits)")
+    p.add_argument("--queue-timeout-sec", metavar="S", type=float,
+                   default=env_default("--queue-timeout-sec", 300.0, float),
+                   help="a waiting OpenAI request gets 503 after this long (default 300)")
     p.add_argument("--residency-check-sec", metavar="S", type=float,
                    default=env_default("--residency-check-sec", 60.0, float),
                    help="check that every allocation is still in VRAM this often (default 60)")
@@ -68,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
             model=model, worker_id=worker_id, host=args.host, port=args.port,
             gpu_device=args.gpu_device, callback_url=args.callback_url, ctx=args.ctx,
             max_tokens_out=args.max_tokens_out, inference_timeout_sec=args.inference_timeout_sec,
-            residency_check_sec=args.residency_check_sec,
+            residency_check_sec=args.residency_check_sec, queue_depth=args.queue_depth,
+            queue_timeout_sec=args.queue_timeout_sec,
             tokenizer_json=args.tokenizer_json, device=args.device, log_prompts=args.log_prompts,
             trace=args.trace, prompt_cache=not args.no_prompt_cache, event_loop=args.event_loop)
         return serve(options, narrator)

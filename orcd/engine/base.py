@@ -18,8 +18,10 @@ from typing import Callable, Iterator
 
 from gguf import LlamaFileType
 
+from orcd.engine.constraint import Constraint
+from orcd.engine.logprobs import Scoring
 from orcd.engine.sampling import SamplingParams
-from orcd.errors import InternalError, invalid
+from orcd.errors import ContextOverflow, InternalError, invalid
 from orcd.models import ModelConfig
 from orcd.tokenizer import Tokenizer
 
@@ -43,22 +45,28 @@ class Engine(abc.ABC):
     def prompt_ids(self, prompt: str | list[int]) -> list[int]:
         """The prompt as token ids. Text is read as the server reads it: special-token text is
         that token, BOS as the GGUF says. INVALID_REQUEST unless at least one position of the
-        context is left to generate."""
+        context is left to generate (ContextOverflow when it is the prompt's length)."""
         ids = (self.tokenizer.encode(prompt, add_special=True, parse_special=True)
                if isinstance(prompt, str) else list(prompt))
-        if not 0 < len(ids) < self.ctx:
-            raise invalid("prompt", f"{len(ids)} tokens after tokenization; the context holds "
-                                    f"{self.ctx} (--ctx), so a prompt takes 1 to {self.ctx - 1}")
+        if len(ids) >= self.ctx:
+            raise ContextOverflow("prompt", len(ids), self.ctx)
+        if not ids:
+            raise invalid("prompt", f"0 tokens after tokenization; the context holds {self.ctx} "
+                                    f"(--ctx), so a prompt takes 1 to {self.ctx - 1}")
         return ids
 
     @abc.abstractmethod
     def generate(self, prompt_ids: list[int], params: SamplingParams, max_tokens: int,
-                 stop_ids: set[int], cancel: threading.Event, n_cached: int = 0) -> Iterator[int]:
+                 stop_ids: set[int], cancel: threading.Event, n_cached: int = 0,
+                 scoring: Scoring | None = None, constraint: Constraint | None = None) -> Iterator[int]:
         """Prefill `prompt_ids` (checked by prompt_ids) but the first n_cached, whose rows the
         cache keeps (at most reusable_prefix(prompt_ids)), then yield up to max_tokens sampled
         ids. A yielded id in stop_ids is the last; generation also ends when the context is
         full. Checks `cancel` before every step and raises orcd.errors.Cancelled when it is set.
-        The whole prompt counts for the repetition penalty, cached or not."""
+        The whole prompt counts for the repetition penalty, cached or not. `scoring` asks for
+        log-probabilities (orcd.engine.logprobs) and is filled as the ids come (scoring the
+        prompt prefills it whole: a cached row has no logits); `constraint` allows only some
+        ids at each step (orcd.engine.constraint)."""
 
     def reusable_prefix(self, prompt_ids: list[int]) -> int:
         """How many leading prompt ids the cache already holds, at most all but the last (the

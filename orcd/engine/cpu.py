@@ -11,6 +11,8 @@ import orcd.tokenizer
 # (chunk x context x heads floats) and lets a cancel land between chunks of a long prompt.
 from orcd._cuda import PREFILL_CHUNK
 from orcd.engine.base import Engine, context_for, quant_kind
+from orcd.engine.constraint import masked
+from orcd.engine.logprobs import Scoring, next_token_logprobs, token_logprob
 from orcd.engine.sampling import SamplingParams, sample
 from orcd.errors import Cancelled
 from orcd.models import describe
@@ -40,19 +42,32 @@ class CpuEngine(Engine):
                         "resident": True}
 
     def generate(self, prompt_ids: list[int], params: SamplingParams, max_tokens: int,
-                 stop_ids: set[int], cancel: threading.Event, n_cached: int = 0) -> Iterator[int]:
+                 stop_ids: set[int], cancel: threading.Event, n_cached: int = 0,
+                 scoring: Scoring | None = None, constraint=None) -> Iterator[int]:
         prompt_ids = self.prompt_ids(prompt_ids)
         self._check_cached(prompt_ids, n_cached)
         history = list(prompt_ids)
+        every_position = scoring is not None and scoring.with_prompt
+        if every_position:
+            n_cached = 0  # every prompt row's logits are needed
         self.cache.truncate(n_cached)
         try:
             for start in range(n_cached, len(prompt_ids), PREFILL_CHUNK):
                 _check(cancel)
-                logits = forward(self.model, prompt_ids[start:start + PREFILL_CHUNK], self.cache,
-                                 last_only=True)[-1]
+                chunk = forward(self.model, prompt_ids[start:start + PREFILL_CHUNK], self.cache,
+                                last_only=not every_position)
+                if every_position:
+                    scoring.prompt += next_token_logprobs(
+                        chunk, prompt_ids[start + 1:start + 1 + PREFILL_CHUNK], scoring.top_n)
+                logits = chunk[-1]
             for step in range(max_tokens):
                 _check(cancel)
-                token = sample(logits, params, step, history)
+                allowed = masked(logits, constraint.allowed()) if constraint is not None else logits
+                token = sample(allowed, params, step, history)
+                if scoring is not None:
+                    scoring.generated.append(token_logprob(logits, token, scoring.top_n))
+                if constraint is not None:
+                    constraint.consume(token)
                 yield token
                 if token in stop_ids or self.cache.length == self.model.ctx:
                     return

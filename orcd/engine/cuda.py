@@ -14,6 +14,7 @@ from typing import Iterator
 import orcd.gguf
 import orcd.tokenizer
 from orcd.engine.base import Engine, context_for, quant_kind
+from orcd.engine.logprobs import Scoring
 from orcd.engine.sampling import SamplingParams
 from orcd.errors import Cancelled, CudaError, InsufficientVram
 from orcd.models import describe
@@ -76,7 +77,8 @@ class CudaEngine(Engine):
                 f"{available} bytes free: use a smaller --ctx, a smaller model, or a free GPU")
 
     def generate(self, prompt_ids: list[int], params: SamplingParams, max_tokens: int,
-                 stop_ids: set[int], cancel: threading.Event, n_cached: int = 0) -> Iterator[int]:
+                 stop_ids: set[int], cancel: threading.Event, n_cached: int = 0,
+                 scoring: Scoring | None = None, constraint=None) -> Iterator[int]:
         prompt_ids = self.prompt_ids(prompt_ids)
         self._check_cached(prompt_ids, n_cached)
         if not self.check_residency():
@@ -84,20 +86,34 @@ class CudaEngine(Engine):
                             f"allocation is not device memory; restart the worker")
         if cancel.is_set():
             raise Cancelled("the job was cancelled")
+        top_n = scoring.top_n if scoring is not None else -1
+        with_prompt = scoring is not None and scoring.with_prompt
+        if with_prompt:
+            n_cached = 0  # the C loop prefills the whole prompt to score it
         self._model.begin_job()
         self.cached_ids = prompt_ids[:n_cached]  # what the rows hold should the job fail
         job = self._decoder.submit(self._model.generate, prompt_ids, params, max_tokens,
-                                   stop_ids, n_cached)
+                                   stop_ids, n_cached, top_n, with_prompt, constraint is not None)
         produced: list[int] = []
         try:
+            if constraint is not None:
+                self._model.put_mask(0, constraint.allowed())
             finished = False
             while not finished:
                 if cancel.is_set():
                     self._model.cancel()
                 done = job.done()  # before the read: a finished job's ring is final
-                ids, finished = self._model.read_tokens(len(produced), POLL_MS)
+                ids, records, finished = self._read(len(produced), top_n)
                 # A job that failed before reaching the C loop never finishes the ring.
                 finished = finished or (not ids and done)
+                if with_prompt and not scoring.prompt and (ids or finished) and not failed(job):
+                    scoring.prompt = self._model.prompt_logprobs(len(prompt_ids) - 1, top_n)
+                for k, token in enumerate(ids):
+                    if scoring is not None:
+                        scoring.generated.append(records[k])
+                    if constraint is not None and token not in stop_ids:
+                        constraint.consume(token)  # and the next token's mask, while the GPU waits
+                        self._model.put_mask(len(produced) + k + 1, constraint.allowed())
                 produced += ids
                 yield from ids
         finally:
@@ -113,6 +129,13 @@ class CudaEngine(Engine):
                 self.cached_ids = []  # a failed step may have left any row half written
         if error is not None:
             raise error
+
+    def _read(self, start: int, top_n: int):
+        """(ids, their TokenLogprobs or None, finished) from the token ring."""
+        if top_n < 0:
+            ids, finished = self._model.read_tokens(start, POLL_MS)
+            return ids, None, finished
+        return self._model.read_tokens(start, POLL_MS, top_n)
 
     def forward_logits(self, ids):
         """Logits (len(ids), vocab) of ids at positions 0.. from an empty cache (tests)."""
@@ -137,3 +160,7 @@ class CudaEngine(Engine):
             self._model = None
         self.cached_ids = []
         self._health["vram_bytes_used"] = 0
+
+
+def failed(job) -> bool:
+    return job.done() and job.exception() is not None

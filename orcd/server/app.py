@@ -9,7 +9,7 @@ from quart import Quart, Response, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from orcd.errors import InternalError, InvalidRequest, OrcdError, WorkerBusy, invalid
-from orcd.server import openai
+from orcd.server import openai, openai_shapes
 from orcd.server.handlers import event_stream, json_body, traced_request
 from orcd.server.health import health_first
 from orcd.server.jobs import RETRY_AFTER_SECONDS
@@ -51,7 +51,8 @@ def create_app(state: ServerState) -> Quart:
 
     @app.get("/metrics")
     async def metrics():
-        text = state.metrics.render(state.health["vram_bytes_used"] or 0, state.runner.busy)
+        text = state.metrics.render(state.health["vram_bytes_used"] or 0, state.runner.busy,
+                                    len(state.runner.queue))
         return Response(text, content_type="text/plain; version=0.0.4; charset=utf-8")
 
     @app.post("/shutdown")
@@ -84,8 +85,11 @@ def create_app(state: ServerState) -> Quart:
 def error_response(error: OrcdError, status: int | None = None) -> Response:
     status = status or error.http_status
     if request.path.startswith("/v1/"):
-        response = openai.error_body(error)
+        response = openai_shapes.error_body(error)
     else:
         response = error.to_dict()
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if isinstance(error, WorkerBusy) else {}
+    # openai-python retries what this says, whatever the status (a 504 would run the job again)
+    headers = {"x-should-retry": "true" if error.retriable else "false"}
+    if isinstance(error, WorkerBusy):
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response, status, headers

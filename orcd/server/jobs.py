@@ -15,12 +15,14 @@ import concurrent.futures
 import threading
 import time
 
+from orcd.engine.grammar import Grammars
 from orcd.engine.job import run_job
 from orcd.errors import Cancelled, InferenceTimeout, InternalError, OrcdError, WorkerBusy
 from orcd.logging import Narrator, utc_now_rfc3339
 from orcd.server.metrics import Metrics
 from orcd.server.schema import GenerationRequest
 from orcd.server.stream import Encode, JobStream
+from orcd.server.waitqueue import WaitQueue
 
 RETRY_AFTER_SECONDS = 1
 DRAIN_TIMEOUT_SEC = 3.0
@@ -73,7 +75,7 @@ class Job:
 class JobRunner:
     def __init__(self, engine, thread: concurrent.futures.ThreadPoolExecutor, narrator: Narrator,
                  metrics: Metrics, *, model: str, ctx: int, max_tokens_out: int, timeout_sec: float,
-                 prompt_cache: bool = True):
+                 prompt_cache: bool = True, queue_depth: int = 16, queue_timeout_sec: float = 300.0):
         self.engine = engine
         self.thread = thread
         self.narrator = narrator
@@ -84,6 +86,8 @@ class JobRunner:
         self.timeout_sec = timeout_sec
         self.prompt_cache = prompt_cache  # off: --no-prompt-cache
         self.job: Job | None = None
+        self.queue = WaitQueue(queue_depth, queue_timeout_sec)
+        self.grammars = Grammars(engine.tokenizer, engine.config.vocab_size)
         self.accepting = True
         self.drained = False
 
@@ -92,15 +96,23 @@ class JobRunner:
         return self.job is not None
 
     async def start(self, request: GenerationRequest, accepted_at: float, encode: Encode | None = None,
-                    trace=None) -> Job:
+                    trace=None, wait: bool = False, first: bool = False) -> Job:
         """Claim the slot and hand the job to the engine thread; returns once its prompt is
         tokenized and `started` is queued. WORKER_BUSY or INVALID_REQUEST otherwise.
-        encode(kind, data) -> bytes makes the frames of Job.chunks()."""
+        encode(kind, data) -> bytes makes the frames of Job.chunks(). `wait`: queue for a busy
+        slot (the OpenAI routes) instead of WORKER_BUSY at once; `first`: ahead of the queue
+        (the next choice of a request already served)."""
         if not self.accepting:
             raise WorkerBusy("the worker is shutting down; send the job to another worker")
-        if self.job is not None:
-            self.metrics.requests["rejected"] += 1
-            raise WorkerBusy(f"job {self.job.id!r} is running; retry in {RETRY_AFTER_SECONDS} s")
+        if self.job is not None or self.queue.holds_slot:
+            if not wait:
+                self.metrics.requests["rejected"] += 1
+                raise WorkerBusy(f"another job is running; retry in {RETRY_AFTER_SECONDS} s")
+            try:
+                await self.queue.wait(first)
+            except WorkerBusy:
+                self.metrics.requests["rejected"] += 1
+                raise
         loop = asyncio.get_running_loop()
         job = self.job = Job(request, accepted_at, JobStream(loop, encode), trace)
         if trace is not None:
@@ -111,7 +123,7 @@ class JobRunner:
         except BaseException:
             job.cancel.set()  # the engine thread must not run it
             if self.job is job:
-                self.job = None
+                self._free_slot()
             raise
         return job
 
@@ -121,7 +133,8 @@ class JobRunner:
         job.mark("tokenize_start")
         try:
             job.prompt_ids = self.engine.prompt_ids(job.request.prompt)
-            if job.request.cache_prompt and self.prompt_cache:
+            # a scored prompt is prefilled whole: its cached rows have no logits
+            if job.request.cache_prompt and self.prompt_cache and not job.request.prompt_logprobs:
                 job.cached_tokens = self.engine.reusable_prefix(job.prompt_ids)
         except Exception as e:  # noqa: BLE001 - INVALID_REQUEST, or INTERNAL with its cause logged
             loop.call_soon_threadsafe(self._refuse, job, self._as_error(job, e, "the tokenizer"))
@@ -142,7 +155,7 @@ class JobRunner:
 
     def _refuse(self, job: Job, error: OrcdError) -> None:
         if self.job is job:
-            self.job = None
+            self._free_slot()
         if not job.accepted.done():
             job.accepted.set_exception(error)
 
@@ -178,19 +191,29 @@ class JobRunner:
         try:
             for kind, data in run_job(self.engine, self.engine.tokenizer, job.prompt_ids, r.params,
                                       min(r.max_tokens, room), list(r.stop), job.cancel,
-                                      job.cached_tokens):
-                if kind == "token":
-                    self._deliver(job, data)
-                else:
+                                      job.cached_tokens, r.scoring(), self.constraint(r)):
+                if kind == "end":
                     loop.call_soon_threadsafe(self._end, job, data)
+                else:
+                    self._deliver(job, kind, data)
         except Exception as e:  # noqa: BLE001 - every failure becomes the job's error event
             loop.call_soon_threadsafe(self._fail, job, self._as_error(job, e, "the engine"))
         finally:
             loop.call_soon_threadsafe(self._release, job)
 
-    def _deliver(self, job: Job, data: dict) -> None:
-        """Engine thread: one token event into the stream, unless the job has ended."""
+    def constraint(self, request: GenerationRequest):
+        """A fresh matcher of the request's grammar, or None (engine thread)."""
+        if request.grammar is None:
+            return None
+        return self.grammars.matcher(request.grammar)
+
+    def _deliver(self, job: Job, kind: str, data: dict) -> None:
+        """Engine thread: one token (or prompt_logprobs) event into the stream, unless the job
+        has ended."""
         if job.ended:
+            return
+        if kind != "token":
+            job.stream.put_threadsafe(kind, data)
             return
         job.mark("first_event")
         now = time.monotonic()
@@ -201,7 +224,7 @@ class JobRunner:
         job.last_token_at = now
         job.tokens_seen += 1
         job.text.append(data["t"])
-        job.stream.put_threadsafe("token", data)
+        job.stream.put_threadsafe(kind, data)
 
     def _end(self, job: Job, data: dict) -> None:
         if not job.ended:
@@ -221,7 +244,7 @@ class JobRunner:
         job.outcome = outcome
         job.cancel.set()
         if self.job is job:
-            self.job = None
+            self._free_slot()
         if job.timeout is not None:
             job.timeout.cancel()
         job.stream.put(kind, data)
@@ -231,6 +254,10 @@ class JobRunner:
         self.narrator.event("execute_end", f"job ended: {data.get('stop_reason', data.get('code'))}",
                             job_id=job.id, outcome=outcome, tokens_out=tokens, text="".join(job.text),
                             **{k: v for k, v in data.items() if k in ("stop_reason", "decode_time_ms", "code")})
+
+    def _free_slot(self) -> None:
+        self.job = None
+        self.queue.wake_next()
 
     def _release(self, job: Job) -> None:
         if not job.ended:
@@ -263,6 +290,7 @@ class JobRunner:
         `drained` stays False if the engine thread does not come back in time (SPEC: exit
         within 5 s), so the caller can leave without waiting for it."""
         self.accepting = False
+        self.queue.refuse_all("the worker is shutting down; send the request to another worker")
         job = self.job
         if job is not None:
             self.cancel(job.id, "cancelled: the worker is shutting down")

@@ -49,7 +49,7 @@ class Metrics:
     def uptime(self) -> float:
         return time.monotonic() - self.started
 
-    def render(self, vram_bytes: int, busy: bool) -> str:
+    def render(self, vram_bytes: int, busy: bool, queue_depth: int) -> str:
         lines = [
             "# HELP orcd_vram_bytes Device memory held by the worker.",
             "# TYPE orcd_vram_bytes gauge",
@@ -78,5 +78,8 @@ class Metrics:
             "# HELP orcd_busy 1 while a job runs.",
             "# TYPE orcd_busy gauge",
             f"orcd_busy {int(busy)}",
+            "# HELP orcd_queue_depth OpenAI requests waiting for the job slot.",
+            "# TYPE orcd_queue_depth gauge",
+            f"orcd_queue_depth {queue_depth}",
         ]
         return "\n".join(lines) + "\n"

@@ -46,6 +46,8 @@ class ServeOptions:
     max_tokens_out: int = 2048
     inference_timeout_sec: float = 300.0
     residency_check_sec: float = 60.0
+    queue_depth: int = 16
+    queue_timeout_sec: float = 300.0
     tokenizer_json: str | None = None
     device: str = "cuda"
     log_prompts: bool = False
@@ -83,7 +85,8 @@ async def _serve(options: ServeOptions, narrator: Narrator) -> int:
     state = ServerState(engine, narrator, engine_thread, worker_id=options.worker_id,
                         gpu_device=options.gpu_device, ctx=ctx,
                         max_tokens_out=options.max_tokens_out, timeout_sec=options.inference_timeout_sec,
-                        residency_check_sec=options.residency_check_sec, prompt_cache=options.prompt_cache)
+                        residency_check_sec=options.residency_check_sec, prompt_cache=options.prompt_cache,
+                        queue_depth=options.queue_depth, queue_timeout_sec=options.queue_timeout_sec)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, state.begin_shutdown, sig.name)
     for sock in sockets.insecure_sockets:

@@ -7,6 +7,8 @@ import json
 import math
 import secrets
 
+from orcd.engine.grammar import json_schema_grammar
+from orcd.engine.logprobs import MAX_TOP_LOGPROBS, Scoring
 from orcd.engine.sampling import SamplingParams
 from orcd.errors import InvalidRequest, invalid
 
@@ -20,7 +22,7 @@ UINT64_MAX = (1 << 64) - 1
 
 FLOAT_FIELDS = ("temperature", "top_p", "min_p", "repetition_penalty")
 FIELDS = frozenset({"job_id", "prompt", "max_tokens", "top_k", "stop", "seed", "cache_prompt",
-                    *FLOAT_FIELDS})
+                    "logprobs", "json_schema", *FLOAT_FIELDS})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -32,6 +34,14 @@ class GenerationRequest:
     stop: tuple[str, ...]
     params: SamplingParams
     cache_prompt: bool = True  # reuse the KV rows of the prefix shared with the previous job
+    logprobs: int | None = None      # alternatives per token (0..20); None: no logprobs
+    prompt_logprobs: bool = False    # also score the prompt's tokens (echo)
+    grammar: str | None = None       # an llguidance grammar the output must match
+
+    def scoring(self) -> Scoring | None:
+        if self.logprobs is None:
+            return None
+        return Scoring(top_n=self.logprobs, with_prompt=self.prompt_logprobs)
 
 
 def parse_json_body(body: bytes, content_type: str | None) -> dict:
@@ -66,7 +76,9 @@ def parse_execute(body: dict, vocab_size: int, max_tokens_out: int) -> Generatio
         max_tokens=max_tokens_field(body, "max_tokens", max_tokens_out, default=max_tokens_out),
         stop=stop_field(body, "stop"),
         params=sampling_params(body, vocab_size),
-        cache_prompt=bool_field(body, "cache_prompt", True))
+        cache_prompt=bool_field(body, "cache_prompt", True),
+        logprobs=logprobs_field(body, "logprobs"),
+        grammar=grammar_field(body, "json_schema"))
 
 
 def text_field(body: dict, field: str, max_chars: int) -> str:
@@ -88,6 +100,19 @@ def max_tokens_field(body: dict, field: str, max_tokens_out: int, default: int) 
     if not 1 <= value <= limit:
         raise invalid(field, f"must be in 1..{limit}, got {value}")
     return value
+
+
+def logprobs_field(body: dict, field: str) -> int | None:
+    """How many alternatives each token's logprob entry lists; absent or null: no logprobs."""
+    value = int_field(body, field, None) if body.get(field) is not None else None
+    if value is not None and not 0 <= value <= MAX_TOP_LOGPROBS:
+        raise invalid(field, f"must be in 0..{MAX_TOP_LOGPROBS}, got {value}")
+    return value
+
+
+def grammar_field(body: dict, field: str) -> str | None:
+    """The grammar of the JSON schema every output must validate against; absent or null: none."""
+    return json_schema_grammar(body[field], field) if body.get(field) is not None else None
 
 
 def stop_field(body: dict, field: str) -> tuple[str, ...]:

@@ -17,7 +17,7 @@ HEALTH_FIELDS = ("arch", "model", "resident", "quant_kind", "vram_bytes_used", "
 class ServerState:
     def __init__(self, engine, narrator: Narrator, engine_thread, *, worker_id: str, gpu_device: int, ctx: int,
                  max_tokens_out: int, timeout_sec: float, residency_check_sec: float = 60.0,
-                 prompt_cache: bool = True):
+                 prompt_cache: bool = True, queue_depth: int = 16, queue_timeout_sec: float = 300.0):
         self.engine = engine
         self.narrator = narrator
         self.worker_id = worker_id
@@ -28,7 +28,8 @@ class ServerState:
         self.vocab_size = engine.tokenizer.vocab_size
         self.runner = JobRunner(engine, engine_thread, narrator, self.metrics, model=self.model, ctx=ctx,
                                 max_tokens_out=max_tokens_out, timeout_sec=timeout_sec,
-                                prompt_cache=prompt_cache)
+                                prompt_cache=prompt_cache, queue_depth=queue_depth,
+                                queue_timeout_sec=queue_timeout_sec)
         self.engine_thread = engine_thread
         self.residency_check_sec = residency_check_sec
         self.stopped = asyncio.Event()
@@ -48,7 +49,8 @@ class ServerState:
         return {"status": "healthy" if resident and not self.stopping else "unhealthy",
                 **self.health,
                 "uptime_seconds": round(self.metrics.uptime(), 3),
-                "busy": self.runner.busy}
+                "busy": self.runner.busy,
+                "queue_depth": len(self.runner.queue)}
 
     async def watch_engine(self) -> None:
         """Refresh the cached health off the request path, and check VRAM residency (SPEC §4)

@@ -1,6 +1,13 @@
 """The server under test runs the real NumPy engine on a tiny synthetic qwen2 file."""
 import asyncio
+import os
+import socket
+import subprocess
+import sys
 import threading
+import time
+
+import httpx
 
 import pytest
 
@@ -43,3 +50,44 @@ def serve(engine):
             return await test(Served(engine, **options))
         return asyncio.run(main())
     return run
+
+
+def serve_cpu(model, tmp_path_factory, ctx=256):
+    """`orcd serve --device cpu` on a free port until the fixture ends; yields /v1's URL."""
+    log = open(tmp_path_factory.mktemp("openai") / "serve.log", "w+")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "orcd.cli", "serve", "--device", "cpu", "--model",
+                             str(model), "--port", str(port), "--ctx", str(ctx)],
+                            stderr=log, env={"OPENBLAS_NUM_THREADS": "1", **os.environ})
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120  # the real Qwen file loads in about 20 s; CI may be slow
+    while True:
+        try:
+            httpx.get(url + "/health")
+            break
+        except httpx.TransportError:
+            assert proc.poll() is None and time.monotonic() < deadline, open(log.name).read()
+            time.sleep(0.1)
+    yield url + "/v1"
+    proc.terminate()
+    assert proc.wait(10) == 0
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def base_url(tiny_model, tmp_path_factory):
+    """A real `orcd serve --device cpu` on the tiny model, shared by the client tests."""
+    yield from serve_cpu(tiny_model, tmp_path_factory)
+
+
+@pytest.fixture(scope="session")
+def qwen_url(tmp_path_factory):
+    """The same on the real Qwen2.5-Coder file (`make models`), for the tool-call judges."""
+    from orcd.models import real_path
+    try:
+        path = real_path("qwen2.5-coder-0.5b")
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    yield from serve_cpu(path, tmp_path_factory, ctx=1024)

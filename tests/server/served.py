@@ -14,12 +14,13 @@ LONG_PROMPT = "Once upon a time"
 class Served:
     """An app over the real engine, inside one event loop; `log` holds its narration."""
 
-    def __init__(self, engine, timeout_sec: float = 60.0, prompt_cache: bool = True):
+    def __init__(self, engine, timeout_sec: float = 60.0, prompt_cache: bool = True,
+                 max_tokens_out: int = 512, ctx: int = CTX, **queue):
         self.log = io.StringIO()
         self.state = ServerState(engine, Narrator("w-test", "tiny", 0, stream=self.log),
                                  concurrent.futures.ThreadPoolExecutor(1), worker_id="w-test",
-                                 gpu_device=0, ctx=CTX, max_tokens_out=512, timeout_sec=timeout_sec,
-                                 prompt_cache=prompt_cache)
+                                 gpu_device=0, ctx=ctx, max_tokens_out=max_tokens_out,
+                                 timeout_sec=timeout_sec, prompt_cache=prompt_cache, **queue)
         self.app = create_app(self.state)
         self.client = self.app.test_client()
 

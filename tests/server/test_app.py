@@ -75,6 +75,7 @@ def test_bad_requests_start_nothing(serve):
             r = await s.client.post("/execute", **kwargs)
             body = await r.get_json()
             assert r.status_code == 400, (field, body)
+            assert r.headers["x-should-retry"] == "false"
             assert body["code"] == "INVALID_REQUEST" and body["retriable"] is False
             assert body["message"].startswith(field), body
             assert not s.state.runner.busy
@@ -88,6 +89,7 @@ def test_busy_then_cancel(serve, long_seed):
         assert first.startswith(b"event: started")
         busy = await s.client.post("/execute", json={**JOB, "job_id": "j2"})
         assert busy.status_code == 503 and busy.headers["Retry-After"] == "1"
+        assert busy.headers["x-should-retry"] == "true"
         assert await busy.get_json() == {"code": "WORKER_BUSY", "retriable": True,
                                          "message": (await busy.get_json())["message"]}
         health = await (await s.client.get("/health")).get_json()
@@ -130,7 +132,7 @@ def test_health_and_metrics(serve):
         assert set(health) == {"status", "worker_id", "model", "arch", "resident", "quant_kind",
                                "vram_bytes_used", "tokenizer_kind", "vocab_size", "context_length",
                                "uptime_seconds", "busy", "gpu_device", "gpu_name", "sm",
-                               "cuda_runtime_version", "device"}
+                               "cuda_runtime_version", "device", "queue_depth"}
         assert (health["status"], health["arch"], health["device"]) == ("healthy", "qwen2", "cpu")
         assert (health["context_length"], health["quant_kind"], health["busy"]) == (CTX, "Q8_0", False)
         await (await s.client.post("/execute", json=JOB)).get_data()
@@ -166,3 +168,18 @@ def test_shutdown_cancels_and_refuses(tiny_model, long_seed):
         assert s.state.runner.drained and engine.model is None
         assert "shutdown" in [e["event"] for e in s.events()]
     asyncio.run(check())
+
+
+def test_execute_logprobs_on_token_events(serve):
+    async def check(s):
+        events = sse(await (await s.client.post("/execute", json={**JOB, "logprobs": 2})).get_data())
+        tokens = [d for k, d in events if k == "token"]
+        entries = [e for d in tokens for e in d["logprobs"]]
+        assert len(entries) == 4 and all(len(e["top_logprobs"]) == 2 for e in entries)
+        assert all(set(e) == {"id", "token", "logprob", "text_offset", "top_logprobs"} for e in entries)
+        plain = sse(await (await s.client.post("/execute", json={**JOB, "job_id": "j2"})).get_data())
+        assert all("logprobs" not in d for k, d in plain if k == "token")
+        assert [d["t"] for k, d in plain if k == "token"] == [d["t"] for d in tokens]
+        r = await s.client.post("/execute", json={**JOB, "job_id": "j3", "logprobs": 21})
+        assert r.status_code == 400 and (await r.get_json())["message"].startswith("logprobs")
+    serve(check)

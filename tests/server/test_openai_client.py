@@ -1,38 +1,9 @@
 """The official `openai` client, unchanged, against a real `orcd serve` on the NumPy engine."""
-import os
-import socket
-import subprocess
-import sys
-import time
+import json
 
-import httpx
 import pytest
 
 openai = pytest.importorskip("openai", reason="the openai package is not installed (pip install openai)")
-
-
-@pytest.fixture(scope="module")
-def base_url(tiny_model, tmp_path_factory):
-    log = open(tmp_path_factory.mktemp("openai") / "serve.log", "w+")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "orcd.cli", "serve", "--device", "cpu", "--model",
-                             str(tiny_model), "--port", str(port), "--ctx", "256"],
-                            stderr=log, env={"OPENBLAS_NUM_THREADS": "1", **os.environ})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60  # a tiny model loads in about a second; CI may be slow
-    while True:
-        try:
-            httpx.get(url + "/health")
-            break
-        except httpx.TransportError:
-            assert proc.poll() is None and time.monotonic() < deadline, open(log.name).read()
-            time.sleep(0.1)
-    yield url + "/v1"
-    proc.terminate()
-    assert proc.wait(10) == 0
-    log.close()
 
 
 @pytest.fixture
@@ -66,3 +37,75 @@ def test_errors_raise_the_client_exception(client):
     with pytest.raises(openai.BadRequestError) as e:
         client.completions.create(model="m", prompt="Hello", max_tokens=4, temperature=2.5)
     assert e.value.code == "INVALID_REQUEST" and e.value.param == "temperature"
+
+
+def test_model_retrieve(client):
+    assert client.models.retrieve("qwen2.gguf").id == "qwen2.gguf"
+    with pytest.raises(openai.NotFoundError):
+        client.models.retrieve("gpt-4")
+
+
+def test_overlapping_requests_wait_instead_of_failing(client):
+    """The openai client gives up on a 503 after its retries (none here): the queue serves both."""
+    from concurrent.futures import ThreadPoolExecutor
+    args = dict(model="m", prompt="Once upon a time", max_tokens=40, temperature=0)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: client.completions.create(**args), range(4)))
+    assert len({a.choices[0].text for a in answers}) == 1 and all(a.usage.completion_tokens == 40 for a in answers)
+
+
+def test_completion_logprobs_and_prompt_scoring(client):
+    out = client.completions.create(model="m", prompt="Hello there", max_tokens=4, temperature=0, logprobs=2)
+    lp = out.choices[0].logprobs
+    assert len(lp.tokens) == 4 and all(len(t) <= 2 for t in lp.top_logprobs)
+    scored = client.completions.create(model="m", prompt="Hello there", max_tokens=0, echo=True, logprobs=0)
+    assert scored.choices[0].text == "Hello there" and scored.choices[0].logprobs.token_logprobs[0] is None
+    batch = client.completions.create(model="m", prompt=["a", "b"], n=2, max_tokens=2, seed=1)
+    assert [c.index for c in batch.choices] == [0, 1, 2, 3]
+
+
+def test_chat_logprobs_and_json_schema(client):
+    out = client.chat.completions.create(model="m", messages=[{"role": "user", "content": "Hi"}], max_tokens=3,
+                                         temperature=0, logprobs=True, top_logprobs=3)
+    assert len(out.choices[0].logprobs.content) == 3 and len(out.choices[0].logprobs.content[0].top_logprobs) == 3
+    schema = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"],
+              "additionalProperties": False}
+    out = client.chat.completions.create(
+        model="m", messages=[{"role": "user", "content": "JSON please"}], max_tokens=20, seed=1,
+        response_format={"type": "json_schema", "json_schema": {"name": "ok", "schema": schema, "strict": True}})
+    assert json.loads(out.choices[0].message.content)["ok"] in (True, False)
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}],
+                                       response_format={"type": "json_schema", "json_schema": {
+                                           "name": "u", "schema": {"type": "array", "uniqueItems": True}}})
+    assert "uniqueItems" in e.value.message
+
+
+def test_context_overflow_is_the_clients_context_error(client):
+    with pytest.raises(openai.BadRequestError) as e:
+        client.chat.completions.create(model="m", messages=[{"role": "user", "content": "word " * 400}])
+    assert e.value.code == "context_length_exceeded" and e.value.param == "messages"
+
+
+@pytest.mark.real_qwen
+def test_qwen_calls_the_weather_tool(qwen_url):
+    """The judge of issue 18: the real Qwen2.5-Coder file, its own template, tool_choice auto."""
+    client = openai.OpenAI(base_url=qwen_url, api_key="unused", max_retries=0, timeout=600)
+    tools = [{"type": "function", "function": {
+        "name": "get_weather", "description": "Get the current weather in a given city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string", "description": "The city"}},
+                       "required": ["city"]}}}]
+    ask = [{"role": "user", "content": "What's the weather in Paris?"}]
+    out = client.chat.completions.create(model="q", messages=ask, tools=tools, temperature=0, max_tokens=60)
+    choice = out.choices[0]
+    assert choice.finish_reason == "tool_calls", choice
+    call = choice.message.tool_calls[0]
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == {"city": "Paris"}
+    stream = client.chat.completions.create(model="q", messages=ask, tools=tools, temperature=0, max_tokens=60,
+                                            stream=True)
+    calls = [d.tool_calls[0] for c in stream if c.choices for d in [c.choices[0].delta] if d.tool_calls]
+    assert json.loads(calls[0].function.arguments) == {"city": "Paris"}
+    answer = client.chat.completions.create(model="q", temperature=0, max_tokens=40, tools=tools, messages=ask + [
+        choice.message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": '{"celsius": 21, "sky": "sunny"}'}])
+    assert "21" in answer.choices[0].message.content

@@ -25,8 +25,9 @@ def test_metrics_text():
     m.ttft.observe(0.003)
     m.ttft.observe(0.3)
     m.itl.observe(0.001)
-    text = m.render(vram_bytes=1234, busy=True)
+    text = m.render(vram_bytes=1234, busy=True, queue_depth=3)
     assert "orcd_vram_bytes 1234\n" in text and "orcd_busy 1\n" in text
+    assert "orcd_queue_depth 3\n" in text
     assert 'orcd_requests_total{outcome="ok"} 2\n' in text
     assert "orcd_tokens_generated_total 10\n" in text
     assert 'orcd_time_to_first_token_seconds_bucket{le="0.005"} 1\n' in text
