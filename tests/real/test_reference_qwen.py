@@ -86,11 +86,14 @@ def test_chat_prompts_are_the_rendered_template(qwen_tokenizer, greedy_cases):
 @pytest.mark.llamacpp
 def test_teacher_forced_matches_live_llama_cpp(live_llama, teacher, teacher_logits):
     theirs = llama_logits(live_llama, teacher["ids"])
-    np.testing.assert_array_equal(theirs.argmax(axis=1), teacher["argmax"])
+    # llama.cpp's CPU kernels differ by build and processor (SIMD paths): where its own top two
+    # nearly tie (0.026 apart at one position, seen with 0.3.36 on one machine) its pick may
+    # differ from the recorded one, as SPEC §11 says of this judge.
+    clear = top2_margin(theirs) > TEACHER_MARGIN
+    np.testing.assert_array_equal(theirs.argmax(axis=1)[clear], np.asarray(teacher["argmax"])[clear])
     diff = teacher_logits - theirs
     assert np.sqrt(np.mean(diff**2)) < LOGIT_RMS
     assert np.abs(diff).max() < LOGIT_MAX
-    clear = top2_margin(theirs) > TEACHER_MARGIN
     ours = teacher_logits.argmax(axis=1)
     np.testing.assert_array_equal(ours[clear], theirs.argmax(axis=1)[clear])
 
