@@ -69,7 +69,11 @@ def create_app(state: ServerState) -> Quart:
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException):
         if isinstance(error, RequestEntityTooLarge):
-            return error_response(invalid("body", f"larger than {MAX_BODY_BYTES} bytes (1 MiB)"))
+            body, status, headers = error_response(invalid("body", f"larger than {MAX_BODY_BYTES} "
+                                                                   f"bytes (1 MiB)"))
+            # The rest of the body is never read, so the connection cannot carry another
+            # request: say so, or a keep-alive client sends its next one into the closing socket.
+            return body, status, {**headers, "Connection": "close"}
         wrapped = InvalidRequest(f"{request.method} {request.path}: {error.name}")
         return error_response(wrapped, status=error.code)
 

@@ -1,5 +1,6 @@
 """GET /health is answered in front of Quart (orcd/server/health.py) from the state the Quart
-route serves too; during a job it says busy without waiting for the job's tokens."""
+route serves too; during a job it says busy without waiting for the job's tokens; after a
+request whose body the worker would not read it is asked on a fresh connection."""
 import asyncio
 
 
@@ -27,3 +28,17 @@ def test_health_during_a_job_says_busy(serve, long_seed):
         await s.client.post("/cancel", json={"job_id": "h1"})
         await job
     serve(check)
+
+
+def test_an_oversized_body_closes_its_connection(tiny_model):
+    """The unread rest of the body makes the connection unusable: the 400 says Connection:
+    close, so a keep-alive client (here httpx) asks /health on a new one."""
+    import httpx
+
+    from orcd.bench.http_client import started_worker
+    with started_worker(str(tiny_model), "cpu") as (server, _), httpx.Client(base_url=server.url) as http:
+        for _ in range(5):
+            r = http.post("/execute", content=b" " * (2 << 20), headers={"Content-Type": "application/json"})
+            assert r.status_code == 400 and r.headers["connection"] == "close"
+            assert r.json()["message"].startswith("body: larger than")
+            assert http.get("/health").json()["busy"] is False
