@@ -3,19 +3,29 @@
 
 A chunk's UTF-8 bytes start as one symbol each (the token of that byte); the adjacent pair
 of lowest merge rank is replaced by its merged token, leftmost first on ties, until no pair
-has a rank (llama.cpp llm_tokenizer_bpe_session, Hugging Face BPE). Results are cached per
-chunk: in text most chunks are words already seen.
+has a rank (llama.cpp llm_tokenizer_bpe_session, Hugging Face BPE). As in the `tokenizers`
+library, the candidate pairs wait in a heap ordered by (rank, position) and the symbols form
+a linked list, so a chunk of n bytes costs O(n log n): a hostile prompt of one repeated
+character must not cost quadratic time. A merge ranked in the heap may be stale (a side has
+merged since); it is dropped when popped, since a pair's rank names that pair alone.
+Long chunks are merged without the GIL, so the server keeps answering meanwhile. Results
+are cached per chunk: in text most chunks are words already seen.
 """
 from cython.operator cimport dereference as deref
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
-from libc.string cimport memmove
+from libcpp.pair cimport pair
+from libcpp.queue cimport priority_queue
 from libcpp.unordered_map cimport unordered_map
 from libcpp.vector cimport vector
 
 cdef int64_t NO_RANK = 1 << 62
+cdef int64_t ID_MASK = 0xffffffff  # the merged id in the low half of a rank
+# Below this many bytes a merge takes microseconds: releasing the GIL would cost more (the
+# thread may wait a switch interval to take it back) than it gives.
+cdef Py_ssize_t NOGIL_BYTES = 256
 
 
-cdef inline uint64_t pair_key(int32_t left, int32_t right) noexcept:
+cdef inline uint64_t pair_key(int32_t left, int32_t right) noexcept nogil:
     return (<uint64_t><uint32_t>left << 32) | <uint32_t>right
 
 
@@ -50,7 +60,7 @@ cdef class BpeMerger:
         self.cache = {"": []}
         self.cache_limit = cache_limit
 
-    cdef int64_t pair_rank(self, int32_t left, int32_t right):
+    cdef int64_t pair_rank(self, int32_t left, int32_t right) noexcept nogil:
         if left < 0 or right < 0:
             return NO_RANK
         cdef unordered_map[uint64_t, int64_t].iterator it = self.rank_of.find(pair_key(left, right))
@@ -58,36 +68,58 @@ cdef class BpeMerger:
             return NO_RANK
         return deref(it).second
 
+    cdef void offer(self, priority_queue[pair[int64_t, int64_t]] &heap, const vector[int32_t] &symbol,
+                    Py_ssize_t left, Py_ssize_t right) noexcept nogil:
+        """Queue the pair (left, right) if it merges; the max-heap holds (-rank, -left), so
+        the top is the lowest rank, leftmost on ties."""
+        cdef int64_t rank = self.pair_rank(symbol[left], symbol[right])
+        if rank != NO_RANK:
+            heap.push(pair[int64_t, int64_t](-rank, -left))
+
+    cdef void merge_symbols(self, const unsigned char *raw, Py_ssize_t n,
+                            vector[int32_t] &symbol) noexcept nogil:
+        """symbol[i] is the token starting at byte i after every merge, -2 where a symbol
+        merged into its left neighbour."""
+        cdef vector[Py_ssize_t] following = vector[Py_ssize_t](n)
+        cdef vector[Py_ssize_t] preceding = vector[Py_ssize_t](n)
+        cdef priority_queue[pair[int64_t, int64_t]] heap
+        cdef Py_ssize_t i, left, right
+        cdef int64_t rank
+        for i in range(n):
+            symbol[i] = self.byte_token[raw[i]]
+            following[i] = i + 1
+            preceding[i] = i - 1
+        for i in range(n - 1):
+            self.offer(heap, symbol, i, i + 1)
+        while not heap.empty():
+            rank, left = -heap.top().first, -heap.top().second
+            heap.pop()
+            right = following[left]
+            if symbol[left] == -2 or right >= n or self.pair_rank(symbol[left], symbol[right]) != rank:
+                continue  # stale: a side merged since this pair was queued
+            symbol[left] = <int32_t>(rank & ID_MASK)
+            symbol[right] = -2
+            following[left] = following[right]
+            if following[left] < n:
+                preceding[following[left]] = left
+                self.offer(heap, symbol, left, following[left])
+            if preceding[left] >= 0:
+                self.offer(heap, symbol, preceding[left], left)
+
     cdef list merge(self, bytes word):
-        cdef Py_ssize_t n = len(word), i, best
-        cdef const unsigned char[:] raw = word
+        cdef Py_ssize_t n = len(word), i
+        cdef const unsigned char *raw = word
         cdef vector[int32_t] symbol = vector[int32_t](n)
-        cdef vector[int64_t] rank = vector[int64_t](n)
         if self.whole_word is not None:
             whole = self.whole_word.get(word)
             if whole is not None:
                 return [whole]
-        for i in range(n):
-            symbol[i] = self.byte_token[raw[i]]
-        for i in range(n - 1):
-            rank[i] = self.pair_rank(symbol[i], symbol[i + 1])
-        while n > 1:
-            best = 0
-            for i in range(1, n - 1):
-                if rank[i] < rank[best]:
-                    best = i
-            if rank[best] == NO_RANK:
-                break
-            symbol[best] = <int32_t>(rank[best] & 0xffffffff)
-            memmove(&symbol[best + 1], &symbol[best + 2], (n - best - 2) * sizeof(int32_t))
-            memmove(&rank[best + 1], &rank[best + 2], (n - best - 2) * sizeof(int64_t))
-            n -= 1
-            if best + 1 < n:
-                rank[best] = self.pair_rank(symbol[best], symbol[best + 1])
-            if best > 0:
-                rank[best - 1] = self.pair_rank(symbol[best - 1], symbol[best])
+        if n >= NOGIL_BYTES:
+            with nogil:
+                self.merge_symbols(raw, n, symbol)
+        else:
+            self.merge_symbols(raw, n, symbol)
         return [symbol[i] for i in range(n) if symbol[i] >= 0]
-
     def encode_chunks(self, list chunks):
         """The ids of the chunks in order; a chunk is a str (pre-tokenizer output)."""
         cdef list out = []
