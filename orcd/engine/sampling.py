@@ -28,6 +28,35 @@ PHILOX_W = (0x9E3779B9, 0xBB67AE85)  # key schedule: golden ratio and sqrt(3) - 
 
 
 @dataclasses.dataclass(frozen=True)
+class Range:
+    """low..high, open at low where low_open; `zero` admits 0 below low (temperature 0 is
+    greedy)."""
+    low: float
+    high: float
+    low_open: bool = False
+    zero: bool = False
+
+    def __contains__(self, value: float) -> bool:
+        above = value > self.low if self.low_open else value >= self.low
+        return (self.zero and value == 0) or (above and value <= self.high)
+
+    def __str__(self) -> str:
+        interval = f"{'(' if self.low_open else '['}{self.low:g}, {self.high:g}]"
+        return f"0 or {interval}" if self.zero else interval
+
+
+# SPEC §2's ranges of the float parameters, written once (the server's schema reads them).
+# The floors keep every step finite: a logit divided by the penalty and the temperature
+# grows at most 10^4-fold, far inside float32 (1e-40 made inf, then NaN, of every score).
+RANGES = {
+    "temperature": Range(0.01, 2.0, zero=True),
+    "top_p": Range(0.0, 1.0, low_open=True),
+    "min_p": Range(0.0, 1.0),
+    "repetition_penalty": Range(0.01, 2.0),
+}
+
+
+@dataclasses.dataclass(frozen=True)
 class SamplingParams:
     temperature: float = 1.0
     top_p: float = 1.0
@@ -38,21 +67,18 @@ class SamplingParams:
 
     def validate(self, vocab_size: int) -> "SamplingParams":
         """Raise InvalidRequest naming the first field outside its SPEC §2 range."""
-        _number("temperature", self.temperature, 0.0, 2.0)
-        _number("top_p", self.top_p, 0.0, 1.0, low_open=True)
+        for field, allowed in RANGES.items():
+            _number(field, getattr(self, field), allowed)
         _integer("top_k", self.top_k, 0, vocab_size)
-        _number("min_p", self.min_p, 0.0, 1.0)
-        _number("repetition_penalty", self.repetition_penalty, 0.0, 2.0, low_open=True)
         _integer("seed", self.seed, 0, 2**64 - 1)
         return self
 
 
-def _number(field: str, value, low: float, high: float, low_open: bool = False) -> None:
+def _number(field: str, value, allowed: Range) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         raise InvalidRequest(f"{field} must be a number, got {value!r}")
-    if value > high or value < low or (low_open and value == low):
-        bracket = "(" if low_open else "["
-        raise InvalidRequest(f"{field} must be in {bracket}{low}, {high}], got {value!r}")
+    if value not in allowed:
+        raise InvalidRequest(f"{field} must be in {allowed}, got {value!r}")
 
 
 def _integer(field: str, value, low: int, high: int) -> None:

@@ -102,6 +102,7 @@ def test_sampling_leaves_the_logits_alone():
     ("temperature", -0.1), ("temperature", 2.01), ("temperature", math.nan), ("temperature", "1"),
     ("top_p", 0.0), ("top_p", 1.5), ("top_k", -1), ("top_k", 1001), ("top_k", 2.0), ("top_k", True),
     ("min_p", -0.01), ("min_p", 1.01), ("repetition_penalty", 0.0), ("repetition_penalty", 2.5),
+    ("temperature", 0.005), ("temperature", 1e-40), ("repetition_penalty", 1e-40),
     ("seed", -1), ("seed", 2**64), ("seed", 1.0),
 ])
 def test_validate_names_the_field(field, value):
@@ -112,6 +113,18 @@ def test_validate_names_the_field(field, value):
 def test_validate_accepts_the_edges():
     SamplingParams(temperature=0, top_p=1, top_k=1000, min_p=1.0, repetition_penalty=2,
                    seed=2**64 - 1).validate(vocab_size=1000)
+    SamplingParams(temperature=0.01, repetition_penalty=0.01).validate(vocab_size=1000)
+
+
+@pytest.mark.parametrize("temperature, penalty", [(0.01, 0.01), (0.01, 2.0), (2.0, 0.01)])
+def test_every_allowed_value_keeps_the_scores_finite(temperature, penalty):
+    """At the floors of the ranges, logits far beyond a real model's (|l| <= 1e4) stay finite
+    through penalty, temperature and softmax: no overflow, no NaN."""
+    logits = np.linspace(-1e4, 1e4, 1000, dtype=np.float32)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is exact enough
+        drawn = sample(logits, params(temperature=temperature, repetition_penalty=penalty, top_p=0.9,
+                                      min_p=0.01), 0, list(range(0, 1000, 3)))
+    assert 0 <= drawn < 1000
 
 
 def test_ties_at_the_top_k_boundary_keep_the_lower_ids():
