@@ -130,9 +130,9 @@ Feature: GPT-OSS architecture (tiny synthetic gpt-oss: MoE with MXFP4 experts, a
     And the token texts are ["日", "é"]
 
   @gpu
-  Scenario: An allocation failure at load exits 1 with an OOM error
+  Scenario: An allocation failure at load exits 1 with INSUFFICIENT_VRAM, the start-up code
     When I run orcd serve with --model model:gpt-oss --port 0 ORCD_FAULT=alloc:1
-    Then it exits with status 1 and one line naming "VRAM_OOM"
+    Then it exits with status 1 and one line naming "INSUFFICIENT_VRAM"
 
   @gpu
   Scenario: An allocation failure in a job fails that job only, and the worker keeps serving

@@ -189,9 +189,9 @@ Feature: SmolLM2-135M-Instruct (the real bundled model) served by orcd serve
     Then it exits with status 1 and one line naming "--device cpu"
 
   @gpu
-  Scenario: An allocation failure at load exits 1 with an OOM error
+  Scenario: An allocation failure at load exits 1 with INSUFFICIENT_VRAM, the start-up code
     When I run orcd serve with --model model:smollm2 --port 0 ORCD_FAULT=alloc:1
-    Then it exits with status 1 and one line naming "VRAM_OOM"
+    Then it exits with status 1 and one line naming "INSUFFICIENT_VRAM"
 
   @gpu
   Scenario: An allocation failure in a job fails that job only, and the worker keeps serving

@@ -16,7 +16,7 @@ import orcd.tokenizer
 from orcd.engine.base import Engine, context_for, quant_kind
 from orcd.engine.logprobs import Scoring
 from orcd.engine.sampling import SamplingParams
-from orcd.errors import Cancelled, CudaError, InsufficientVram
+from orcd.errors import Cancelled, CudaError, InsufficientVram, VramOom
 from orcd.models import describe
 
 LOAD_CHUNK_BYTES = 1 << 20  # SPEC §5: tensors reach VRAM in bounded chunks, 1 MiB by default
@@ -62,7 +62,12 @@ class CudaEngine(Engine):
             ctx = context_for(config, ctx)
             tensors = list(f.tensors.values())
             self._check_vram(path, config, ctx, sum(t.nbytes for t in tensors))
-            self._model.load(config, ctx, tensors, self.chunk_bytes, progress_cb)
+            try:
+                self._model.load(config, ctx, tensors, self.chunk_bytes, progress_cb)
+            except VramOom as e:  # at load it is a start-up failure (SPEC §3), not a job's
+                raise InsufficientVram(
+                    f"{path} with --ctx {ctx} did not fit in GPU {self.gpu_device}'s VRAM: {e}; "
+                    f"use a smaller --ctx, a smaller model, or a free GPU") from None
         self.config, self.ctx, self.cached_ids = config, ctx, []
         self._health.update(arch=config.arch, model=path.name, quant_kind=kind, context_length=ctx)
         self._refresh()

@@ -252,11 +252,11 @@ def test_oom_during_a_job_frees_its_buffers_and_the_next_job_succeeds(synth):
 
 
 @pytest.mark.gpu
-def test_oom_at_load_frees_everything_and_a_second_load_succeeds(synth, monkeypatch):
+def test_oom_at_load_is_insufficient_vram_frees_everything_and_a_second_load_succeeds(synth, monkeypatch):
     from orcd.engine.cuda import CudaEngine
     monkeypatch.setenv("ORCD_FAULT", "alloc:5")  # read when the engine is created
     engine = CudaEngine(0)
-    with pytest.raises(VramOom, match="ORCD_FAULT"):
+    with pytest.raises(InsufficientVram, match="ORCD_FAULT"):
         engine.load(synth("llama"), CTX)
     assert engine._model.stats()["vram_bytes_used"] == 0
     engine.load(synth("llama"), CTX)  # the fault fires once

@@ -1,5 +1,6 @@
 """`orcd serve` options: defaults, ORCD_* environment variables, and start-up failures."""
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -87,3 +88,15 @@ def test_the_standard_library_event_loop_serves_too(tiny_model):
     with started_worker(str(tiny_model), "cpu", "--event-loop", "asyncio") as (server, _):
         assert httpx.get(f"{server.url}/health").json()["status"] == "healthy"
         assert server.complete({"prompt": "Hi", "max_tokens": 3, "temperature": 0}).finish_reason
+
+
+@pytest.mark.gpu
+def test_running_out_of_vram_during_the_load_exits_with_insufficient_vram(tiny_model):
+    """ORCD_FAULT=alloc:1 fails the load's first device allocation: a start-up failure, so
+    SPEC §3's start-up code, not the job code VRAM_OOM."""
+    run = subprocess.run([sys.executable, "-m", "orcd.cli", "serve", "--device", "cuda", "--model",
+                          str(tiny_model), "--port", "0"], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "ORCD_FAULT": "alloc:1"})
+    line, event = failure_line(run)
+    assert line.startswith("orcd serve: INSUFFICIENT_VRAM:") and "ORCD_FAULT" in line, line
+    assert (event["event"], event["code"]) == ("error", "INSUFFICIENT_VRAM")
