@@ -116,6 +116,7 @@ Feature: SmolLM2-135M-Instruct (the real bundled model) served by orcd serve
     Given a long job is streaming
     When a second job is sent
     Then it is refused with 503 "WORKER_BUSY", retriable and with Retry-After
+    And the refusal does not name the running job
     When I cancel that job
     Then the worker is idle again and takes the next job
 
@@ -143,6 +144,9 @@ Feature: SmolLM2-135M-Instruct (the real bundled model) served by orcd serve
       | min_p above one       | {"job_id": "b", "prompt": "Hi", "min_p": 1.5}                      | application/json | min_p        |
       | penalty zero          | {"job_id": "b", "prompt": "Hi", "repetition_penalty": 0}           | application/json | repetition_penalty |
       | penalty above two     | {"job_id": "b", "prompt": "Hi", "repetition_penalty": 2.5}         | application/json | repetition_penalty |
+      | penalty near zero     | {"job_id": "b", "prompt": "Hi", "repetition_penalty": 1e-40}       | application/json | repetition_penalty |
+      | temperature near zero | {"job_id": "b", "prompt": "Hi", "temperature": 1e-40}              | application/json | temperature  |
+      | lone surrogate job_id | {"job_id": "\ud800", "prompt": "Hi"}                               | application/json | job_id       |
       | stop not a list       | {"job_id": "b", "prompt": "Hi", "stop": "END"}                     | application/json | stop         |
       | five stop strings     | {"job_id": "b", "prompt": "Hi", "stop": ["a","b","c","d","e"]}     | application/json | stop         |
       | empty stop string     | {"job_id": "b", "prompt": "Hi", "stop": [""]}                      | application/json | stop         |
@@ -152,6 +156,8 @@ Feature: SmolLM2-135M-Instruct (the real bundled model) served by orcd serve
       | not an object         | ["job_id", "prompt"]                                               | application/json | body         |
       | wrong content type    | {"job_id": "b", "prompt": "Hi"}                                    | text/plain       | Content-Type |
       | body over 1 MiB       | <2 MiB of spaces>                                                  | application/json | body         |
+      | JSON 100000 deep      | <JSON nested 100000 deep>                                          | application/json | body         |
+      | integer of 5000 digits | <a seed of 5000 digits>                                           | application/json | body         |
       | prompt over context   | <a prompt longer than the context>                                 | application/json | prompt       |
 
   Scenario: The ready notice reaches the callback URL
@@ -159,18 +165,18 @@ Feature: SmolLM2-135M-Instruct (the real bundled model) served by orcd serve
     When a worker serving the "smollm2" model starts with that callback
     Then the callback receives the ready notice
 
-  Scenario: POST /shutdown ends the job and exits 0
+  Scenario: POST /shutdown cancels the job, which may run elsewhere, and exits 0
     Given a fresh worker serving the "smollm2" model
     And a long job is streaming
     When I stop the worker with POST /shutdown
-    Then the stream ends with a terminal event
+    Then the stream ends with error "CANCELLED" and retriable true
     And the worker exits with status 0 within 5 seconds
 
-  Scenario: SIGTERM ends the job and exits 0
+  Scenario: SIGTERM cancels the job, which may run elsewhere, and exits 0
     Given a fresh worker serving the "smollm2" model
     And a long job is streaming
     When I stop the worker with SIGTERM
-    Then the stream ends with a terminal event
+    Then the stream ends with error "CANCELLED" and retriable true
     And the worker exits with status 0 within 5 seconds
 
   Scenario: A file that is not a model fails start-up with exit 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 # code -> (HTTP status, retriable)
 CODES: dict[str, tuple[int, bool]] = {
     "INVALID_REQUEST": (400, False),
+    "UNAUTHORIZED": (401, False),
     "WORKER_BUSY": (503, True),
     "VRAM_OOM": (503, True),
     "CUDA_ERROR": (500, False),
@@ -22,12 +23,15 @@ CODES: dict[str, tuple[int, bool]] = {
 class OrcdError(Exception):
     code = "INTERNAL"
 
-    def __init__(self, message: str, *, code: str | None = None):
+    def __init__(self, message: str, *, code: str | None = None, retriable: bool | None = None):
+        """`retriable` overrides the code's own where the cause decides it: a job cancelled
+        because the worker shuts down may run elsewhere, one cancelled by its client not."""
         super().__init__(message)
         if code is not None:
             if code not in CODES:
                 raise ValueError(f"unknown error code {code!r}")
             self.code = code
+        self._retriable = retriable
 
     @property
     def message(self) -> str:
@@ -39,7 +43,7 @@ class OrcdError(Exception):
 
     @property
     def retriable(self) -> bool:
-        return CODES[self.code][1]
+        return CODES[self.code][1] if self._retriable is None else self._retriable
 
     def to_dict(self) -> dict:
         return {"code": self.code, "message": self.message, "retriable": self.retriable}
@@ -64,6 +68,10 @@ class ContextOverflow(InvalidRequest):
         super().__init__(f"{field}: {tokens} tokens after tokenization; this model's maximum "
                          f"context length is {ctx} (--ctx), so a prompt takes 1 to {ctx - 1}")
         self.field, self.tokens, self.ctx = field, tokens, ctx
+
+
+class Unauthorized(OrcdError):
+    code = "UNAUTHORIZED"
 
 
 class WorkerBusy(OrcdError):

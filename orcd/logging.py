@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import datetime
 import json
+import logging
 import sys
 import threading
+import traceback
 
 EVENTS = frozenset({
     "startup", "model_load_start", "model_load_progress", "model_load_complete", "ready",
     "execute_start", "execute_end", "cancel", "error", "residency_check_failed", "shutdown",
     "trace",  # debug: orcd serve --trace
+    "request_rejected",
 })
 PROMPT_FIELDS = frozenset({"prompt", "text"})
 BAR_WIDTH = 30
@@ -79,3 +82,40 @@ class Narrator:
                 self._bar_shown = False
             self.stream.write(text)
             self.stream.flush()
+
+
+class NarrationHandler(logging.Handler):
+    """Library log records (hypercorn, Quart, asyncio, warnings) as narration lines."""
+
+    def __init__(self, narrator: Narrator):
+        super().__init__(logging.WARNING)
+        self.narrator = narrator
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = {"logger": record.name}
+        if record.exc_info and record.exc_info[1] is not None:
+            fields["traceback"] = "".join(traceback.format_exception(*record.exc_info))
+        self.narrator.error(record.getMessage(), code="INTERNAL", level=record.levelname.lower(), **fields)
+
+
+def narrate_everything(narrator: Narrator) -> None:
+    """Route what libraries would write to stderr through the narrator, so the log stays
+    one JSON object per line whatever happens: logging records, warnings (NumPy's among
+    them), exceptions escaping a thread and unraisable exceptions."""
+    root = logging.getLogger()
+    root.handlers[:] = [NarrationHandler(narrator)]
+    root.setLevel(logging.WARNING)
+    logging.captureWarnings(True)
+
+    def thread_failed(args) -> None:
+        where = args.thread.name if args.thread is not None else "a thread"
+        narrator.error(f"{where} failed: {args.exc_type.__name__}: {args.exc_value}", code="INTERNAL",
+                       traceback="".join(traceback.format_exception(args.exc_type, args.exc_value,
+                                                                    args.exc_traceback)))
+
+    def unraisable(args) -> None:
+        narrator.error(f"{args.err_msg or 'exception ignored'}: {args.exc_type.__name__}: {args.exc_value}",
+                       code="INTERNAL", level="warning")
+
+    threading.excepthook = thread_failed
+    sys.unraisablehook = unraisable

@@ -4,7 +4,7 @@ import time
 
 from behave import then, when
 
-from worker_process import Stream
+from orcd.testing.worker import Stream
 
 PROMPTS = {
     "story": "Once upon a time, in a small village,",
@@ -144,6 +144,7 @@ def step_cancel(context):
 
 @then('the stream ends with error "{code}" and retriable {retriable}')
 def step_error(context, code, retriable):
+    context.stream.finish()
     kind, data = context.stream.terminal
     assert kind == "error" and data["code"] == code, context.stream.terminal
     assert data["retriable"] is json.loads(retriable), data
@@ -181,10 +182,20 @@ def step_refused(context, status, code):
     assert int(r.headers["Retry-After"]) >= 1
 
 
+@then("the refusal does not name the running job")
+def step_busy_anonymous(context):
+    running = context.stream.events[0][1]["job_id"]
+    assert running not in context.response.json()["message"], context.response.json()
+
+
 @when("I post to /execute the body {body} as {content_type}")
 def step_raw_post(context, body, content_type):
     if body == "<2 MiB of spaces>":
         raw = b"{" + b" " * (2 << 20) + b"}"
+    elif body == "<JSON nested 100000 deep>":
+        raw = b"[" * 100000 + b"]" * 100000
+    elif body == "<a seed of 5000 digits>":
+        raw = b'{"job_id": "b", "prompt": "Hi", "seed": ' + b"7" * 5000 + b"}"
     elif body == "<a prompt longer than the context>":
         raw = json.dumps({"job_id": "long", "prompt": "hello " * 5000}).encode()
     else:

@@ -1,4 +1,4 @@
-"""Steps for GPT-OSS: a tiny file whose weights script the next token (scripted_weights.py),
+"""Steps for GPT-OSS: a tiny file whose weights script the next token (orcd/testing/scripted.py),
 for exact checks of harmony stop tokens and multi-byte streaming, and the real-size synthetic
 file made on the GPU box. Generic steps are the shared ones of worker_steps.py and
 execute_steps.py."""
@@ -7,8 +7,8 @@ import os
 
 from behave import given, then
 
-from scripted_weights import write_scripted_model
-from worker_process import WorkerProcess
+from orcd.testing.scripted import write_scripted_model
+from orcd.testing.worker import WorkerProcess
 
 # After the text on the left, the scripted model writes the text on the right, token by token.
 HARMONY_SCRIPT = (

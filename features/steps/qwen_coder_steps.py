@@ -6,7 +6,7 @@ import time
 from behave import given, then, when
 
 from haiku import SAMPLING, contains_word, current_minute_word, haiku_messages
-from worker_process import Stream, WorkerProcess
+from orcd.testing.worker import Stream, WorkerProcess
 
 CTX = "1024"  # the haiku prompt and answer need about 120 tokens; a small cache loads faster
 

@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from behave import given, then, when
 
-from worker_process import STOP_TIMEOUT_SEC, Stream, WorkerProcess, free_port
+from orcd.testing.worker import STOP_TIMEOUT_SEC, Stream, WorkerProcess, free_port
 
 TINY_MODELS = {"qwen2": "Q8_0", "phi3": "Q4_0", "gpt-oss": "MXFP4"}
 
@@ -53,6 +53,23 @@ def step_shared_worker_with(context, name, options):
 def step_fresh_worker(context, name):
     context.model_name = name
     context.worker = WorkerProcess(model_path(context, name), context.device).wait_ready()
+    context.workers[("fresh", id(context.worker))] = context.worker
+
+
+@given('a worker serving the "{name}" model with the API key "{key}" in ORCD_API_KEY')
+def step_keyed_worker(context, name, key):
+    context.model_name = name
+    if (name, "api-key", key) not in context.workers:
+        context.workers[name, "api-key", key] = WorkerProcess(
+            model_path(context, name), context.device, env={"ORCD_API_KEY": key}).wait_ready()
+    context.worker = context.workers[name, "api-key", key]
+
+
+@given('a fresh worker serving the "{name}" model with the API key "{key}" in ORCD_API_KEY')
+def step_fresh_keyed_worker(context, name, key):
+    context.model_name = name
+    context.worker = WorkerProcess(model_path(context, name), context.device,
+                                   env={"ORCD_API_KEY": key}).wait_ready()
     context.workers[("fresh", id(context.worker))] = context.worker
 
 
@@ -153,7 +170,7 @@ def step_start_failure(context, text):
 def step_stop(context, how):
     context.stop_started = time.monotonic()
     if how == "POST /shutdown":
-        context.response = context.worker.http.post("/shutdown")
+        context.response = context.worker.http.post("/shutdown", json={})
         assert context.response.status_code == 202, context.response.text
     else:
         context.worker.signal(getattr(signal, how))

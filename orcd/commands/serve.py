@@ -43,6 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="use this tokenizer.json (the hf-json backend) instead of the GGUF vocabulary")
     p.add_argument("--device", choices=("cuda", "cpu"), default=env_default("--device", "cuda"),
                    help="cuda (default) or cpu: the slow NumPy reference engine, for development and CI")
+    p.add_argument("--api-key", metavar="KEY", default=env_default("--api-key"),
+                   help="require `Authorization: Bearer KEY` on every route but /health and /metrics "
+                        "(401 UNAUTHORIZED otherwise); prefer ORCD_API_KEY: a command line is visible to others")
     p.add_argument("--log-prompts", action="store_true", default=env_default("--log-prompts", False, flag),
                    help="include prompts and generated text in the log (off: they may be private)")
     p.add_argument("--no-prompt-cache", action="store_true",
@@ -77,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
             residency_check_sec=args.residency_check_sec, queue_depth=args.queue_depth,
             queue_timeout_sec=args.queue_timeout_sec,
             tokenizer_json=args.tokenizer_json, device=args.device, log_prompts=args.log_prompts,
-            trace=args.trace, prompt_cache=not args.no_prompt_cache, event_loop=args.event_loop)
+            trace=args.trace, prompt_cache=not args.no_prompt_cache, event_loop=args.event_loop,
+            api_key=args.api_key or None)
         return serve(options, narrator)
     except Exception as e:  # any start-up failure is one line and exit 1, never a traceback
         return start_failure(narrator, e)

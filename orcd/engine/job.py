@@ -29,14 +29,16 @@ from orcd.errors import Cancelled
 
 def run_job(engine, tokenizer, prompt, params: SamplingParams, max_tokens: int,
             stop_strings: list[str], cancel: threading.Event, n_cached: int = 0,
-            scoring: Scoring | None = None, constraint=None) -> Iterator[tuple[str, dict]]:
+            scoring: Scoring | None = None, constraint=None,
+            skip_special: bool = True) -> Iterator[tuple[str, dict]]:
     """`prompt` is token ids or text, as engine.prompt_ids reads them; the KV cache holds its
     first n_cached (Engine.generate). decode_time_ms covers prefill and every decode step.
     `scoring` asks for logprobs (orcd.engine.logprobs); `constraint` (orcd.engine.constraint)
-    limits each next token."""
+    limits each next token. The text of control tokens the model generates (e.g. <|im_start|>)
+    is left out of the token events unless skip_special is False, as llama-server and vLLM do."""
     prompt_ids = engine.prompt_ids(prompt)
     end_ids = set(tokenizer.eot_ids) | ({tokenizer.eos_id} if tokenizer.eos_id is not None else set())
-    decoder, matcher = tokenizer.stream_decoder(), StopMatcher(stop_strings)
+    decoder, matcher = tokenizer.stream_decoder(skip_special), StopMatcher(stop_strings)
     events = _TokenEvents(tokenizer if scoring is not None else None)
     tokens_out, stop_reason = 0, "max_tokens"
     start = time.perf_counter()

@@ -1,35 +1,77 @@
-"""The HTTP API of SPEC §2: /execute (SSE), /cancel, /health, /metrics, /shutdown, and the
-OpenAI-compatible /v1 routes. Errors leave as `{"code", "message", "retriable"}` (OpenAI's
-shape under /v1); never a stack trace."""
+"""The HTTP API of SPEC §2: /execute (SSE), /cancel, /health, /metrics, /shutdown,
+/openapi.json, and the OpenAI-compatible /v1 routes. Errors leave as `{"code", "message",
+"retriable"}` (OpenAI's shape under /v1); never a stack trace. Every rejected request leaves
+a `request_rejected` narration line."""
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 
-from quart import Quart, Response, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from quart import Quart, Response, has_websocket_context, request, websocket
+from werkzeug.exceptions import BadHost, HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
-from orcd.errors import InternalError, InvalidRequest, OrcdError, WorkerBusy, invalid
-from orcd.server import openai, openai_shapes
+from orcd.errors import InternalError, InvalidRequest, OrcdError, Unauthorized, WorkerBusy, invalid
+from orcd.server import openai, openai_shapes, openapi
+from orcd.server.fields import Limits
 from orcd.server.handlers import event_stream, json_body, traced_request
 from orcd.server.health import health_first
 from orcd.server.jobs import RETRY_AFTER_SECONDS
-from orcd.server.schema import MAX_BODY_BYTES, parse_execute, text_field
+from orcd.server.schema import CANCEL, MAX_BODY_BYTES, SHUTDOWN, parse_execute
 from orcd.server.sse import frame
 from orcd.server.state import ServerState
 
+OPEN_ROUTES = frozenset({"/health", "/metrics"})  # an orchestrator's probes need no key
 
-def create_app(state: ServerState) -> Quart:
-    app = Quart("orcd")
+
+class WorkerApp(Quart):
+    def create_url_adapter(self, incoming):
+        """Werkzeug binds its router to the Host header and fails on one IDNA cannot encode
+        (an empty or over-long label), before any handler could answer; bind such a request
+        to a placeholder and let `check_host` refuse it with the contract's 400."""
+        try:
+            return super().create_url_adapter(incoming)
+        except BadHost:
+            if incoming is None:
+                raise
+            incoming.host_refused = True
+            return self.url_map.bind("invalid.host")
+
+
+def create_app(state: ServerState, api_key: str | None = None) -> Quart:
+    app = WorkerApp("orcd")
     app.config.update(MAX_CONTENT_LENGTH=MAX_BODY_BYTES, RESPONSE_TIMEOUT=None)
     app.state = state
     app.asgi_app = health_first(app.asgi_app, state)
+    limits = Limits(vocab_size=state.vocab_size, max_tokens_out=state.runner.max_tokens_out)
+    document = openapi.document(limits)
+    expected = _digest(f"Bearer {api_key}") if api_key else None
+
+    @app.before_request
+    async def check_host():
+        if getattr(request, "host_refused", False):
+            raise invalid("Host", "not a valid host name")
+
+    @app.before_request
+    async def authorize():
+        if expected is None or request.path in OPEN_ROUTES:
+            return
+        given = request.headers.get("Authorization", "")
+        # Digests of equal length: the comparison time says nothing about the key.
+        if not hmac.compare_digest(_digest(given), expected):
+            raise Unauthorized("missing or wrong API key: send `Authorization: Bearer <key>` "
+                               "with the worker's --api-key")
+
+    @app.before_websocket
+    async def no_websocket():
+        raise invalid("Upgrade", "this worker serves no WebSocket; /execute streams over HTTP (SSE)")
 
     @app.post("/execute")
     async def execute():
         accepted_at = time.monotonic()
         trace = traced_request("handler")
         body = await json_body()
-        generation = parse_execute(body, state.vocab_size, state.runner.max_tokens_out)
+        generation = parse_execute(body, limits)
         if trace is not None:
             trace.mark("parsed")
         job = await state.runner.start(generation, accepted_at, frame, trace)
@@ -37,11 +79,7 @@ def create_app(state: ServerState) -> Quart:
 
     @app.post("/cancel")
     async def cancel():
-        body = await json_body()
-        unknown = sorted(set(body) - {"job_id"})
-        if unknown:
-            raise invalid(unknown[0], "unknown field")
-        job_id = text_field(body, "job_id", 256)
+        job_id = CANCEL.parse(await json_body(), limits)["job_id"]
         state.runner.cancel(job_id)
         return {"job_id": job_id, "status": "accepted"}, 202
 
@@ -57,43 +95,68 @@ def create_app(state: ServerState) -> Quart:
 
     @app.post("/shutdown")
     async def shutdown():
+        # application/json only: a browser must preflight it, so a web page cannot post it.
+        SHUTDOWN.parse(await json_body(allow_empty=True), limits)
         state.begin_shutdown("POST /shutdown")
         return {"status": "shutting down"}, 202
 
-    openai.register(app, state)
+    @app.get("/openapi.json")
+    async def openapi_json():
+        return document
+
+    openai.register(app, state, limits)
 
     @app.errorhandler(OrcdError)
     async def orcd_error(error: OrcdError):
-        return error_response(error)
+        return error_response(state, error)
 
     @app.errorhandler(HTTPException)
     async def http_error(error: HTTPException):
         if isinstance(error, RequestEntityTooLarge):
-            body, status, headers = error_response(invalid("body", f"larger than {MAX_BODY_BYTES} "
-                                                                   f"bytes (1 MiB)"))
             # The rest of the body is never read, so the connection cannot carry another
             # request: say so, or a keep-alive client sends its next one into the closing socket.
-            return body, status, {**headers, "Connection": "close"}
-        wrapped = InvalidRequest(f"{request.method} {request.path}: {error.name}")
-        return error_response(wrapped, status=error.code)
+            return error_response(state, invalid("body", f"larger than {MAX_BODY_BYTES} bytes (1 MiB)"),
+                                  headers={"Connection": "close"})
+        wrapped = InvalidRequest(f"{route()}: {error.name}")
+        headers = {}
+        if isinstance(error, MethodNotAllowed) and error.valid_methods:
+            headers["Allow"] = ", ".join(sorted(error.valid_methods))
+        return error_response(state, wrapped, status=error.code, headers=headers)
 
     @app.errorhandler(Exception)
     async def unexpected(error: Exception):
-        state.narrator.error(f"{request.method} {request.path} failed: {type(error).__name__}: {error}",
-                             code="INTERNAL")
-        return error_response(InternalError("the worker failed to handle the request; see its log"))
+        state.narrator.error(f"{route()} failed: {type(error).__name__}: {error}", code="INTERNAL")
+        return error_response(state, InternalError("the worker failed to handle the request; see its log"))
 
     return app
 
 
-def error_response(error: OrcdError, status: int | None = None) -> Response:
+def route() -> str:
+    """"METHOD /path" of the request or WebSocket handshake being answered."""
+    incoming = websocket if has_websocket_context() else request
+    return f"{incoming.method} {incoming.path}"
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogateescape")).digest()
+
+
+def error_response(state: ServerState, error: OrcdError, status: int | None = None,
+                   headers: dict | None = None) -> Response:
     status = status or error.http_status
-    if request.path.startswith("/v1/"):
+    headers = dict(headers or {})
+    if route().split(" ", 1)[1].startswith("/v1/"):
         response = openai_shapes.error_body(error)
     else:
         response = error.to_dict()
     # openai-python retries what this says, whatever the status (a 504 would run the job again)
-    headers = {"x-should-retry": "true" if error.retriable else "false"}
+    headers["x-should-retry"] = "true" if error.retriable else "false"
     if isinstance(error, WorkerBusy):
         headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if isinstance(error, Unauthorized):
+        headers["WWW-Authenticate"] = "Bearer"
+    if status < 500 or isinstance(error, WorkerBusy):
+        # The operator's view of why clients fail; the message names a field, never its text.
+        state.narrator.event("request_rejected", error.message, route=route(),
+                             status=status, code=error.code, field=getattr(error, "field", None))
     return response, status, headers

@@ -9,8 +9,9 @@ from orcd.server.schema import parse_json_body
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
-async def json_body() -> dict:
-    return parse_json_body(await request.get_data(cache=False), request.headers.get("Content-Type"))
+async def json_body(allow_empty: bool = False) -> dict:
+    return parse_json_body(await request.get_data(cache=False), request.headers.get("Content-Type"),
+                           allow_empty)
 
 
 def traced_request(stage: str):

@@ -45,7 +45,7 @@ class Job:
         self.last_token_at: float | None = None
         self.timeout: asyncio.TimerHandle | None = None
         self.announced = False
-        self.cancel_reason = ""
+        self.cancelled_by: Cancelled | None = None
 
     def mark(self, stage: str) -> None:
         if self.trace is not None:
@@ -107,7 +107,9 @@ class JobRunner:
         if self.job is not None or self.queue.holds_slot:
             if not wait:
                 self.metrics.requests["rejected"] += 1
-                raise WorkerBusy(f"another job is running; retry in {RETRY_AFTER_SECONDS} s")
+                # The running job's id stays private: /cancel takes any id, so naming it here
+                # would let any client stop another's job.
+                raise WorkerBusy(f"a job is running; retry in {RETRY_AFTER_SECONDS} s or send it to another worker")
             try:
                 await self.queue.wait(first)
             except WorkerBusy:
@@ -177,8 +179,8 @@ class JobRunner:
                             f"({job.cached_tokens} from the prompt cache)", job_id=job.id,
                             prompt_tokens=n, cached_tokens=job.cached_tokens,
                             max_tokens=r.max_tokens, seed=r.params.seed, prompt=r.prompt)
-        if job.cancel.is_set():
-            self._fail(job, Cancelled(f"job {job.id!r} {job.cancel_reason}"))
+        if job.cancelled_by is not None:
+            self._fail(job, job.cancelled_by)
         else:
             job.timeout = job.stream.loop.call_later(self.timeout_sec, self._time_out, job)
         job.accepted.set_result(None)
@@ -191,7 +193,7 @@ class JobRunner:
         try:
             for kind, data in run_job(self.engine, self.engine.tokenizer, job.prompt_ids, r.params,
                                       min(r.max_tokens, room), list(r.stop), job.cancel,
-                                      job.cached_tokens, r.scoring(), self.constraint(r)):
+                                      job.cached_tokens, r.scoring(), self.constraint(r), r.skip_special):
                 if kind == "end":
                     loop.call_soon_threadsafe(self._end, job, data)
                 else:
@@ -267,16 +269,17 @@ class JobRunner:
         self._fail(job, InferenceTimeout(
             f"the job ran longer than --inference-timeout-sec {self.timeout_sec:g} s"))
 
-    def cancel(self, job_id: str, reason: str = "cancelled by request") -> bool:
+    def cancel(self, job_id: str, reason: str = "cancelled by request", retriable: bool = False) -> bool:
         """Stop the running job if it is `job_id`; True when there was one to stop."""
         job = self.job
         if job is None or job.id != job_id or job.ended:
             return False
         self.narrator.event("cancel", reason, job_id=job_id)
+        error = Cancelled(f"job {job_id!r} {reason}", retriable=retriable)
         if job.announced:
-            self._fail(job, Cancelled(f"job {job_id!r} {reason}"))
+            self._fail(job, error)
         else:  # the stream must open with `started`: _accept ends the job right after it
-            job.cancel_reason = reason
+            job.cancelled_by = error
             job.cancel.set()
         return True
 
@@ -293,7 +296,8 @@ class JobRunner:
         self.queue.refuse_all("the worker is shutting down; send the request to another worker")
         job = self.job
         if job is not None:
-            self.cancel(job.id, "cancelled: the worker is shutting down")
+            self.cancel(job.id, "cancelled: the worker is shutting down; send it to another worker",
+                        retriable=True)
         close = asyncio.get_running_loop().run_in_executor(self.thread, self.engine.close)
         try:
             await asyncio.wait_for(close, DRAIN_TIMEOUT_SEC)

@@ -20,23 +20,12 @@ from orcd.engine.grammar import json_schema_grammar
 from orcd.errors import ContextOverflow, OrcdError, invalid
 from orcd.server import openai_shapes as shapes
 from orcd.server import tools
+from orcd.server.fields import UINT64_MAX, Limits
 from orcd.server.handlers import json_body, traced_request
-from orcd.server.schema import (MAX_PROMPT_CHARS, MAX_TOKENS_LIMIT, UINT64_MAX, GenerationRequest,
-                                bool_field, int_field, json_type, sampling_params, stop_field,
-                                text_field)
+from orcd.server.openai_schema import CHAT, COMPLETIONS, MAX_CHOICES, OPENAI_COMPLETIONS_DEFAULT_MAX_TOKENS
+from orcd.server.schema import MAX_TOKENS_LIMIT, GenerationRequest, sampling_params
 from orcd.server.sse import data_frame
 
-OPENAI_COMPLETIONS_DEFAULT_MAX_TOKENS = 16
-MAX_CHOICES = 64  # prompts x n of one request, served one after another
-SAMPLING_FIELDS = {"temperature", "top_p", "top_k", "min_p", "repetition_penalty", "seed"}
-COMMON_FIELDS = SAMPLING_FIELDS | {"model", "max_tokens", "stop", "stream", "stream_options", "user", "n",
-                                   "cache_prompt"}
-# OpenAI options accepted only at the value that means "off".
-NEUTRAL = {"best_of": 1, "presence_penalty": 0, "frequency_penalty": 0, "suffix": None,
-           "logit_bias": {}, "store": False}
-COMPLETION_FIELDS = COMMON_FIELDS | {"prompt", "logprobs", "echo"}
-CHAT_FIELDS = COMMON_FIELDS | {"messages", "max_completion_tokens", "logprobs", "top_logprobs",
-                               "response_format", "tools", "tool_choice", "parallel_tool_calls"}
 ROLES_WITH_OPTIONAL_CONTENT = {"assistant"}  # a tool-call turn carries content: null
 
 
@@ -52,7 +41,7 @@ class Plan:
     tool_names: list[str] | None = None  # parse calls of these out of the answers
 
 
-def register(app, state) -> None:
+def register(app, state, limits: Limits) -> None:
     @app.get("/v1/models")
     async def models():
         return {"object": "list", "data": [model_card(state)]}
@@ -67,19 +56,19 @@ def register(app, state) -> None:
     async def completions():
         accepted_at = time.monotonic()
         trace = traced_request("handler")
-        body = await json_body()
-        check_fields(body, COMPLETION_FIELDS)
+        v = COMPLETIONS.parse(await json_body(), limits)
         completion = shapes.TextCompletion(new_id("cmpl"), state.model, state.engine.tokenizer)
-        return await respond(completion_plan(body, state, completion.id), state, accepted_at, trace, completion)
+        return await respond(completion_plan(v, state, limits, completion.id), state, accepted_at, trace,
+                             completion)
 
     @app.post("/v1/chat/completions")
     async def chat_completions():
         accepted_at = time.monotonic()
         trace = traced_request("handler")
         body = await json_body()
-        check_fields(body, CHAT_FIELDS)
+        v = CHAT.parse(body, limits)
         completion = shapes.ChatCompletion(new_id("chatcmpl"), state.model, state.engine.tokenizer)
-        plan = chat_plan(body, state, completion.id)
+        plan = chat_plan(body, v, state, limits, completion.id)
         try:
             return await respond(plan, state, accepted_at, trace, completion)
         except ContextOverflow as e:  # the prompt is the rendered messages
@@ -95,41 +84,20 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex}"
 
 
-def check_fields(body: dict, allowed: set[str]) -> None:
-    for field, value in body.items():
-        if field in allowed:
-            continue
-        if field not in NEUTRAL:
-            raise invalid(field, "unknown or unsupported field")
-        if value is not None and value != NEUTRAL[field]:
-            raise invalid(field, f"only {json.dumps(NEUTRAL[field])} is supported")
-    if body.get("stream") is not None and not isinstance(body["stream"], bool):
-        raise invalid("stream", "must be a boolean")
-    if not isinstance(body.get("stream_options") or {}, dict):
-        raise invalid("stream_options", "must be an object")
-
-
-def completion_plan(body: dict, state, job_id: str) -> Plan:
-    prompts = completion_prompts(body)
-    echo = body.get("echo") or False
-    if not isinstance(echo, bool):
-        raise invalid("echo", f"must be a boolean, got {json_type(echo)}")
-    logprobs = body.get("logprobs")
-    if isinstance(logprobs, bool):  # some clients send the chat API's boolean here
-        raise invalid("logprobs", "must be an integer 0..20 on /v1/completions (the number of alternatives)")
-    extras = {"logprobs": top_n_field(body, "logprobs"), "prompt_logprobs": echo}
-    if extras["logprobs"] is None:
-        extras["prompt_logprobs"] = False
+def completion_plan(v: dict, state, limits: Limits, job_id: str) -> Plan:
+    echo = bool(v["echo"])
+    extras = {"logprobs": v["logprobs"], "prompt_logprobs": echo and v["logprobs"] is not None}
     lowest = 0 if echo else 1  # max_tokens 0 with echo scores the prompt, generating nothing
-    return plan_of(body, state, job_id, prompts, OPENAI_COMPLETIONS_DEFAULT_MAX_TOKENS, lowest, extras, echo=echo)
+    return plan_of(v, state, limits, job_id, v["prompt"], OPENAI_COMPLETIONS_DEFAULT_MAX_TOKENS, lowest,
+                   extras, echo=echo)
 
 
-def chat_plan(body: dict, state, job_id: str) -> Plan:
-    if "max_completion_tokens" in body:  # the newer name of max_tokens
-        body["max_tokens"] = body.pop("max_completion_tokens")
-    grammar = response_format_grammar(body.get("response_format"))
-    if body.get("parallel_tool_calls") is not None and not isinstance(body["parallel_tool_calls"], bool):
-        raise invalid("parallel_tool_calls", "must be a boolean")
+def chat_plan(body: dict, v: dict, state, limits: Limits, job_id: str) -> Plan:
+    """`v` holds the checked fields; tools and messages are read from the body, where
+    tools.py and chat_messages check what their contents mean."""
+    if v["max_completion_tokens"] is not None:  # the newer name of max_tokens
+        v["max_tokens"] = v["max_completion_tokens"]
+    grammar = response_format_grammar(v["response_format"])
     tokenizer = state.engine.tokenizer
     calls = tools.tools_of(body, tokenizer)
     if calls is not None and calls.grammar is not None:
@@ -138,39 +106,31 @@ def chat_plan(body: dict, state, job_id: str) -> Plan:
         grammar = calls.grammar
     messages = tools.rendered_messages(chat_messages(body, developer_role=has_developer_role(tokenizer)))
     prompt = chat_prompt(tokenizer, messages, **({"tools": calls.tools} if calls else {}))
-    plan = plan_of(body, state, job_id, [prompt], state.runner.max_tokens_out, 1,
-                   {**chat_logprobs(body), "grammar": grammar})
+    plan = plan_of(v, state, limits, job_id, [prompt], state.runner.max_tokens_out, 1,
+                   {**chat_logprobs(v), "grammar": grammar})
     plan.tool_names = calls.names if calls else None
     return plan
 
 
-def plan_of(body: dict, state, job_id: str, prompts: list[str], default_max_tokens: int, lowest: int,
-            extras: dict, echo: bool = False) -> Plan:
+def plan_of(v: dict, state, limits: Limits, job_id: str, prompts: list[str], default_max_tokens: int,
+            lowest: int, extras: dict, echo: bool = False) -> Plan:
     """Every choice's job carries the response's id: they run one at a time, and /cancel with
     the id a client saw stops the one running (and so the response)."""
-    n = int_field(body, "n", 1) if body.get("n") is not None else 1
-    if not 1 <= n <= MAX_CHOICES:
-        raise invalid("n", f"must be in 1..{MAX_CHOICES}, got {n}")
+    n = v["n"] or 1
     if n * len(prompts) > MAX_CHOICES:
         raise invalid("n", f"{len(prompts)} prompts x n {n} is more than {MAX_CHOICES} choices")
-    stop = body.get("stop")
-    native = {"stop": [stop] if isinstance(stop, str) else (stop or [])}
-    native.update({k: body[k] for k in SAMPLING_FIELDS if body.get(k) is not None})
-    params = sampling_params(native, state.vocab_size)
-    max_tokens = capped_max_tokens(body, state.runner.max_tokens_out, default_max_tokens, lowest)
-    stops = stop_field(native, "stop")
-    choices = [GenerationRequest(job_id=job_id, prompt=prompt, max_tokens=max_tokens, stop=stops,
+    params = sampling_params(v, limits)
+    max_tokens = capped_max_tokens(v["max_tokens"], state.runner.max_tokens_out, default_max_tokens, lowest)
+    choices = [GenerationRequest(job_id=job_id, prompt=prompt, max_tokens=max_tokens, stop=v["stop"],
                                  params=dataclasses.replace(params, seed=(params.seed + k) & UINT64_MAX),
-                                 cache_prompt=bool_field(body, "cache_prompt", True), **extras)
+                                 cache_prompt=v["cache_prompt"], **extras)
                for k, prompt in enumerate(p for p in prompts for _ in range(n))]
-    options = body.get("stream_options") or {}
-    return Plan(choices, prompts, n, bool(body.get("stream")), bool(options.get("include_usage")), echo)
+    return Plan(choices, prompts, n, bool(v["stream"]), bool(v["stream_options"]["include_usage"]), echo)
 
 
-def capped_max_tokens(body: dict, max_tokens_out: int, default: int, lowest: int) -> int:
+def capped_max_tokens(value: int | None, max_tokens_out: int, default: int, lowest: int) -> int:
     """max_tokens as asked, at most --max-tokens-out (llama-server caps rather than refuses;
     the answer then ends with finish_reason "length")."""
-    value = int_field(body, "max_tokens", None) if body.get("max_tokens") is not None else None
     if value is None:
         value = default
     if value < lowest:
@@ -179,18 +139,8 @@ def capped_max_tokens(body: dict, max_tokens_out: int, default: int, lowest: int
     return min(value, max_tokens_out, MAX_TOKENS_LIMIT)
 
 
-def top_n_field(body: dict, field: str) -> int | None:
-    value = int_field(body, field, None) if body.get(field) is not None else None
-    if value is not None and not 0 <= value <= shapes.MAX_TOP_LOGPROBS:
-        raise invalid(field, f"must be in 0..{shapes.MAX_TOP_LOGPROBS}, got {value}")
-    return value
-
-
-def chat_logprobs(body: dict) -> dict:
-    wanted = body.get("logprobs")
-    if wanted is not None and not isinstance(wanted, bool):
-        raise invalid("logprobs", f"must be a boolean, got {json_type(wanted)}")
-    top = top_n_field(body, "top_logprobs")
+def chat_logprobs(v: dict) -> dict:
+    wanted, top = v["logprobs"], v["top_logprobs"]
     if top is not None and not wanted:
         raise invalid("top_logprobs", "needs logprobs: true")
     return {"logprobs": (top or 0) if wanted else None}
@@ -201,7 +151,7 @@ def response_format_grammar(fmt) -> str | None:
     the schema's for json_schema (OpenAI's {"name", "schema", "strict"})."""
     if fmt is None:
         return None
-    if not isinstance(fmt, dict) or not isinstance(fmt.get("type"), str):
+    if not isinstance(fmt.get("type"), str):
         raise invalid("response_format", "must be an object with a string type")
     if fmt["type"] == "text":
         return None
@@ -213,17 +163,6 @@ def response_format_grammar(fmt) -> str | None:
             raise invalid("response_format.json_schema", "must be an object {name, schema, strict}")
         return json_schema_grammar(spec.get("schema", {}), "response_format.json_schema.schema")
     raise invalid("response_format", f"type {fmt['type']!r} is not one of text, json_object, json_schema")
-
-
-def completion_prompts(body: dict) -> list[str]:
-    prompt = body.get("prompt")
-    if not isinstance(prompt, list):
-        return [text_field(body, "prompt", MAX_PROMPT_CHARS)]
-    if not prompt:
-        raise invalid("prompt", "must not be an empty list")
-    if not all(isinstance(p, str) for p in prompt):
-        raise invalid("prompt", "token-id prompts are not supported; send text (a string or a list of strings)")
-    return [text_field({"prompt": p}, "prompt", MAX_PROMPT_CHARS) for p in prompt]
 
 
 def has_developer_role(tokenizer) -> bool:

@@ -21,8 +21,9 @@ from hypercorn.utils import wrap_app
 import orcd.gguf
 from orcd.engine.base import context_for
 from orcd.errors import OrcdError
-from orcd.logging import Narrator
+from orcd.logging import Narrator, narrate_everything
 from orcd.models import ModelConfig, config_from_metadata
+from orcd.server import http_layer
 from orcd.server.app import create_app
 from orcd.server.state import ServerState
 from orcd.server.trace import traced
@@ -54,6 +55,7 @@ class ServeOptions:
     trace: bool = False
     event_loop: str = "uvloop"
     prompt_cache: bool = True
+    api_key: str | None = dataclasses.field(default=None, repr=False)  # a secret: never in a repr
 
     @property
     def uri(self) -> str:
@@ -66,6 +68,7 @@ def serve(options: ServeOptions, narrator: Narrator) -> int:
     narrator.event("startup", f"orcd worker starting on {options.uri} with the {options.device} engine",
                    device=options.device, uri=options.uri)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SEC)
+    narrate_everything(narrator)
     if options.event_loop == "uvloop":
         # libuv's loop and transports: fewer Python frames per socket write and per wake-up
         # from the engine thread, and no GIL released and retaken around each send().
@@ -74,6 +77,7 @@ def serve(options: ServeOptions, narrator: Narrator) -> int:
 
 
 async def _serve(options: ServeOptions, narrator: Narrator) -> int:
+    http_layer.install()
     config = hypercorn_config(options, narrator)
     sockets = bind(config, options)
     ctx = context_for(model_config(options.model), options.ctx)
@@ -96,7 +100,7 @@ async def _serve(options: ServeOptions, narrator: Narrator) -> int:
     background = [loop.create_task(state.watch_engine())]
     if options.callback_url:
         background.append(loop.create_task(notify_ready(options, state)))
-    app = create_app(state)
+    app = create_app(state, options.api_key)
     if options.trace:
         app = traced(app, narrator)
     await worker_serve(wrap_app(app, config.wsgi_max_body_size, "asgi"), config, sockets=sockets,
@@ -123,7 +127,7 @@ def hypercorn_config(options: ServeOptions, narrator: Narrator) -> Config:
     config = Config()
     config.bind = [f"{options.host}:{options.port}"]
     config.accesslog = None
-    config.errorlog = narration_logger(narrator)
+    config.errorlog = logging.getLogger("hypercorn.error")  # narrated: narrate_everything
     config.graceful_timeout = GRACEFUL_SEC
     return config
 
@@ -172,26 +176,6 @@ def post_json(url: str, body: dict) -> None:
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=CALLBACK_TIMEOUT_SEC):
         pass
-
-
-class NarrationHandler(logging.Handler):
-    """Hypercorn's own warnings and errors, as narration lines, so stderr stays JSON."""
-
-    def __init__(self, narrator: Narrator):
-        super().__init__(logging.WARNING)
-        self.narrator = narrator
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.narrator.error(f"http server: {record.getMessage()}", code="INTERNAL",
-                            level=record.levelname.lower())
-
-
-def narration_logger(narrator: Narrator) -> logging.Logger:
-    logger = logging.getLogger("orcd.hypercorn")
-    logger.handlers[:] = [NarrationHandler(narrator)]
-    logger.propagate = False
-    logger.setLevel(logging.WARNING)
-    return logger
 
 
 def start_failure(narrator: Narrator, error: Exception) -> int:

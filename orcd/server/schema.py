@@ -1,28 +1,65 @@
-"""The /execute request (SPEC §2): types and the request-level limits are checked here;
-the sampling ranges are SamplingParams.validate's, so each range is written once."""
+"""The bodies of /execute, /cancel and /shutdown (SPEC §2), each defined once from the field
+kinds of orcd/server/fields.py: the same objects validate requests and write their part of
+/openapi.json. The sampling ranges are orcd/engine/sampling.py's RANGES."""
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import secrets
 
 from orcd.engine.grammar import json_schema_grammar
 from orcd.engine.logprobs import MAX_TOP_LOGPROBS, Scoring
-from orcd.engine.sampling import SamplingParams
-from orcd.errors import InvalidRequest, invalid
+from orcd.engine.sampling import RANGES, SamplingParams
+from orcd.errors import invalid
+from orcd.server.fields import Body, Boolean, Integer, JsonObject, Limits, Number, Text, TextList, json_type
 
 MAX_BODY_BYTES = 1 << 20
 MAX_JOB_ID_CHARS = 256
 MAX_PROMPT_CHARS = 32768
 MAX_TOKENS_LIMIT = 2048
-MAX_STOP_STRINGS = 4
-MAX_STOP_CHARS = 256
-UINT64_MAX = (1 << 64) - 1
+# JSON allows integer literals of any length; Python converts them in quadratic time and
+# refuses beyond 4300 digits. The API's integers are uint64 at most (20 digits).
+MAX_INTEGER_DIGITS = 100
 
-FLOAT_FIELDS = ("temperature", "top_p", "min_p", "repetition_penalty")
-FIELDS = frozenset({"job_id", "prompt", "max_tokens", "top_k", "stop", "seed", "cache_prompt",
-                    "logprobs", "json_schema", *FLOAT_FIELDS})
+
+def max_tokens_limit(limits: Limits) -> int:
+    return min(MAX_TOKENS_LIMIT, limits.max_tokens_out)
+
+
+JOB_ID = Text("job_id", "the caller's id of the job; /cancel takes it", max_chars=MAX_JOB_ID_CHARS,
+              required=True)
+SAMPLING = (
+    Number("temperature", "0 = greedy argmax", range=RANGES["temperature"], fallback=1.0),
+    Number("top_p", "nucleus sampling; 1 = off", range=RANGES["top_p"], fallback=1.0),
+    Integer("top_k", "keep the k most likely tokens; 0 = off", low=0, high=lambda lim: lim.vocab_size,
+            fallback=0),
+    Number("min_p", "keep tokens at least min_p times the most likely; 0 = off",
+           range=RANGES["min_p"], fallback=0.0),
+    Number("repetition_penalty", "CTRL's penalty on every token seen; 1 = off",
+           range=RANGES["repetition_penalty"], fallback=1.0),
+    Integer("seed", "uint64; generated when absent and reported in `started`"),
+)
+SKIP_SPECIAL = Boolean("skip_special_tokens", "leave the text of control tokens (e.g. <|im_start|>) "
+                       "out of the streamed text, as llama-server and vLLM do", fallback=True)
+CACHE_PROMPT = Boolean("cache_prompt", "reuse the KV cache of the longest prefix shared with the "
+                       "previous job's tokens", fallback=True)
+EXECUTE = Body("ExecuteRequest", (
+    JOB_ID,
+    Text("prompt", "raw text, sent to the model as is; special-token text is that token",
+         max_chars=MAX_PROMPT_CHARS, required=True),
+    Integer("max_tokens", "most tokens to generate", low=1, high=max_tokens_limit, fallback=max_tokens_limit),
+    *SAMPLING,
+    TextList("stop", "strings that end the generation, matched on the generated text; the "
+             "match is not sent"),
+    SKIP_SPECIAL,
+    CACHE_PROMPT,
+    Integer("logprobs", "alternatives listed with each token's logprob; absent or null: none",
+            low=0, high=MAX_TOP_LOGPROBS, nullable=True),
+    JsonObject("json_schema", "a JSON Schema every output must validate against (held token by token)",
+               nullable=True),
+))
+CANCEL = Body("CancelRequest", (JOB_ID,))
+SHUTDOWN = Body("ShutdownRequest", ())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +70,7 @@ class GenerationRequest:
     max_tokens: int
     stop: tuple[str, ...]
     params: SamplingParams
+    skip_special: bool = True
     cache_prompt: bool = True  # reuse the KV rows of the prefix shared with the previous job
     logprobs: int | None = None      # alternatives per token (0..20); None: no logprobs
     prompt_logprobs: bool = False    # also score the prompt's tokens (echo)
@@ -44,21 +82,26 @@ class GenerationRequest:
         return Scoring(top_n=self.logprobs, with_prompt=self.prompt_logprobs)
 
 
-def parse_json_body(body: bytes, content_type: str | None) -> dict:
-    """The body as a JSON object, or INVALID_REQUEST naming what is wrong with it."""
+def parse_json_body(body: bytes, content_type: str | None, allow_empty: bool = False) -> dict:
+    """The body as a JSON object, or INVALID_REQUEST naming what is wrong with it. An empty
+    body reads as {} where `allow_empty` (a route without fields)."""
     mime = (content_type or "").split(";")[0].strip().lower()
     if mime != "application/json":
         raise invalid("Content-Type", f"must be application/json, got {content_type or 'none'!r}")
     if len(body) > MAX_BODY_BYTES:
         raise invalid("body", f"larger than {MAX_BODY_BYTES} bytes")
+    if allow_empty and not body.strip():
+        return {}
     try:
-        value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+        value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant, parse_int=_integer)
     except UnicodeDecodeError as e:
         raise invalid("body", f"not valid UTF-8 at byte {e.start}") from None
     except json.JSONDecodeError as e:
         raise invalid("body", f"malformed JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except RecursionError:
+        raise invalid("body", "JSON nested too deeply") from None
     if not isinstance(value, dict):
-        raise invalid("body", f"must be a JSON object, got {type(value).__name__}")
+        raise invalid("body", f"must be a JSON object, got {json_type(value)}")
     return value
 
 
@@ -66,122 +109,30 @@ def _reject_constant(name: str):
     raise invalid("body", f"{name} is not JSON")
 
 
-def parse_execute(body: dict, vocab_size: int, max_tokens_out: int) -> GenerationRequest:
-    unknown = sorted(set(body) - FIELDS)
-    if unknown:
-        raise invalid(unknown[0], "unknown field")
-    return GenerationRequest(
-        job_id=text_field(body, "job_id", MAX_JOB_ID_CHARS),
-        prompt=text_field(body, "prompt", MAX_PROMPT_CHARS),
-        max_tokens=max_tokens_field(body, "max_tokens", max_tokens_out, default=max_tokens_out),
-        stop=stop_field(body, "stop"),
-        params=sampling_params(body, vocab_size),
-        cache_prompt=bool_field(body, "cache_prompt", True),
-        logprobs=logprobs_field(body, "logprobs"),
-        grammar=grammar_field(body, "json_schema"))
+def _integer(literal: str) -> int:
+    if len(literal.lstrip("-")) > MAX_INTEGER_DIGITS:
+        raise invalid("body", f"an integer literal of {len(literal.lstrip('-'))} digits; "
+                              f"the API's integers have at most 20")
+    return int(literal)
 
 
-def text_field(body: dict, field: str, max_chars: int) -> str:
-    if field not in body:
-        raise invalid(field, "required")
-    value = body[field]
-    if not isinstance(value, str):
-        raise invalid(field, f"must be a string, got {json_type(value)}")
-    if not value:
-        raise invalid(field, "must not be empty")
-    if len(value) > max_chars:
-        raise invalid(field, f"longer than {max_chars} characters ({len(value)})")
-    return value
+def parse_execute(body: dict, limits: Limits) -> GenerationRequest:
+    v = EXECUTE.parse(body, limits)
+    return GenerationRequest(job_id=v["job_id"], prompt=v["prompt"], max_tokens=v["max_tokens"],
+                             stop=v["stop"], params=sampling_params(v, limits),
+                             skip_special=v["skip_special_tokens"], cache_prompt=v["cache_prompt"],
+                             logprobs=v["logprobs"], grammar=grammar_of(v["json_schema"], "json_schema"))
 
 
-def max_tokens_field(body: dict, field: str, max_tokens_out: int, default: int) -> int:
-    limit = min(MAX_TOKENS_LIMIT, max_tokens_out)
-    value = int_field(body, field, min(default, limit))
-    if not 1 <= value <= limit:
-        raise invalid(field, f"must be in 1..{limit}, got {value}")
-    return value
+def grammar_of(schema: dict | None, field: str) -> str | None:
+    """The grammar of a JSON schema every output must validate against; None: none."""
+    return json_schema_grammar(schema, field) if schema is not None else None
 
 
-def logprobs_field(body: dict, field: str) -> int | None:
-    """How many alternatives each token's logprob entry lists; absent or null: no logprobs."""
-    value = int_field(body, field, None) if body.get(field) is not None else None
-    if value is not None and not 0 <= value <= MAX_TOP_LOGPROBS:
-        raise invalid(field, f"must be in 0..{MAX_TOP_LOGPROBS}, got {value}")
-    return value
-
-
-def grammar_field(body: dict, field: str) -> str | None:
-    """The grammar of the JSON schema every output must validate against; absent or null: none."""
-    return json_schema_grammar(body[field], field) if body.get(field) is not None else None
-
-
-def stop_field(body: dict, field: str) -> tuple[str, ...]:
-    value = body.get(field, [])
-    if not isinstance(value, list):
-        raise invalid(field, f"must be a list of strings, got {json_type(value)}")
-    if len(value) > MAX_STOP_STRINGS:
-        raise invalid(field, f"at most {MAX_STOP_STRINGS} strings, got {len(value)}")
-    for s in value:
-        if not isinstance(s, str) or not s:
-            raise invalid(field, "every entry must be a non-empty string")
-        if len(s) > MAX_STOP_CHARS:
-            raise invalid(field, f"an entry is longer than {MAX_STOP_CHARS} characters")
-    return tuple(value)
-
-
-def sampling_params(body: dict, vocab_size: int) -> SamplingParams:
-    defaults = SamplingParams(seed=0)
-    floats = {f: float_field(body, f, getattr(defaults, f)) for f in FLOAT_FIELDS}
-    seed = int_field(body, "seed", None)
-    if seed is None:
-        seed = secrets.randbits(64)
-    elif not 0 <= seed <= UINT64_MAX:
-        raise invalid("seed", f"must be a uint64 (0..{UINT64_MAX}), got {seed}")
-    params = SamplingParams(top_k=int_field(body, "top_k", defaults.top_k), seed=seed, **floats)
-    try:
-        return params.validate(vocab_size)
-    except InvalidRequest as e:  # its message starts with the field it names
-        e.field = str(e).split(" ", 1)[0]
-        raise
-
-
-def int_field(body: dict, field: str, default):
-    if field not in body:
-        return default
-    value = body[field]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise invalid(field, f"must be an integer, got {json_type(value)}")
-    return value
-
-
-def bool_field(body: dict, field: str, default: bool) -> bool:
-    value = body.get(field, default)
-    if not isinstance(value, bool):
-        raise invalid(field, f"must be a boolean, got {json_type(value)}")
-    return value
-
-
-def float_field(body: dict, field: str, default: float) -> float:
-    if field not in body:
-        return default
-    value = body[field]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise invalid(field, f"must be a number, got {json_type(value)}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise invalid(field, "must be finite")
-    return value
-
-
-def json_type(value) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list):
-        return "array"
-    return "object"
+def sampling_params(values: dict, limits: Limits) -> SamplingParams:
+    """SamplingParams from parsed SAMPLING values (already in range); a seed is drawn when
+    none was given."""
+    seed = values["seed"] if values["seed"] is not None else secrets.randbits(64)
+    return SamplingParams(temperature=values["temperature"], top_p=values["top_p"],
+                          top_k=values["top_k"], min_p=values["min_p"],
+                          repetition_penalty=values["repetition_penalty"], seed=seed)

@@ -37,8 +37,9 @@ def successors(tokenizer, script) -> dict[int, int]:
     return table
 
 
-def write_scripted_model(path, arch: str, quant_mix: str, script) -> str:
-    write_model(path, arch, quant=quant_mix)
+def write_scripted_model(path, arch: str, quant_mix: str, script, **overrides) -> str:
+    """`overrides` go to write_model; the script needs an output.weight (tied_output=False)."""
+    write_model(path, arch, quant=quant_mix, **overrides)
     table = successors(orcd.tokenizer.load(path), script)
     reader = gguf.GGUFReader(str(path), "r+")
     tensors = {t.name: t for t in reader.tensors}

@@ -79,7 +79,10 @@ def test_bad_requests_start_nothing(serve):
             assert body["code"] == "INVALID_REQUEST" and body["retriable"] is False
             assert body["message"].startswith(field), body
             assert not s.state.runner.busy
-        assert s.events() == []
+        # Nothing started; each rejection is narrated with its route, code and field, never the prompt.
+        rejected = [(e["event"], e["route"], e["code"], e["field"]) for e in s.events()]
+        assert rejected == [("request_rejected", "POST /execute", "INVALID_REQUEST", f) for _, f in cases]
+        assert "word word" not in s.log.getvalue()
     serve(check)
 
 
@@ -92,6 +95,8 @@ def test_busy_then_cancel(serve, long_seed):
         assert busy.headers["x-should-retry"] == "true"
         assert await busy.get_json() == {"code": "WORKER_BUSY", "retriable": True,
                                          "message": (await busy.get_json())["message"]}
+        # /cancel takes any id: the busy answer must not hand out the running job's
+        assert "j1" not in (await busy.get_json())["message"]
         health = await (await s.client.get("/health")).get_json()
         assert health["busy"] is True
         r = await s.client.post("/cancel", json={"job_id": "j1"})
@@ -159,9 +164,13 @@ def test_shutdown_cancels_and_refuses(tiny_model, long_seed):
         engine.load(tiny_model, CTX)
         s = Served(engine)
         conn, _ = await open_stream(s.client, long_job(long_seed))
-        assert (await s.client.post("/shutdown")).status_code == 202
+        for refused in (await s.client.post("/shutdown"),  # a form post from a web page
+                        await s.client.post("/shutdown", data="a=1", headers={"Content-Type": "text/plain"})):
+            assert refused.status_code == 400 and (await refused.get_json())["message"].startswith("Content-Type")
+        assert (await s.client.post("/shutdown", json={})).status_code == 202
         kind, data = sse(await read_rest(conn))[-1]
-        assert (kind, data["code"]) == ("error", "CANCELLED")
+        # the job may run on another worker: retriable, unlike a client's cancel
+        assert (kind, data["code"], data["retriable"]) == ("error", "CANCELLED", True)
         refused = await s.client.post("/execute", json={**JOB, "job_id": "late"})
         assert refused.status_code == 503
         await asyncio.wait_for(s.state.stopped.wait(), 5)

@@ -57,3 +57,40 @@ def test_progress_bar_on_a_terminal_is_cleared_before_the_next_line():
     n.event("model_load_complete", "done")
     last = out.getvalue().split("\r\033[K")[-1]
     assert json.loads(last)["event"] == "model_load_complete"
+
+
+@pytest.fixture
+def narrated_everything():
+    """narrate_everything on a fresh narrator; the process's hooks are restored afterwards."""
+    import logging
+    import sys
+    import threading
+    import warnings
+    from orcd.logging import narrate_everything
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, threading.excepthook, sys.unraisablehook)
+    out = io.StringIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        narrate_everything(Narrator("w", "m", 0, stream=out))
+        yield out
+    logging.captureWarnings(False)
+    root.handlers[:], root.level = saved[0], saved[1]
+    threading.excepthook, sys.unraisablehook = saved[2], saved[3]
+
+
+def test_library_warnings_logs_and_thread_failures_are_narration_lines(narrated_everything, capsys):
+    import logging
+    import threading
+    import numpy as np
+    np.float32(3e38) * np.float32(10)  # NumPy's RuntimeWarning: overflow
+    logging.getLogger("hypercorn.error").exception("Error in ASGI Framework", exc_info=ValueError("boom"))
+    thread = threading.Thread(target=lambda: 1 / 0, name="t-1")
+    thread.start()
+    thread.join()
+    events = lines(narrated_everything)
+    assert [e["event"] for e in events] == ["error"] * 3
+    assert "overflow" in events[0]["msg"] and events[0]["level"] == "warning"
+    assert events[1]["logger"] == "hypercorn.error" and "ValueError: boom" in events[1]["traceback"]
+    assert "t-1 failed: ZeroDivisionError" in events[2]["msg"]
+    assert capsys.readouterr().err == ""  # nothing raw on stderr

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from orcd.errors import InvalidRequest
+from orcd.server.fields import Limits
 from orcd.server.schema import MAX_BODY_BYTES, parse_execute, parse_json_body
 
 VOCAB = 1000
@@ -11,7 +12,7 @@ GOOD = {"job_id": "j1", "prompt": "hello"}
 
 
 def parse(**fields):
-    return parse_execute({**GOOD, **fields}, VOCAB, max_tokens_out=2048)
+    return parse_execute({**GOOD, **fields}, Limits(VOCAB, max_tokens_out=2048))
 
 
 def test_defaults():
@@ -50,6 +51,7 @@ def test_edges_accepted(fields):
     ({"top_p": 0.0}, "top_p"), ({"top_p": 1.5}, "top_p"),
     ({"top_k": -1}, "top_k"), ({"top_k": VOCAB + 1}, "top_k"), ({"top_k": 1.5}, "top_k"),
     ({"min_p": 1.01}, "min_p"), ({"repetition_penalty": 0}, "repetition_penalty"),
+    ({"repetition_penalty": 1e-40}, "repetition_penalty"), ({"temperature": 1e-40}, "temperature"),
     ({"repetition_penalty": 2.5}, "repetition_penalty"),
     ({"stop": "x"}, "stop"), ({"stop": ["a"] * 5}, "stop"), ({"stop": [""]}, "stop"),
     ({"stop": ["x" * 257]}, "stop"), ({"stop": [1]}, "stop"),
@@ -68,13 +70,13 @@ def test_required(missing):
     body = dict(GOOD)
     del body[missing]
     with pytest.raises(InvalidRequest, match=f"^{missing}: required"):
-        parse_execute(body, VOCAB, 2048)
+        parse_execute(body, Limits(VOCAB, 2048))
 
 
 def test_max_tokens_out_caps_the_range():
     with pytest.raises(InvalidRequest, match=r"max_tokens: must be in 1\.\.100"):
-        parse_execute({**GOOD, "max_tokens": 101}, VOCAB, max_tokens_out=100)
-    assert parse_execute(GOOD, VOCAB, max_tokens_out=100).max_tokens == 100
+        parse_execute({**GOOD, "max_tokens": 101}, Limits(VOCAB, max_tokens_out=100))
+    assert parse_execute(GOOD, Limits(VOCAB, max_tokens_out=100)).max_tokens == 100
 
 
 @pytest.mark.parametrize("body, content_type, field", [
@@ -94,3 +96,39 @@ def test_bad_bodies(body, content_type, field):
 
 def test_json_body_with_charset():
     assert parse_json_body(json.dumps(GOOD).encode(), "application/json; charset=utf-8") == GOOD
+
+
+@pytest.mark.parametrize("raw, why", [
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b'{"seed": ' + b"9" * 5000 + b"}", "integer literal of 5000 digits"),
+    (b'{"temperature": -' + b"1" * 400 + b"}", "integer literal of 400 digits"),
+])
+def test_hostile_json_is_a_400_naming_the_body(raw, why):
+    with pytest.raises(InvalidRequest, match=why) as e:
+        parse_json_body(raw, "application/json")
+    assert e.value.field == "body"
+
+
+@pytest.mark.parametrize("field", ["job_id", "prompt", "stop"])
+def test_a_lone_surrogate_is_refused(field):
+    """JSON can spell "\\ud800", which has no UTF-8 form: the job_id could not be echoed in
+    the stream, so every text field refuses it, naming the field."""
+    body = parse_json_body(json.dumps({**GOOD, field: ["a\ud800"] if field == "stop" else "a\ud800"}).encode(),
+                           "application/json")
+    with pytest.raises(InvalidRequest, match="lone surrogate") as e:
+        parse_execute(body, Limits(VOCAB, 2048))
+    assert e.value.field == field
+
+
+def test_skip_special_tokens_defaults_to_true_and_must_be_a_boolean():
+    assert parse().skip_special is True and parse(skip_special_tokens=False).skip_special is False
+    with pytest.raises(InvalidRequest, match="^skip_special_tokens"):
+        parse(skip_special_tokens="no")
+
+
+def test_an_empty_body_is_an_empty_object_only_where_allowed():
+    assert parse_json_body(b"", "application/json", allow_empty=True) == {}
+    with pytest.raises(InvalidRequest, match="^body"):
+        parse_json_body(b"", "application/json")
+    with pytest.raises(InvalidRequest, match="^Content-Type"):
+        parse_json_body(b"", "text/plain", allow_empty=True)

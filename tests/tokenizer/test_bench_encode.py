@@ -52,3 +52,17 @@ def test_encode_tokenizers_library(benchmark, smollm2_pair, text):
     benchmark.group = "encode"
     benchmark.pedantic(lambda: smollm2_pair[1].encode(text).ids, rounds=3, iterations=1)
     _throughput(benchmark, text)
+
+
+@pytest.mark.parametrize("text", ["中" * 32768, "🎉" * 32768, "a" * 32768, " " * 32768],
+                         ids=["han", "emoji", "latin", "spaces"])
+def test_encode_one_repeated_character(benchmark, vocab_dir, hf_oracle, text):
+    """A hostile prompt: one character repeated to SPEC's prompt limit. Merges are a heap of
+    ranks, O(n log n) (quadratic rescans took 7.7 s for 32,768 x 中 here); the ids stay the
+    `tokenizers` library's."""
+    path = vocab_dir / "ggml-vocab-qwen2.gguf"
+    benchmark.group = "encode one repeated character (Qwen2 vocabulary)"
+    # a fresh tokenizer each round: its per-chunk cache would otherwise answer rounds 2 and 3
+    ids = benchmark.pedantic(lambda tok: tok.encode(text, add_special=False),
+                             setup=lambda: ((orcd.tokenizer.load(path),), {}), rounds=3)
+    assert ids == hf_oracle(path).encode(text, add_special_tokens=False).ids
