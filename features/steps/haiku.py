@@ -29,11 +29,12 @@ def current_minute_word() -> str:
 
 
 def haiku_messages(word: str) -> list[dict]:
-    # The system line and "in letters, never as digits" keep the 0.5B model from writing
-    # "49" or drifting to another number: 59/60 minute words pass at seed 29 (was 58/60).
+    # The 0.5B model copies a capitalized word that opens the poem; given in lower case
+    # inside a sentence ("uses the exact word") it wrote "Fifty-nine" for "forty-nine"
+    # (minute 49 failed at seed 29). The check ignores case, so the word is the same.
     return [{"role": "system", "content": "You are a poet who follows instructions exactly."},
-            {"role": "user", "content": f'Write a haiku about GPU computing that uses the exact '
-                                        f'word "{word}". Write "{word}" in letters, never as digits.'}]
+            {"role": "user", "content": f'Write a haiku about GPU computing. Begin its first line '
+                                        f'with the word "{word.capitalize()}".'}]
 
 
 def contains_word(text: str, word: str) -> bool:
