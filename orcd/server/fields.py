@@ -104,6 +104,10 @@ class Integer(Field):
         return self.fallback(limits) if callable(self.fallback) else self.fallback
 
     def check(self, value, limits):
+        # JSON does not tell 2 from 2.0, nor does JSON Schema's "integer": both are 2. Beyond
+        # 2**53 a float is no longer exact, so there only integer literals count.
+        if isinstance(value, float) and value.is_integer() and abs(value) <= 2**53:
+            value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
             raise invalid(self.name, f"must be an integer, got {json_type(value)}")
         if not self.low <= value <= self._high(limits):

@@ -1,8 +1,8 @@
 """GET /openapi.json: the OpenAPI 3.1 document of every route. Request bodies come from the
 field definitions that validate them (schema.py, openai.py), with the running worker's
-limits (max_tokens, top_k), so the document and the validation cannot drift. The SSE
-events of /execute are described per event under `x-sse-events` (OpenAPI 3.1 has no
-schema for a stream of frames); tests check real frames against them."""
+limits (max_tokens, top_k), so the document and the validation cannot drift. A stream's
+schema describes one server-sent event, {event, data}, as OpenAPI 3.2's itemSchema does:
+`data` is JSON text whose contentSchema is that event's payload."""
 from __future__ import annotations
 
 from orcd import __version__
@@ -98,21 +98,30 @@ def operation(summary: str, responses: dict, request: str | None = None, optiona
     return op
 
 
-def streamed(description: str, events: dict | None = None) -> dict:
-    schema = {"type": "string", "description": "server-sent events: `event: <type>` and `data: <json>` frames"}
-    content = {"schema": schema, **({"x-sse-events": events} if events else {})}
-    return {"description": description, "content": {SSE: content}}
+def sse_event(kind: str, payload: dict) -> dict:
+    data = {"type": "string", "contentMediaType": JSON, "contentSchema": payload}
+    return {"type": "object", "required": ["event", "data"],
+            "properties": {"event": {"const": kind}, "data": data}}
+
+
+def streamed(description: str, event: dict) -> dict:
+    return {"description": description, "content": {SSE: {"schema": event}}}
+
+
+OPENAI_CHUNK = {"type": "object", "required": ["data"], "properties": {"data": {
+    "type": "string", "description": "a JSON chunk, an error object, or [DONE] at the end"}}}
 
 
 def whole_or_streamed(schema: dict) -> dict:
     return {"description": "the completion (stream: false) or its chunks, `data: <json>` frames "
                            "ending with `data: [DONE]` (stream: true)",
-            "content": {JSON: {"schema": schema}, **streamed("")["content"]}}
+            "content": {JSON: {"schema": schema}, **streamed("", OPENAI_CHUNK)["content"]}}
 
 
 def paths() -> dict:
     native, v1 = (lambda busy: errors(ref("Error"), busy)), (lambda busy: errors(ref("OpenAIError"), busy))
-    events = {kind: ref(f"{kind.capitalize()}Event") if kind != "error" else ref("Error") for kind in EVENTS}
+    events = {"oneOf": [sse_event(kind, ref(f"{kind.capitalize()}Event") if kind != "error" else ref("Error"))
+                        for kind in EVENTS]}
     return {
         "/execute": {"post": operation(
             "run one job; its events stream until exactly one `end` or `error`",

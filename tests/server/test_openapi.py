@@ -69,14 +69,19 @@ def test_no_unknown_field_is_allowed(body):
 
 
 def test_stream_events_match_their_schemas(serve, long_seed):
+    """Each frame is the schema's {event, data}, and data matches that event's contentSchema."""
     doc = document(LIMITS)
-    content = doc["paths"]["/execute"]["post"]["responses"]["200"]["content"]["text/event-stream"]
-    events = content["x-sse-events"]
+    stream = doc["paths"]["/execute"]["post"]["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    payloads = {e["properties"]["event"]["const"]: e["properties"]["data"]["contentSchema"]
+                for e in stream["oneOf"]}
 
     def check_stream(raw: bytes) -> set[str]:
+        # "#/components/..." refs resolve against the schema's root: give it the components
+        def valid(schema, value):
+            jsonschema.Draft202012Validator({**schema, "components": doc["components"]}).validate(value)
         for kind, data in sse(raw):
-            # "#/components/..." refs resolve against the schema's root: give it the components
-            jsonschema.Draft202012Validator({**events[kind], "components": doc["components"]}).validate(data)
+            valid(stream, {"event": kind, "data": json.dumps(data)})
+            valid(payloads[kind], data)
         return {kind for kind, _ in sse(raw)}
 
     async def whole(s):

@@ -45,7 +45,8 @@ def test_edges_accepted(fields):
     ({"job_id": ""}, "job_id"), ({"job_id": "j" * 257}, "job_id"), ({"job_id": 5}, "job_id"),
     ({"prompt": ""}, "prompt"), ({"prompt": "p" * 32769}, "prompt"), ({"prompt": ["a"]}, "prompt"),
     ({"max_tokens": 0}, "max_tokens"), ({"max_tokens": 2049}, "max_tokens"),
-    ({"max_tokens": 2.0}, "max_tokens"), ({"max_tokens": True}, "max_tokens"),
+    ({"max_tokens": 2.5}, "max_tokens"), ({"max_tokens": True}, "max_tokens"),
+    ({"seed": 2.0**60}, "seed"),
     ({"temperature": 2.1}, "temperature"), ({"temperature": -0.1}, "temperature"),
     ({"temperature": "1"}, "temperature"), ({"temperature": None}, "temperature"),
     ({"top_p": 0.0}, "top_p"), ({"top_p": 1.5}, "top_p"),
@@ -63,6 +64,13 @@ def test_rejections_name_the_field(fields, field):
         parse(**fields)
     assert e.value.field == field
     assert str(e.value).startswith(field)
+
+
+def test_an_integral_number_is_an_integer():
+    """JSON and JSON Schema's "integer" do not tell 2 from 2.0; the document allows both."""
+    r = parse(max_tokens=2.0, top_k=40.0, seed=7.0)
+    assert (r.max_tokens, r.params.top_k, r.params.seed) == (2, 40, 7)
+    assert isinstance(r.max_tokens, int)
 
 
 @pytest.mark.parametrize("missing", ["job_id", "prompt"])
