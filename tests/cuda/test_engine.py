@@ -17,7 +17,7 @@ import pytest
 from orcd import _cuda, reference
 from orcd.engine.cpu import CpuEngine
 from orcd.engine.sampling import SamplingParams, sample
-from orcd.errors import CudaError, InsufficientVram, InternalError, VramOom
+from orcd.errors import CudaError, InsufficientVram, InternalError
 from orcd.models import ARCHITECTURES
 from orcd.testing.parity import (Q8_1_ROUTER_TIE, check_greedy, check_logits, router_gaps,
                                  tolerance)

@@ -39,7 +39,7 @@ def test_every_route_holds_its_documented_contract(worker, tmp_path):
          "--checks", "all", "--exclude-checks", "positive_data_acceptance", "--exclude-path", "/shutdown",
          "--request-timeout", str(REQUEST_TIMEOUT_SEC), "--seed", "19", "--no-color",
          "--report", "junit", "--report-junit-path", str(tmp_path / "junit.xml")],
-        capture_output=True, text=True, timeout=3000)
+        capture_output=True, text=True, timeout=3000, cwd=tmp_path)  # its .schemathesis/ goes there
     summary = run.stdout[run.stdout.rfind("SUMMARY"):]
     print(summary)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
