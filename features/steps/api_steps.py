@@ -19,7 +19,8 @@ RAW = {
     "<a WebSocket upgrade>": b"GET /execute HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
                              b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                              b"Sec-WebSocket-Version: 13\r\n\r\n",
-    "<Host: ..>": b"GET /health HTTP/1.1\r\nHost: ..\r\nConnection: close\r\n\r\n",
+    # /metrics: GET /health is answered in front of the router, from the cached state
+    "<Host: ..>": b"GET /metrics HTTP/1.1\r\nHost: ..\r\nConnection: close\r\n\r\n",
 }
 # After "Hello" the scripted model writes the control token <|im_start|>, then "x", then
 # <|im_end|>, which ends the generation.
