@@ -45,7 +45,9 @@ def test_every_route_holds_its_documented_contract(worker, tmp_path):
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
     # Every route but /shutdown was tested; the four with a body drew EXAMPLES each at least
     # (a GET without parameters has only a few distinct requests).
-    assert int(re.search(r"Tested: (\d+)", summary).group(1)) == 7, summary
+    # (schemathesis leaves /openapi.json itself out: 8 of the 9 it sees once /shutdown is excluded)
+    selected = int(re.search(r"Selected: (\d+)/\d+", summary).group(1))
+    assert selected >= 8 and int(re.search(r"Tested: (\d+)", summary).group(1)) == selected, summary
     assert int(re.search(r"(\d+) generated", summary).group(1)) >= 4 * EXAMPLES, summary
     worker.wait_idle()
     assert worker.http.get("/health").json()["status"] == "healthy"

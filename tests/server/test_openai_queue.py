@@ -123,7 +123,7 @@ def test_shutdown_refuses_the_waiters(tiny_model):
         await until(lambda: s.state.runner.busy)
         waiting = asyncio.ensure_future(s.client.post("/v1/completions", json=SHORT))
         await until(lambda: len(s.state.runner.queue) == 1)
-        assert (await s.client.post("/shutdown")).status_code == 202
+        assert (await s.client.post("/shutdown", json={})).status_code == 202
         r = await asyncio.wait_for(waiting, 10)
         assert r.status_code == 503 and "shutting down" in (await r.get_json())["error"]["message"]
         gate.set()
