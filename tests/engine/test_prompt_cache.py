@@ -33,20 +33,21 @@ def tiny_path(tmp_path_factory):
     return write_model(tmp_path_factory.mktemp("cache") / "llama.gguf", "llama", quant="Q8_0", seed=3)
 
 
-@pytest.fixture(scope="module", params=DEVICES)
-def engine(request, tiny_path):
-    e = create_engine(request.param)
-    e.load(tiny_path, 512)
+def loaded(device, path, ctx):
+    e = create_engine(device)
+    e.load(path, ctx)
     yield e
     e.close()
+
+
+@pytest.fixture(scope="module", params=DEVICES)
+def engine(request, tiny_path):
+    yield from loaded(request.param, tiny_path, 512)
 
 
 @pytest.fixture(scope="module", params=DEVICES)
 def smollm2(request, smollm2_path):
-    e = create_engine(request.param)
-    e.load(smollm2_path, 1024)
-    yield e
-    e.close()
+    yield from loaded(request.param, smollm2_path, 1024)
 
 
 def generate(engine, prompt, params=GREEDY, max_tokens=12, n_cached=0, cancel=None):
