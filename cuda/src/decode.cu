@@ -62,8 +62,11 @@ orcd_status prefill(orcd_engine *e, int n_prompt, int n_cached, Activations *a, 
     if (every_row) n_cached = 0;
     int rows = std::min(n_prompt - n_cached, every_row ? kScoringChunk : kPrefillChunk);
     ORCD_TRY(activations_alloc(e->alloc, e->model.cfg, rows, every_row ? rows : 1, e->stream, a));
-    for (int start = n_cached; start < n_prompt; start += rows) {
-        int n = std::min(rows, n_prompt - start);
+    for (int start = n_cached, n = 0; start < n_prompt; start += n) {
+        // No chunk of one row after others: alone it would take the decode kernels
+        // (reusable_prefix in orcd/engine/base.py keeps cached prompts to two rows or more).
+        n = std::min(rows, n_prompt - start);
+        if (n_prompt - start - n == 1 && n > 2) --n;
         // From pageable memory: the copy is staged before cudaMemcpyAsync returns.
         ORCD_CUDA(cudaMemcpyAsync(a->pos0, &start, sizeof start, cudaMemcpyHostToDevice, e->stream));
         ORCD_CUDA(cudaMemcpyAsync(a->ids, e->decode.history + start, n * sizeof(int32_t),

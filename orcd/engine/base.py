@@ -69,9 +69,12 @@ class Engine(abc.ABC):
         ids at each step (orcd.engine.constraint)."""
 
     def reusable_prefix(self, prompt_ids: list[int]) -> int:
-        """How many leading prompt ids the cache already holds, at most all but the last (the
-        logits of the last prompt position must be computed)."""
-        cached, limit = self.cached_ids, min(len(self.cached_ids), len(prompt_ids) - 1)
+        """How many leading prompt ids the cache already holds, at most all but the last two
+        (SPEC §8: the same request gives the same ids, cache or not). The logits of the last
+        prompt position must be computed, and a prompt's rows are prefilled two or more at a
+        time: one row alone would take the CUDA engine's decode kernels, which round
+        differently from the prefill kernels that computed it the first time."""
+        cached, limit = self.cached_ids, min(len(self.cached_ids), len(prompt_ids) - 2)
         if limit <= 0 or cached[:limit] == prompt_ids[:limit]:
             return max(limit, 0)
         low, high = 0, limit - 1  # equal prefixes of length low; length high + 1 differs

@@ -82,10 +82,11 @@ def test_reusable_prefix_is_the_longest_shared_prefix_but_the_last_token():
     e = CpuEngine()
     assert e.reusable_prefix([1, 2, 3]) == 0  # nothing cached
     e.cached_ids = [1, 2, 3, 4, 5]
-    assert e.reusable_prefix([1, 2, 3, 4, 5]) == 4  # the last prompt token is always prefilled
+    assert e.reusable_prefix([1, 2, 3, 4, 5]) == 3  # the last two prompt tokens are always prefilled
     assert e.reusable_prefix([1, 2, 3, 4, 5, 6, 7]) == 5
     assert e.reusable_prefix([1, 2, 9, 4, 5, 6]) == 2
     assert e.reusable_prefix([7, 2, 3]) == 0
+    assert e.reusable_prefix([1, 2]) == 0
     assert e.reusable_prefix([1]) == 0
     e.cached_ids = list(range(1000))
     for cut in (0, 1, 63, 64, 500, 998):
@@ -201,3 +202,33 @@ def test_the_cache_rows_equal_a_fresh_prefill(tiny_path):
     generate(engine, kept + [1], GREEDY, 1)
     np.testing.assert_allclose(engine.cache.k[:, :, :rows], k, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(engine.cache.v[:, :, :rows], v, rtol=1e-5, atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def arch_paths(tmp_path_factory):
+    made = {}
+
+    def path(arch):
+        if arch not in made:
+            made[arch] = write_model(tmp_path_factory.mktemp("same") / f"{arch}.gguf", arch,
+                                     quant="Q8_0", seed=5)
+        return made[arch]
+    return path
+
+
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "phi3", "gpt-oss"])
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_same_seeded_request_twice_gives_the_same_ids(arch_paths, arch, device):
+    """SPEC §8 with the cache on (features: "The same seed gives the same text"): the second run
+    keeps all but the prompt's last two rows, which prefill computes as it did the first time,
+    in the same kernels and the same order; prompts of one chunk, of a chunk and one row (no
+    one-row tail chunk either), and past gpt-oss's sliding window."""
+    e = next(loaded(device, arch_paths(arch), 1024))
+    rng = np.random.default_rng(7)
+    for length in (50, 513, 300):
+        prompt = [int(i) for i in rng.integers(1, e.config.vocab_size, length)]
+        first = generate(e, prompt, SEEDED, 12)
+        n = e.reusable_prefix(prompt)
+        assert n == length - 2
+        assert generate(e, prompt, SEEDED, 12, n) == first, (arch, length)
+    e.close()
