@@ -5,6 +5,7 @@
 #include <cmath>
 #include "attention_decode.cuh"
 #include "common.cuh"
+#include "overlap.cuh"
 #include "reduce.cuh"
 
 namespace orcd {
@@ -47,6 +48,8 @@ __global__ void attention_combine_kernel(const float *partial, float *out, Atten
 }
 
 __global__ void attention_decode_kernel(const DecodeAttention d) {
+    wait_for_previous_kernel();  // q and this position's K, V (overlap.cuh)
+    allow_next_kernel();
     attention_decode_block(d, blockIdx.x, blockIdx.y, gridDim.y);
 }
 
@@ -78,12 +81,12 @@ orcd_status attention_decode(const float *q, const half *k_cache, const half *v_
 orcd_status attention_decode_one_launch(const float *q, const half *k_cache, const half *v_cache,
                                         float *out, float *partial, int *done,
                                         const AttentionShape &s, const int *pos0,
-                                        cudaStream_t stream, const float *sinks) {
+                                        cudaStream_t stream, const float *sinks, bool overlap) {
     int splits = attention_decode_splits(s);
     dim3 grid(s.heads, std::min(splits, kMaxSplitBlocks));
     DecodeAttention d{q, k_cache, v_cache, partial, out, done, s, splits, pos0, sinks};
-    attention_decode_kernel<<<grid, kAttentionChunk, 0, stream>>>(d);
-    return check(cudaGetLastError(), "attention_decode kernel launch");
+    return check(launch(attention_decode_kernel, grid, kAttentionChunk, 0, stream, overlap, d),
+                 "attention_decode kernel launch");
 }
 
 // Prefill: a block takes one head and a tile of kTileQueries queries, walks the keys in chunks
@@ -112,7 +115,10 @@ attention_prefill_kernel(const float *q, int q_stride, const half *kc, const hal
     int row = threadIdx.x / 8, lane = threadIdx.x % 8, pos = *pos0 + q0 + row;
     int first = first_key(pos, s.window);
     float m = -FLT_MAX, l = 0.0f, acc[kMaxHeadDim / 8] = {};
-    for (int k0 = first_key(*pos0 + q0, s.window); k0 < keys; k0 += kTileKeys) {
+    // Chunks start at multiples of kTileKeys, whichever tile the query is in: its sums take
+    // the same order in any prefill (a cached prompt's rows are prefilled in other tiles).
+    for (int k0 = first_key(*pos0 + q0, s.window) / kTileKeys * kTileKeys; k0 < keys;
+         k0 += kTileKeys) {
         __syncthreads();  // the previous chunk is consumed (and q_s written, the first time)
         for (int i = threadIdx.x; i < kTileKeys * hd; i += blockDim.x) {
             int j = i / hd, d = i % hd;

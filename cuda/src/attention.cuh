@@ -56,10 +56,12 @@ orcd_status attention_decode(const float *q, const half *k_cache, const half *v_
 
 // The same in one launch: the last split of each head to finish combines them, counting
 // in done[heads] (zero before; zero again after). The grid depends on the shape alone.
+// overlap: launched to overlap the kernel before it (overlap.cuh).
 orcd_status attention_decode_one_launch(const float *q, const half *k_cache, const half *v_cache,
                                         float *out, float *partial, int *done,
                                         const AttentionShape &s, const int *pos0,
-                                        cudaStream_t stream, const float *sinks = nullptr);
+                                        cudaStream_t stream, const float *sinks = nullptr,
+                                        bool overlap = false);
 
 // Prefill: causal attention of n queries (row i at q + i * q_stride, position *pos0 + i) over
 // the cache, in tiles of queries against chunks of keys with an online softmax (flash-attention

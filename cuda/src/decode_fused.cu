@@ -20,6 +20,7 @@ FusedMatvec fused_op(const Pass &p, Epilogue e, const float *x, int cols, const 
                      float eps, float *out) {
     FusedMatvec op{};
     op.path = p.m.matvec;
+    op.overlap = p.m.overlap;
     op.epilogue = e;
     op.x = x;
     op.cols = cols;
@@ -124,7 +125,7 @@ orcd_status fused_qkv_rope_store(const Pass &p, int layer) {
 orcd_status fused_attention(const Pass &p, int layer) {
     DecodeAttention d = attention_op(p, layer);
     return attention_decode_one_launch(d.q, d.kc, d.vc, d.out, d.partial, d.done, d.s, d.pos0,
-                                       p.stream, d.sinks);
+                                       p.stream, d.sinks, p.m.overlap);
 }
 
 orcd_status fused_logits(const Pass &p) { return fused_matvec(logits_op(p), p.stream); }

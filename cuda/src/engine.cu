@@ -38,6 +38,9 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     ORCD_TRY(bind_weights(c, tensors, &m.w));
     m.decode = decode_path_for(e->options, c, m.w);
     m.matvec = e->options.matvec;
+    int major = 0;
+    ORCD_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, e->device));
+    m.overlap = e->options.overlap && major >= 9;
     ORCD_TRY(kv_cache_alloc(e->alloc, c, &m.kv));
     ORCD_TRY(rope_table_alloc(e->alloc, c, &m.rope, e->stream));
     m.cfg.rope_factors = nullptr;  // the caller's memory, read only during load

@@ -4,20 +4,49 @@
 #include "context.cuh"
 #include "fused_stage.cuh"
 #include "ops.cuh"
+#include "overlap.cuh"
 
 namespace orcd {
 namespace {
 
 constexpr int kMaxWarps = 8;
 constexpr int kMinBlocks = 2;
-constexpr int kBlocksPerSm = 4;
+constexpr int kBlocksPerSm = kMinBlocks;  // resident at once: more would wait for a second wave
+
+// The op's small constant inputs into L2, one vector per thread of block 0's first warp: the
+// norm's weights, the biases, rope's frequencies.
+__device__ inline void prefetch_constants(const FusedMatvec &op) {
+    if (blockIdx.x != 0) return;
+    int rows = total_rows(op);
+    const AttentionShape &s = op.kv.shape;
+    switch (threadIdx.x) {
+        case 0: prefetch_vector(op.norm, sizeof(float) * op.cols); return;
+        case 1: prefetch_vector(op.bias, sizeof(float) * rows); return;
+        case 2: prefetch_vector(op.kv.bias[0], sizeof(float) * s.heads * s.head_dim); return;
+        case 3: prefetch_vector(op.kv.bias[1], sizeof(float) * s.kv_heads * s.head_dim); return;
+        case 4: prefetch_vector(op.kv.bias[2], sizeof(float) * s.kv_heads * s.head_dim); return;
+        case 5:
+            if (op.epilogue == Epilogue::qkv)
+                prefetch_vector(op.kv.rope.inv_freq, sizeof(double) * (op.kv.rope.dims / 2));
+            return;
+        default: return;
+    }
+}
 
 // At least kMinBlocks blocks of kMaxWarps per SM (<= 128 registers): as in matvec.cu, the bound
-// lets ptxas keep every load of a step in flight rather than sink each to its use.
+// lets ptxas keep every load of a step in flight rather than sink each to its use. Launched to
+// overlap its predecessor (op.overlap), the kernel first asks L2 for the start of its weights
+// (op.prefetch[i] bytes of part i) and its constants, then waits for the predecessor's
+// activations.
 template <bool Int>
 __global__ void __launch_bounds__(kMaxWarps * 32, kMinBlocks)
 fused_matvec_kernel(const FusedMatvec op) {
     extern __shared__ __align__(16) uint8_t smem[];
+    for (int i = 0; i < op.parts; ++i)
+        prefetch_share(op.w[i].data, op.prefetch[i], blockIdx.x, gridDim.x);
+    if (op.overlap) prefetch_constants(op);
+    wait_for_previous_kernel();
+    allow_next_kernel();
     fused_matvec_block<Int>(op, smem, blockIdx.x, gridDim.x);
 }
 
@@ -54,16 +83,27 @@ size_t fused_matvec_smem(const FusedMatvec &op) {
 
 namespace {
 
-// Warps per block: the most (x staged once for more pairs) that still gives every SM a block.
-// Blocks: at most kBlocksPerSm per SM, whose warps then take further pairs, so that a large
-// matrix (the output's vocabulary) does not stage x once per 8 pairs.
-orcd_status launch_shape(int pairs, int *warps, unsigned *blocks) {
+// Warps that share a pair: as many as give each lane at most kFusedSteps units of a row (one
+// pass, the shortest chain of loads and dots), up to a block.
+int split_for(int cols) {
+    int units = cols / 32, split = 1;
+    while (split < kMaxWarps && 32 * kFusedSteps * split < units) split *= 2;
+    return split;
+}
+
+// Warps per block: the most (x staged once for more pairs) that still gives every SM a block,
+// and at least one group of `split`. Blocks: at most kBlocksPerSm per SM, whose groups then
+// take further pairs, so that a large matrix (the output's vocabulary) does not stage x once
+// per few pairs.
+orcd_status launch_shape(int pairs, int split, int *warps, unsigned *blocks) {
     int sms = 0;
     ORCD_TRY(multiprocessors(&sms));
-    *warps = 2;
+    *warps = std::max(2, split);
     for (int cand : {kMaxWarps, 4})
-        if (*warps == 2 && (pairs + cand - 1) / cand >= sms) *warps = cand;
-    *blocks = unsigned(std::min((pairs + *warps - 1) / *warps, kBlocksPerSm * sms));
+        if (*warps == std::max(2, split) && cand >= split && (pairs + cand / split - 1) / (cand / split) >= sms)
+            *warps = cand;
+    int groups = *warps / split;
+    *blocks = unsigned(std::min((pairs + groups - 1) / groups, kBlocksPerSm * sms));
     return ORCD_OK;
 }
 
@@ -75,11 +115,20 @@ orcd_status fused_matvec(const FusedMatvec &op_, cudaStream_t stream) {
     int rows = 0, warps = 2;
     for (int i = 0; i < op.parts; ++i) rows += int(op.w[i].ne1);
     unsigned blocks = 0;
-    ORCD_TRY(launch_shape((rows + 1) / 2, &warps, &blocks));
+    op.split = split_for(op.cols);
+    ORCD_TRY(launch_shape((rows + 1) / 2, op.split, &warps, &blocks));
     size_t smem = fused_matvec_smem(op);
-    if (op.integer) fused_matvec_kernel<true><<<blocks, warps * 32, smem, stream>>>(op);
-    else fused_matvec_kernel<false><<<blocks, warps * 32, smem, stream>>>(op);
-    return check(cudaGetLastError(), "fused matvec kernel launch");
+    for (int i = 0; i < op.parts; ++i) {
+        size_t bytes = 0;
+        ORCD_TRY(with_format(op.w[i].type, [&](auto f) {
+            bytes = row_bytes<decltype(f)>(op.cols) * size_t(op.w[i].ne1);
+            return ORCD_OK;
+        }));
+        op.prefetch[i] = op.overlap ? std::min(bytes, kFusedPrefetchBytes / op.parts) : 0;
+    }
+    auto kernel = op.integer ? fused_matvec_kernel<true> : fused_matvec_kernel<false>;
+    return check(launch(kernel, blocks, warps * 32, smem, stream, op.overlap, op),
+                 "fused matvec kernel launch");
 }
 
 }  // namespace orcd

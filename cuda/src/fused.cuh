@@ -43,7 +43,17 @@ struct FusedMatvec {
     int *groups_done;  // swiglu with out_q: per 32 outputs, a zeroed counter
     MatvecPath path;   // the integer path for quantized weights, or the plain one for all
     bool integer;      // set by fused_matvec_check: every part takes the integer path
+    int split;         // warps that share a pair (split-K; set by fused_matvec, else 1):
+                       // divides the block's warps
+    bool overlap;      // launched to overlap the kernel before it (overlap.cuh), prefetching
+                       // the first kFusedPrefetchBytes of its weights meanwhile
+    size_t prefetch[3];  // set by fused_matvec when overlap: bytes of each part asked of L2
 };
+
+// Weight bytes an overlapping fused matvec asks of L2 before its predecessor ends, shared out
+// over its parts: the rows it reads first (every block takes its rows from the first on), and
+// few enough that they stay in L2 until read.
+constexpr size_t kFusedPrefetchBytes = size_t(8) << 20;
 
 // The widest x a block stages: its floats and the reductions' 128 bytes fit the 48 KiB of
 // shared memory a kernel gets without opting in.

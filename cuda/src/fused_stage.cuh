@@ -101,23 +101,31 @@ __device__ inline StagedX stage_x(const FusedMatvec &op, uint8_t *smem) {
 // Both rows' dots, summed over the warp (every lane gets them). Integer path: lane l takes
 // units l, l + 32, ..., issuing kFusedSteps units of each row before it decodes the first (the
 // step loops unrolled, as in matvec.cu, to keep the units in registers).
+// Both rows' dots over the units of `member` of `group` warps that share the pair (split-K:
+// warp m takes units m * 32 + lane, + 32 * group, ...), summed over the warp (every lane gets
+// them). A step with no unit in range for any lane (a row of fewer than 32 * kFusedSteps units,
+// or the last units of a longer one) is skipped whole: on Qwen2.5-0.5B's 896-wide rows (28
+// units) the second step would double each warp's chain of instructions for nothing.
 template <class F>
 __device__ inline float2 pair_dot_q8_1(const uint8_t *w0, const uint8_t *w1, const StagedX &x,
-                                int cols) {
-    int units = cols / 32;
+                                       int cols, int member, int group) {
+    int units = cols / 32, lane = threadIdx.x % 32, stride = 32 * group;
     float acc0 = 0.0f, acc1 = 0.0f;
-    for (int u0 = threadIdx.x % 32; u0 < units; u0 += 32 * kFusedSteps) {
+    for (int u0 = 32 * member + lane; u0 < units; u0 += stride * kFusedSteps) {
+        int steps = (units - (u0 - lane) + stride - 1) / stride;  // with a unit in range
         typename F::Unit a[kFusedSteps], b[kFusedSteps];
 #pragma unroll
         for (int j = 0; j < kFusedSteps; ++j) {
-            int u = min(u0 + 32 * j, units - 1);
+            if (j >= steps) break;
+            int u = min(u0 + stride * j, units - 1);
             a[j].load(w0, u);
             b[j].load(w1, u);
         }
 #pragma unroll
         for (int j = 0; j < kFusedSteps; ++j) {
-            bool in = u0 + 32 * j < units;
-            int u = min(u0 + 32 * j, units - 1);
+            if (j >= steps) break;
+            bool in = u0 + stride * j < units;
+            int u = min(u0 + stride * j, units - 1);
             XBlock xb = x.global ? load_x_cg(x.q, x.s, u) : load_x(x.q, x.s, u);
             float d0 = a[j].dot(xb), d1 = b[j].dot(xb);
             acc0 += in ? d0 : 0.0f;
@@ -139,9 +147,10 @@ __device__ __forceinline__ float scaled_run(fmt::RunScale s, const float (&q)[kR
 }
 
 template <class F>
-__device__ inline float2 pair_dot_f32(const uint8_t *w0, const uint8_t *w1, const StagedX &x, int cols) {
+__device__ inline float2 pair_dot_f32(const uint8_t *w0, const uint8_t *w1, const StagedX &x,
+                                      int cols, int member, int group) {
     float acc0 = 0.0f, acc1 = 0.0f;
-    for (int i = threadIdx.x % 32 * kRun; i < cols; i += 32 * kRun) {
+    for (int i = (32 * member + threadIdx.x % 32) * kRun; i < cols; i += 32 * group * kRun) {
         float q0[kRun], q1[kRun];
         fmt::RunScale s0 = F::run16(w0, i, q0), s1 = F::run16(w1, i, q1);
         acc0 += scaled_run(s0, q0, x.f + i, F::affine);
@@ -256,28 +265,48 @@ __device__ inline void epilogue(const FusedMatvec &op, const Pair &p, int rows, 
     }
 }
 
-// Block `block` of `blocks` (warps of 32 threads each): x staged once, then warp w takes the
-// pairs block * warps + w, + blocks * warps, ...; a block with no pair stages nothing.
+// Block `block` of `blocks` (warps of 32 threads each, in groups of op.split warps that share a
+// pair): x staged once, then group g takes the pairs block * groups + g, + blocks * groups, ...;
+// a block with no pair stages nothing. A group's warps meet in shared memory, where its first
+// warp adds their sums in warp order (the same bits from run to run) and runs the epilogue.
 template <bool Int>
 __device__ inline void fused_matvec_block(const FusedMatvec &op, uint8_t *smem, int block,
                                           int blocks) {
+    __shared__ float2 partial[32];  // a block's warps
     int rows = total_rows(op), warps = blockDim.x / 32, pairs = (rows + 1) / 2;
-    if (block * warps >= pairs) return;
+    int group = max(op.split, 1), groups = warps / group;
+    int warp = threadIdx.x / 32, member = warp % group, lane = threadIdx.x % 32;
+    if (block * groups >= pairs) return;
     StagedX x = stage_x<Int>(op, smem);
-    for (int p = block * warps + threadIdx.x / 32; p < pairs; p += blocks * warps) {
-        Pair pair = pair_of(op, p, rows);
-        int r0 = pair.row0, r1 = pair.row1;
-        int part0 = part_of(op, r0), part1 = part_of(op, r1);
-        float2 y = on_format<Int, float2>(op.w[part0].type, [&](auto f) {
-            using F = decltype(f);
-            const uint8_t *w0 = static_cast<const uint8_t *>(op.w[part0].data);
-            const uint8_t *w1 = static_cast<const uint8_t *>(op.w[part1].data);
-            w0 += row_bytes<F>(op.cols) * r0;
-            w1 += row_bytes<F>(op.cols) * r1;
-            if constexpr (Int) return pair_dot_q8_1<F>(w0, w1, x, op.cols);
-            else return pair_dot_f32<F>(w0, w1, x, op.cols);
-        });
-        if (threadIdx.x % 32 == 0) epilogue(op, pair, rows, y.x, y.y);
+    for (int p0 = block * groups; p0 < pairs; p0 += blocks * groups) {  // the same in the block
+        int p = p0 + warp / group;
+        bool mine = p < pairs;
+        Pair pair{};
+        float2 y{0.0f, 0.0f};
+        if (mine) {
+            pair = pair_of(op, p, rows);
+            int r0 = pair.row0, r1 = pair.row1;
+            int part0 = part_of(op, r0), part1 = part_of(op, r1);
+            y = on_format<Int, float2>(op.w[part0].type, [&](auto f) {
+                using F = decltype(f);
+                const uint8_t *w0 = static_cast<const uint8_t *>(op.w[part0].data);
+                const uint8_t *w1 = static_cast<const uint8_t *>(op.w[part1].data);
+                w0 += row_bytes<F>(op.cols) * r0;
+                w1 += row_bytes<F>(op.cols) * r1;
+                if constexpr (Int) return pair_dot_q8_1<F>(w0, w1, x, op.cols, member, group);
+                else return pair_dot_f32<F>(w0, w1, x, op.cols, member, group);
+            });
+        }
+        if (group > 1) {
+            if (lane == 0) partial[warp] = y;
+            __syncthreads();
+            if (member == 0)
+                for (int m = 1; m < group; ++m)
+                    y.x += partial[warp + m].x, y.y += partial[warp + m].y;
+            __syncthreads();  // partial is rewritten by the next pair
+        }
+        if (!mine || member != 0) continue;
+        if (lane == 0) epilogue(op, pair, rows, y.x, y.y);
         if (op.epilogue == Epilogue::swiglu && op.out_q.q) quantize_group_if_last(op, pair.a);
     }
 }

@@ -76,6 +76,7 @@ struct Model {
     RopeTable rope{};
     DecodePath decode = DecodePath::steps;  // how one token goes through: decode_path_for
     MatvecPath matvec = MatvecPath::q8_1;   // options.cuh's ORCD_MATVEC
+    bool overlap = false;  // the fused decode kernels overlap their predecessors (ORCD_OVERLAP)
     PersistentPlan plan;                    // DecodePath::persistent
 };
 

@@ -27,6 +27,11 @@ orcd_status options_from_env(Options *out) {
             return fail(ORCD_ERR_INVALID, "ORCD_PERSISTENT_BLOCKS=%s: use 1 to 4 blocks per SM", b);
     }
     o.graphs = !is(std::getenv("ORCD_CUDA_GRAPH"), "0");
+    const char *overlap = std::getenv("ORCD_OVERLAP");
+    if (is(overlap, "0")) o.overlap = false;
+    else if (overlap && *overlap && !is(overlap, "1"))
+        return fail(ORCD_ERR_INVALID, "ORCD_OVERLAP=%s: use 0 (each decode kernel after the "
+                    "last) or 1 (overlapping launches, the default)", overlap);
     const char *m = std::getenv("ORCD_MATVEC");
     if (is(m, "f32")) o.matvec = MatvecPath::f32;
     else if (m && *m && !is(m, "q8_1"))

@@ -13,6 +13,10 @@
 //                    from a CUDA graph.
 //   ORCD_MATVEC      "f32": quantized weights meet F32 activations (the plain path); unset,
 //                    empty or "q8_1": activations rounded to Q8_1 meet them in integers.
+//   ORCD_OVERLAP     "0": each fused decode kernel starts when the one before it has ended.
+//                    Unset or "1": on sm_90 and later they are launched to overlap their
+//                    predecessor (programmatic dependent launch, overlap.cuh) and prefetch
+//                    their weights into L2 meanwhile.
 //   ORCD_FAULT       test-only, alloc:N: read by each Allocator when it is made (alloc.cuh).
 #pragma once
 #include "common.cuh"
@@ -28,6 +32,7 @@ struct Options {
     int persistent_blocks_per_sm = 0;  // 0: as many as fit
     bool graphs = true;
     MatvecPath matvec = MatvecPath::q8_1;
+    bool overlap = true;  // where the device has it (sm_90 and later)
 };
 
 // ORCD_ERR_INVALID naming the variable for a value it does not take.

@@ -3,6 +3,7 @@
 // Two stable descending radix sorts give the reference's orders exactly: the logits (top-k;
 // ties keep the lower id first), then the kept probabilities keyed (p, lower id first). Sums
 // are taken in the reference's order too, so equal logits give equal bits and the same id.
+#include <algorithm>
 #include <cfloat>
 #include <cub/device/device_radix_sort.cuh>
 #include "common.cuh"
@@ -76,36 +77,17 @@ __device__ __forceinline__ void keep_best(float x, int i, float &v, int &id, int
     if (x > v || (x == v && i < id) || id == vocab) v = x, id = i;
 }
 
-// Lowest id among the maxima: each thread scans a strided slice of float4s with kLoads loads
-// in flight (one dependent load at a time took 65 us over Qwen's 151,936 logits on the H100,
-// measured with ncu), then a tree over threads. `work` is its own cudaMalloc: 16-byte aligned.
-__global__ void argmax_kernel(const float *work, int vocab, StepState *state, int32_t *history,
-                              int history_cap) {
-    constexpr int kLoads = 8;
-    __shared__ float best_v[kThreads];
-    __shared__ int best_i[kThreads];
-    float v = -FLT_MAX;
-    int id = vocab;
-    const float4 *quads = reinterpret_cast<const float4 *>(work);
-    int n = vocab / 4;
-    for (int base = threadIdx.x; base < n; base += kLoads * blockDim.x) {
-        float4 q[kLoads];
-#pragma unroll
-        for (int j = 0; j < kLoads; ++j) {
-            int k = min(base + j * int(blockDim.x), n - 1);
-            q[j] = quads[k];
-        }
-#pragma unroll
-        for (int j = 0; j < kLoads; ++j) {
-            int k = base + j * int(blockDim.x);
-            if (k >= n) break;
-            keep_best(q[j].x, 4 * k, v, id, vocab);
-            keep_best(q[j].y, 4 * k + 1, v, id, vocab);
-            keep_best(q[j].z, 4 * k + 2, v, id, vocab);
-            keep_best(q[j].w, 4 * k + 3, v, id, vocab);
-        }
-    }
-    for (int i = 4 * n + threadIdx.x; i < vocab; i += blockDim.x) keep_best(work[i], i, v, id, vocab);
+// Lowest id among the maxima, in two launches: kArgmaxBlocks blocks each scan a strided slice
+// of float4s, a thread keeping kLoads loads in flight (one dependent load at a time took 65 us
+// over Qwen's 151,936 logits on the H100, measured with ncu; one block of 1,024 threads took 22
+// us on the H200), and leave their best; one block then picks among them. (Largest value,
+// lowest id) is one answer whatever the slices: the same id from run to run.
+constexpr int kArgmaxBlocks = 128, kArgmaxThreads = 256;
+
+// The best of this block's threads' (v, id), in thread 0.
+__device__ void block_best(float &v, int &id) {
+    __shared__ float best_v[kArgmaxThreads];
+    __shared__ int best_i[kArgmaxThreads];
     best_v[threadIdx.x] = v, best_i[threadIdx.x] = id;
     __syncthreads();
     for (int half = blockDim.x / 2; half > 0; half /= 2) {
@@ -117,7 +99,45 @@ __global__ void argmax_kernel(const float *work, int vocab, StepState *state, in
         }
         __syncthreads();
     }
-    if (threadIdx.x == 0) commit(best_i[0], state, history, history_cap);
+    v = best_v[0], id = best_i[0];
+}
+
+// `work` is its own cudaMalloc: 16-byte aligned.
+__global__ void __launch_bounds__(kArgmaxThreads)
+argmax_blocks_kernel(const float *work, int vocab, float *best_v, int2 *best_i) {
+    constexpr int kLoads = 8;
+    float v = -FLT_MAX;
+    int id = vocab;
+    const float4 *quads = reinterpret_cast<const float4 *>(work);
+    int n = vocab / 4, thread = blockIdx.x * blockDim.x + threadIdx.x;
+    int threads = gridDim.x * blockDim.x;
+    for (int base = thread; base < n; base += kLoads * threads) {
+        float4 q[kLoads];
+#pragma unroll
+        for (int j = 0; j < kLoads; ++j) q[j] = quads[min(base + j * threads, n - 1)];
+#pragma unroll
+        for (int j = 0; j < kLoads; ++j) {
+            int k = base + j * threads;
+            if (k >= n) break;
+            keep_best(q[j].x, 4 * k, v, id, vocab);
+            keep_best(q[j].y, 4 * k + 1, v, id, vocab);
+            keep_best(q[j].z, 4 * k + 2, v, id, vocab);
+            keep_best(q[j].w, 4 * k + 3, v, id, vocab);
+        }
+    }
+    for (int i = 4 * n + thread; i < vocab; i += threads) keep_best(work[i], i, v, id, vocab);
+    block_best(v, id);
+    if (threadIdx.x == 0) best_v[blockIdx.x] = v, best_i[blockIdx.x].x = id;
+}
+
+__global__ void __launch_bounds__(kArgmaxThreads)
+argmax_kernel(const float *best_v, const int2 *best_i, int blocks, int vocab, StepState *state,
+              int32_t *history, int history_cap) {
+    float v = -FLT_MAX;
+    int id = vocab;
+    for (int b = threadIdx.x; b < blocks; b += blockDim.x) keep_best(best_v[b], best_i[b].x, v, id, vocab);
+    block_best(v, id);
+    if (threadIdx.x == 0) commit(id, state, history, history_cap);
 }
 
 // The softmax denominator is summed as numpy's pairwise_sum_FLOAT sums a float32 array (what
@@ -323,8 +343,14 @@ orcd_status sample(const Sampler &s, const float *logits, const SamplingArgs *ar
     penalize_kernel<<<blocks_for(s.vocab), 256, 0, stream>>>(logits, s.seen, args, s.work,
                                                               s.vocab, greedy, mask);
     ORCD_CUDA(cudaGetLastError());
-    if (greedy) {
-        argmax_kernel<<<1, kThreads, 0, stream>>>(s.work, s.vocab, state, history, history_cap);
+    if (greedy) {  // the pairwise blocks' buffers hold the argmax blocks' bests
+        int blocks = std::min({kArgmaxBlocks, pairwise_max_blocks(s.vocab),
+                               int(blocks_for(s.vocab / 4 + 1))});
+        argmax_blocks_kernel<<<blocks, kArgmaxThreads, 0, stream>>>(s.work, s.vocab,
+                                                                    s.block_sums, s.blocks);
+        ORCD_CUDA(cudaGetLastError());
+        argmax_kernel<<<1, kArgmaxThreads, 0, stream>>>(s.block_sums, s.blocks, blocks, s.vocab,
+                                                        state, history, history_cap);
         return check(cudaGetLastError(), "argmax kernel launch");
     }
     size_t temp = s.sort_temp_bytes;

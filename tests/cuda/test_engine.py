@@ -236,7 +236,9 @@ def test_same_ids_across_processes_with_and_without_cuda_graph(synth, arch, fuse
     path = synth(arch)
     first, second = run_job(path, ORCD_FUSED=fused), run_job(path, ORCD_FUSED=fused)
     plain = run_job(path, ORCD_CUDA_GRAPH="0", ORCD_FUSED=fused)
+    serial = run_job(path, ORCD_OVERLAP="0", ORCD_FUSED=fused)  # kernels one after another
     assert first["jobs"][0] == first["jobs"][1] == second["jobs"][0] == plain["jobs"][0]
+    assert serial["jobs"][0] == first["jobs"][0]
     assert len(first["jobs"][0]) == 32
 
 
@@ -339,6 +341,7 @@ def test_without_a_gpu_the_engine_names_the_cpu_device():
     ("ORCD_FUSED", "2", "ORCD_FUSED=2: use persistent"),
     ("ORCD_PERSISTENT_BLOCKS", "9", "ORCD_PERSISTENT_BLOCKS=9: use 1 to 4"),
     ("ORCD_MATVEC", "int4", "ORCD_MATVEC=int4: use f32"),
+    ("ORCD_OVERLAP", "yes", "ORCD_OVERLAP=yes: use 0"),
 ])
 def test_a_bad_switch_fails_engine_creation_naming_it(monkeypatch, name, value, names):
     from orcd.engine.cuda import CudaEngine
