@@ -137,10 +137,8 @@ Feature: GPT-OSS architecture (tiny synthetic gpt-oss: MoE with MXFP4 experts, a
   @gpu
   Scenario: An allocation failure in a job fails that job only, and the worker keeps serving
     Given a worker serving the "gpt-oss" model whose first job allocation fails
-    When I execute "story" with
-      | field      | value |
-      | max_tokens | 3     |
-    Then the stream ends with error "VRAM_OOM" and retriable true
+    When a client asks /v1/completions to score "The lighthouse keeper counted the ships."
+    Then the answer is error "VRAM_OOM" with x-should-retry true
     And the worker is idle again and takes the next job
 
   @gpu

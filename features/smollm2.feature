@@ -202,8 +202,6 @@ Feature: SmolLM2-135M-Instruct (the real bundled model) served by orcd serve
   @gpu
   Scenario: An allocation failure in a job fails that job only, and the worker keeps serving
     Given a worker serving the "smollm2" model whose first job allocation fails
-    When I execute "story" with
-      | field      | value |
-      | max_tokens | 3     |
-    Then the stream ends with error "VRAM_OOM" and retriable true
+    When a client asks /v1/completions to score "The lighthouse keeper counted the ships."
+    Then the answer is error "VRAM_OOM" with x-should-retry true
     And the worker is idle again and takes the next job

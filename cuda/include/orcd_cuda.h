@@ -184,8 +184,9 @@ void orcd_engine_destroy(orcd_engine *engine);
 size_t orcd_engine_vram_required(const orcd_model_config *cfg, size_t weight_bytes);
 
 /* Copies every tensor to VRAM in chunks of chunk_bytes through two pinned staging buffers,
- * then allocates the KV cache, activations and sampler. progress (may be NULL) receives
- * 0, 25, 50, 75, 100. On failure everything allocated is freed again. */
+ * then allocates the KV cache, activations (a decode step's and a prefill chunk's) and
+ * sampler. progress (may be NULL) receives 0, 25, 50, 75, 100. On failure everything
+ * allocated is freed again. */
 orcd_status orcd_engine_load(orcd_engine *engine, const orcd_model_config *cfg,
                              const orcd_tensor *tensors, int n_tensors, size_t chunk_bytes,
                              orcd_progress_fn progress, void *user);
@@ -206,7 +207,9 @@ void orcd_engine_begin_job(orcd_engine *engine);
  * Each id is published to the engine's token ring as soon as it is known (stop ids too).
  * n_cached (0 <= n_cached < n_prompt): the first n_cached prompt tokens are the prefix the KV
  * cache holds from the previous job, and prefill starts after them (the prompt cache).
- * ORCD_CUDA_GRAPH=0 at engine creation: no CUDA graph, each step launched kernel by kernel. */
+ * ORCD_CUDA_GRAPH=0 at engine creation: no CUDA graph, each step launched kernel by kernel.
+ * Only a job that scores its prompt allocates device memory (its prompt's logits), freed at
+ * its end; a failed allocation there is ORCD_ERR_OOM and leaves the engine as loaded. */
 orcd_status orcd_engine_generate(orcd_engine *engine, const int32_t *prompt, int n_prompt,
                                  int n_cached, const orcd_sampling *params, int max_tokens,
                                  const int32_t *stop_ids, int n_stop);

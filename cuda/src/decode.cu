@@ -54,26 +54,31 @@ orcd_status run_step(orcd_engine *e, bool greedy) {
     return check(cudaGraphLaunch(exec, e->stream), "cudaGraphLaunch decode step");
 }
 
-// Prefills the prompt (already in history) from position n_cached in chunks; *last: the logits
-// of its last token. A job that scores its prompt keeps every row's logits, in smaller chunks
-// from position 0 (a cached prefix has no logits to score).
-orcd_status prefill(orcd_engine *e, int n_prompt, int n_cached, Activations *a, const float **last) {
+// Prefills the prompt (already in history) from position n_cached in chunks, on the buffers
+// allocated at load; *last: the logits of its last token. A job that scores its prompt keeps
+// every row's logits, in smaller chunks from position 0 (a cached prefix has no logits to
+// score), into logits of its own (scoring_alloc).
+orcd_status prefill(orcd_engine *e, int n_prompt, int n_cached, const float **last) {
+    Activations a = e->prefill;
     bool every_row = e->extras.prompt_logprobs;
-    if (every_row) n_cached = 0;
-    int rows = std::min(n_prompt - n_cached, every_row ? kScoringChunk : kPrefillChunk);
-    ORCD_TRY(activations_alloc(e->alloc, e->model.cfg, rows, every_row ? rows : 1, e->stream, a));
+    if (every_row) {
+        n_cached = 0;
+        a.logits_rows = std::min(n_prompt, kScoringChunk);
+        ORCD_TRY(scoring_alloc(e, a.logits_rows, &a.logits));
+    }
+    int rows = every_row ? a.logits_rows : std::min(n_prompt - n_cached, a.rows);
     for (int start = n_cached, n = 0; start < n_prompt; start += n) {
         // No chunk of one row after others: alone it would take the decode kernels
         // (reusable_prefix in orcd/engine/base.py keeps cached prompts to two rows or more).
         n = std::min(rows, n_prompt - start);
         if (n_prompt - start - n == 1 && n > 2) --n;
         // From pageable memory: the copy is staged before cudaMemcpyAsync returns.
-        ORCD_CUDA(cudaMemcpyAsync(a->pos0, &start, sizeof start, cudaMemcpyHostToDevice, e->stream));
-        ORCD_CUDA(cudaMemcpyAsync(a->ids, e->decode.history + start, n * sizeof(int32_t),
+        ORCD_CUDA(cudaMemcpyAsync(a.pos0, &start, sizeof start, cudaMemcpyHostToDevice, e->stream));
+        ORCD_CUDA(cudaMemcpyAsync(a.ids, e->decode.history + start, n * sizeof(int32_t),
                                   cudaMemcpyDeviceToDevice, e->stream));
-        ORCD_TRY(forward(e->model, *a, a->ids, n, a->pos0, every_row, e->stream));
-        ORCD_TRY(score_prompt(e, a->logits, start, n));
-        *last = a->logits + (every_row ? size_t(n - 1) * e->model.cfg.vocab_size : 0);
+        ORCD_TRY(forward(e->model, a, a.ids, n, a.pos0, every_row, e->stream));
+        ORCD_TRY(score_prompt(e, a.logits, start, n));
+        *last = a.logits + (every_row ? size_t(n - 1) * e->model.cfg.vocab_size : 0);
     }
     return ORCD_OK;
 }
@@ -119,9 +124,8 @@ orcd_status decode_loop(orcd_engine *e, const int32_t *prompt, int n_prompt, int
     ORCD_CUDA(cudaMemcpyAsync(d.args, &args, sizeof args, cudaMemcpyHostToDevice, e->stream));
     ORCD_CUDA(cudaMemcpyAsync(d.history, prompt, n_prompt * sizeof(int32_t),
                               cudaMemcpyHostToDevice, e->stream));
-    Activations a;
     const float *logits = nullptr;
-    ORCD_TRY(prefill(e, n_prompt, n_cached, &a, &logits));
+    ORCD_TRY(prefill(e, n_prompt, n_cached, &logits));
     if (max_tokens == 0) return ORCD_OK;  // the prompt scored, nothing to generate
     ORCD_TRY(set_step(e, {0, 0, 0, n_prompt}));
     ORCD_TRY(await_mask(e, 0));
@@ -184,7 +188,7 @@ extern "C" orcd_status orcd_engine_generate(orcd_engine *e, const int32_t *promp
         size_t mark = e->alloc.mark();
         st = decode_loop(e, prompt, n_prompt, n_cached, *params, max_tokens, stop_ids, n_stop);
         cudaStreamSynchronize(e->stream);  // nothing in flight uses what is freed next
-        e->alloc.release_since(mark);       // the prefill buffers, complete or partial
+        e->alloc.release_since(mark);       // a scored prompt's buffers, complete or partial
     }
     finish(e->ring);
     return st;

@@ -29,6 +29,9 @@ orcd_status validate(const orcd_model_config &c) {
                 kAttentionChunk);
 }
 
+// Rows of a prefill pass: a chunk, or the whole context where it is shorter.
+int prefill_rows(const orcd_model_config &c) { return c.ctx < kPrefillChunk ? c.ctx : kPrefillChunk; }
+
 orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_tensor *t, int n,
                        size_t chunk, orcd_progress_fn progress, void *user) {
     Model &m = e->model;
@@ -45,6 +48,7 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     ORCD_TRY(rope_table_alloc(e->alloc, c, &m.rope, e->stream));
     m.cfg.rope_factors = nullptr;  // the caller's memory, read only during load
     ORCD_TRY(activations_alloc(e->alloc, c, 1, 1, e->stream, &e->step));
+    ORCD_TRY(activations_alloc(e->alloc, c, prefill_rows(c), 1, e->stream, &e->prefill));
     ORCD_TRY(sampler_init(e->sampler, e->alloc, c.vocab_size, e->stream));
     ORCD_TRY(decode_state_alloc(e->alloc, c, &e->decode));
     if (m.decode == DecodePath::persistent)
@@ -121,9 +125,8 @@ extern "C" void orcd_engine_destroy(orcd_engine *e) {
 }
 
 extern "C" size_t orcd_engine_vram_required(const orcd_model_config *c, size_t weight_bytes) {
-    int prefill_rows = c->ctx < kPrefillChunk ? c->ctx : kPrefillChunk;
     return weight_bytes + kv_cache_bytes(*c) + activation_bytes(*c, 1, 1) +
-           activation_bytes(*c, prefill_rows, 1) + sampler_bytes(c->vocab_size) +
+           activation_bytes(*c, prefill_rows(*c), 1) + sampler_bytes(c->vocab_size) +
            decode_state_bytes(*c) + persistent_plan_bytes(*c) + job_extras_bytes(*c) +
            size_t(c->rope_dimension_count) * sizeof(double);
 }

@@ -32,7 +32,7 @@ struct JobExtras {
     bool prompt_logprobs = false;
     bool constrained = false;
     LogprobScratch step_logprobs;             // one row, allocated at load
-    LogprobScratch prompt_logprobs_scratch;   // kScoringChunk rows, in the job's scope
+    LogprobScratch prompt_logprobs_scratch;   // up to kScoringChunk rows, in the job's scope
     std::vector<orcd_logprob> prompt_records;
     std::vector<uint32_t> mask_host;          // (vocab + 31) / 32 words
     uint32_t *mask = nullptr;                 // device
@@ -52,6 +52,10 @@ namespace orcd {
 // ask. Prompt scoring takes chunks of kScoringChunk rows, since it keeps every row's logits.
 constexpr int kScoringChunk = 128;
 void extras_begin(orcd_engine *e, const orcd_sampling &params, int n_prompt);
+// A job that scores its prompt: the logits of `rows` prompt rows and their logprobs' scratch,
+// in the job's allocation scope. The only device memory a job allocates: the budget checked
+// at load (orcd_engine_vram_required) holds one row of logits per prefill chunk, not these.
+orcd_status scoring_alloc(orcd_engine *e, int rows, float **logits);
 // Records of prompt tokens start+1 .. start+n (the ids after rows 0..n-1 of logits).
 orcd_status score_prompt(orcd_engine *e, const float *logits, int start, int n);
 // The record of the id just sampled (state->token) from logits, into the step scratch.
@@ -83,7 +87,8 @@ struct orcd_engine {
     orcd::Allocator alloc;
     bool loaded = false;
     orcd::Model model;
-    orcd::Activations step;  // one token: the decode step's buffers
+    orcd::Activations step;     // one token: the decode step's buffers
+    orcd::Activations prefill;  // up to kPrefillChunk prompt tokens, one row of logits
     orcd::Sampler sampler;
     orcd::DecodeState decode;
     orcd::JobExtras extras;

@@ -30,13 +30,17 @@ void extras_begin(orcd_engine *e, const orcd_sampling &p, int n_prompt) {
     x.prompt_logprobs_scratch = LogprobScratch{};
 }
 
+orcd_status scoring_alloc(orcd_engine *e, int rows, float **logits) {
+    int vocab = e->model.cfg.vocab_size;
+    ORCD_TRY(e->alloc.alloc(logits, size_t(rows) * vocab, "prompt logits"));
+    return logprob_scratch_alloc(e->alloc, vocab, rows, &e->extras.prompt_logprobs_scratch);
+}
+
 orcd_status score_prompt(orcd_engine *e, const float *logits, int start, int n) {
     JobExtras &x = e->extras;
     int rows = std::min(n, int(x.prompt_records.size()) - start);
     if (!x.prompt_logprobs || rows < 1) return ORCD_OK;
-    LogprobScratch &s = x.prompt_logprobs_scratch;
-    if (!s.rows)  // the job's allocation scope frees it
-        ORCD_TRY(logprob_scratch_alloc(e->alloc, e->model.cfg.vocab_size, kScoringChunk, &s));
+    const LogprobScratch &s = x.prompt_logprobs_scratch;
     ORCD_TRY(token_logprobs(s, logits, rows, e->decode.history + start + 1,
                             std::max(x.top_logprobs, 0), e->stream));
     // into pageable memory: the call returns once the records are there

@@ -5,6 +5,7 @@ from concurrent.futures import ThreadPoolExecutor
 import jsonschema
 from behave import then, when
 
+from orcd.errors import CODES
 from orcd.testing.schemas import PERSON
 
 
@@ -40,6 +41,19 @@ def step_score(context, prompt):
     context.prompt = prompt
     context.answer = post(context, "/v1/completions", {"prompt": prompt, "max_tokens": 0, "echo": True,
                                                        "logprobs": 0})
+
+
+@when('a client asks /v1/completions to score "{prompt}"')
+def step_score_raw(context, prompt):
+    context.response = context.worker.http.post("/v1/completions", json={
+        "prompt": prompt, "max_tokens": 0, "echo": True, "logprobs": 0}, timeout=300)
+
+
+@then('the answer is error "{code}" with x-should-retry {retry}')
+def step_openai_error(context, code, retry):
+    r = context.response
+    assert r.status_code == CODES[code][0] and r.json()["error"]["code"] == code, (r.status_code, r.text)
+    assert r.headers["x-should-retry"] == retry, r.headers
 
 
 @then("the text is the prompt and its first token has no logprob")

@@ -260,7 +260,8 @@ def step_long_job(context):
 @given('a worker serving the "{name}" model whose first job allocation fails')
 def step_fault_worker(context, name):
     """ORCD_FAULT=alloc:N counts allocations from the engine's creation: N is one past what a
-    load makes, so the load succeeds and the first job's first allocation fails."""
+    load makes, so the load succeeds and the first job's first allocation fails (only a job
+    that scores its prompt allocates: its prompt's logits)."""
     from orcd.engine import create_engine
     path = model_path(context, name)
     probe = create_engine("cuda")

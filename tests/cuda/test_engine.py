@@ -16,6 +16,7 @@ import pytest
 
 from orcd import _cuda, reference
 from orcd.engine.cpu import CpuEngine
+from orcd.engine.logprobs import Scoring
 from orcd.engine.sampling import SamplingParams, sample
 from orcd.errors import CudaError, InsufficientVram, InternalError
 from orcd.models import ARCHITECTURES
@@ -204,6 +205,7 @@ def test_sampled_ids_with_many_seeds():
 RUN_JOB = """
 import json, sys, threading
 from orcd.engine.cuda import CudaEngine
+from orcd.engine.logprobs import Scoring
 from orcd.engine.sampling import SamplingParams
 from orcd.errors import OrcdError
 engine = CudaEngine(0)
@@ -211,9 +213,12 @@ engine.load(sys.argv[1], 256)
 out = {"after_load": engine.health()["vram_bytes_used"],
        "allocations": engine._model.stats()["allocations_made"], "jobs": []}
 params = SamplingParams(temperature=0.8, top_k=40, seed=7)
+score = sys.argv[2:] == ["score"]  # each job scores its prompt too (echo)
 for _ in range(2):
     try:
-        ids = list(engine.generate([1, 5, 9, 13], params, 32, set(), threading.Event()))
+        scoring = Scoring(with_prompt=True) if score else None
+        ids = list(engine.generate([1, 5, 9, 13], params, 32, set(), threading.Event(),
+                                   scoring=scoring))
         out["jobs"].append(ids)
     except OrcdError as e:
         out["jobs"].append(e.code)
@@ -222,9 +227,9 @@ print(json.dumps(out))
 """
 
 
-def run_job(path, **env):
-    proc = subprocess.run([sys.executable, "-c", RUN_JOB, str(path)], cwd=ROOT, capture_output=True,
-                          text=True, env=os.environ | env, timeout=300)
+def run_job(path, *args, **env):
+    proc = subprocess.run([sys.executable, "-c", RUN_JOB, str(path), *args], cwd=ROOT,
+                          capture_output=True, text=True, env=os.environ | env, timeout=300)
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
 
@@ -245,10 +250,11 @@ def test_same_ids_across_processes_with_and_without_cuda_graph(synth, arch, fuse
 @pytest.mark.gpu
 def test_oom_during_a_job_frees_its_buffers_and_the_next_job_succeeds(synth):
     path = synth("llama")
-    clean = run_job(path)
-    # The job's second allocation (its prefill buffers) fails; allocations are counted from
+    clean = run_job(path, "score")
+    # Only a job that scores its prompt allocates: its prompt's logits, then their logprobs'
+    # scratch, whose first allocation (the job's second) fails. Allocations are counted from
     # the engine's creation, so the load's count places it.
-    faulty = run_job(path, ORCD_FAULT=f"alloc:{clean['allocations'] + 2}")
+    faulty = run_job(path, "score", ORCD_FAULT=f"alloc:{clean['allocations'] + 2}")
     assert faulty["jobs"] == ["VRAM_OOM", clean["jobs"][0]]
     assert faulty["vram_after_jobs"] == [faulty["after_load"]] * 2
 
@@ -276,6 +282,7 @@ def test_a_context_too_large_for_the_gpu_is_insufficient_vram(synth):
 
 @pytest.mark.gpu
 def test_vram_accounting_residency_and_progress(synth):
+    import orcd.gguf
     from orcd.engine.cuda import CudaEngine
     path = synth("phi3")
     engine = CudaEngine(0)
@@ -287,11 +294,34 @@ def test_vram_accounting_residency_and_progress(synth):
     cfg = engine.config
     kv = 2 * cfg.block_count * cfg.k_dim * CTX * 2
     assert loaded >= Path(path).stat().st_size // 2 + kv  # weights (most of the file) + KV
+    with orcd.gguf.open(path) as f:
+        weights = sum(t.nbytes for t in f.tensors.values())
+    assert loaded <= _cuda.vram_required(cfg, CTX, weights)  # load takes no more than it checks
     assert engine.check_residency() and engine.health()["resident"]
     generate(engine, [1, 2, 3], GREEDY, 8)
-    assert engine.health()["vram_bytes_used"] == loaded  # the job's buffers are freed
+    assert engine.health()["vram_bytes_used"] == loaded
     engine.close()
     assert engine.health()["vram_bytes_used"] == 0
+
+
+@pytest.mark.gpu
+def test_a_job_allocates_device_memory_only_to_score_its_prompt(synth):
+    """Prefill's buffers are allocated at load: a job makes no cudaMalloc, nor the cudaFree that
+    would wait for the device, except for a scored prompt's logits (not in the load's budget)."""
+    engine = cuda_engine(synth("qwen2"))
+    stats = engine._model.stats
+    loaded, before = engine.health()["vram_bytes_used"], stats()["allocations_made"]
+    prompt = list(np.random.default_rng(5).integers(0, engine.config.vocab_size, 200))
+    ids = generate(engine, prompt, GREEDY, 8)
+    n = engine.reusable_prefix(prompt + ids)
+    assert n > len(prompt)  # the next job prefills its last two rows on the same buffers
+    list(engine.generate(prompt + ids, GREEDY, 4, set(), threading.Event(), n))
+    assert stats()["allocations_made"] == before
+    scoring = Scoring(top_n=1, with_prompt=True)
+    list(engine.generate(prompt, GREEDY, 4, set(), threading.Event(), scoring=scoring))
+    assert stats()["allocations_made"] > before and len(scoring.prompt) == len(prompt) - 1
+    assert engine.health()["vram_bytes_used"] == loaded
+    engine.close()
 
 
 @pytest.mark.gpu
