@@ -205,6 +205,8 @@ def chat_message(message, developer_role: bool) -> dict:
         if not isinstance(message["tool_calls"], list):
             raise invalid("messages", "tool_calls must be a list")
         out["tool_calls"] = message["tool_calls"]
+    if role == "assistant" and message.get("reasoning_content"):  # our answers' reasoning, sent back
+        out["thinking"] = message["reasoning_content"]  # as gpt-oss's template reads it
     if role == "tool":  # a function's result, answering a call by its id
         out.update({k: message[k] for k in ("tool_call_id", "name") if isinstance(message.get(k), str)})
     return out

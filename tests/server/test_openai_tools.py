@@ -9,7 +9,7 @@ import pytest
 
 from orcd.engine import create_engine
 from orcd.tokenizer.chat import ChatTemplate
-from served import Served
+from served import Served, chat_chunks
 
 QWEN_TEMPLATE = Path(__file__).parents[1] / "tokenizer/templates/Qwen-Qwen2.5-7B-Instruct.jinja"
 WEATHER = {"type": "function", "function": {
@@ -33,12 +33,6 @@ def qwen_templated(tiny_model):
     return engine
 
 
-async def streamed_chunks(s, body) -> list[dict]:
-    r = await s.client.post("/v1/chat/completions", json=body)
-    return [json.loads(b.removeprefix("data: ")) for b in (await r.get_data()).decode().split("\n\n")
-            if b and b != "data: [DONE]"]
-
-
 def run(engine, test):
     async def main():
         return await test(Served(engine, ctx=TOOLS_CTX))
@@ -53,7 +47,7 @@ def test_required_call_parses_whole_and_streamed(qwen_templated):
         assert choice["finish_reason"] == "tool_calls", whole
         call = choice["message"]["tool_calls"][0]["function"]
         assert call["name"] in ("get_weather", "get_time") and isinstance(json.loads(call["arguments"]), dict)
-        chunks = await streamed_chunks(s, {**body, "stream": True})
+        chunks = await chat_chunks(s.client, {**body, "stream": True})
         pieces = [d["tool_calls"][0] for d in (c["choices"][0]["delta"] for c in chunks) if "tool_calls" in d]
         assert pieces[0]["function"] == {"name": call["name"], "arguments": ""}
         assert len(pieces) > 2 and "".join(p["function"]["arguments"] for p in pieces) == call["arguments"]

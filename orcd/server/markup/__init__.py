@@ -2,6 +2,8 @@
 one parser per markup, the markup chosen by the GGUF's chat template (markup_of).
 
     hermes.py    Qwen2.5's <tool_call>{"name", "arguments"}</tool_call>
+    harmony.py   GPT-OSS's harmony messages: analysis -> reasoning_content, final -> content,
+                 commentary to=functions.NAME -> a tool call
 
 A parser turns each piece of streamed text into the deltas OpenAI's stream chunks carry:
 {"content"}, {"reasoning_content"} (llama-server's name for a model's reasoning), a call's
@@ -18,7 +20,7 @@ A markup is an object with
 """
 from __future__ import annotations
 
-from orcd.server.markup import hermes
+from orcd.server.markup import harmony, hermes
 from orcd.server.markup.deltas import Plain, message_of
 
 
@@ -26,6 +28,8 @@ def markup_of(template_source: str | None):
     """The markup the template teaches the model, or None (plain text)."""
     if template_source is None:
         return None
+    if harmony.CHANNEL in template_source:
+        return harmony.MARKUP
     if hermes.OPEN in template_source:
         return hermes.MARKUP
     return None
