@@ -47,15 +47,6 @@ def test_langchain_bind_tools_on_qwen(qwen_url):
     assert message.tool_calls[0]["name"] == "get_weather" and message.tool_calls[0]["args"] == {"city": "Paris"}
 
 
-def test_litellm_completion_and_batch(base_url):
-    litellm = pytest.importorskip("litellm", reason="litellm is not installed (pip install litellm)")
-    args = dict(model="openai/m", api_base=base_url, api_key="unused", max_tokens=6, temperature=0)
-    one = litellm.completion(messages=[{"role": "user", "content": "Hi"}], **args)
-    batch = litellm.batch_completion(messages=[[{"role": "user", "content": "Hi"}]] * 3, **args)
-    assert [b.choices[0].message.content for b in batch] == [one.choices[0].message.content] * 3
-    assert json.loads(one.model_dump_json())["usage"]["completion_tokens"] == 6
-
-
 COLOUR = {"type": "object", "properties": {"colour": {"type": "string", "maxLength": 20}}, "required": ["colour"],
           "additionalProperties": False}
 
@@ -63,7 +54,8 @@ COLOUR = {"type": "object", "properties": {"colour": {"type": "string", "maxLeng
 # Each library is a fixture listed before the worker's, so that a missing one skips the test
 # before a worker starts for it.
 @pytest.fixture
-def litellm():
+def litellm(monkeypatch):
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # else its import fetches a price list
     return pytest.importorskip("litellm", reason="litellm is not installed (pip install litellm)")
 
 
@@ -76,6 +68,14 @@ def openai_like():
 @pytest.fixture
 def instructor():
     return pytest.importorskip("instructor", reason="instructor is not installed (pip install instructor)")
+
+
+def test_litellm_completion_and_batch(litellm, base_url):
+    args = dict(model="openai/m", api_base=base_url, api_key="unused", max_tokens=6, temperature=0)
+    one = litellm.completion(messages=[{"role": "user", "content": "Hi"}], **args)
+    batch = litellm.batch_completion(messages=[[{"role": "user", "content": "Hi"}]] * 3, **args)
+    assert [b.choices[0].message.content for b in batch] == [one.choices[0].message.content] * 3
+    assert json.loads(one.model_dump_json())["usage"]["completion_tokens"] == 6
 
 
 def test_litellm_stream_text_completion_and_json_schema(litellm, smollm2_url):
