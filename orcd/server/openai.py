@@ -20,9 +20,9 @@ from orcd.engine.grammar import json_schema_grammar
 from orcd.errors import ContextOverflow, OrcdError, invalid
 from orcd.server import openai_shapes as shapes
 from orcd.server import tools
-from orcd.server.markup import markup_of
 from orcd.server.fields import UINT64_MAX, Limits
 from orcd.server.handlers import json_body, traced_request
+from orcd.server.markup import markup_of
 from orcd.server.openai_schema import CHAT, COMPLETIONS, MAX_CHOICES, OPENAI_COMPLETIONS_DEFAULT_MAX_TOKENS
 from orcd.server.schema import MAX_TOKENS_LIMIT, GenerationRequest, sampling_params
 from orcd.server.sse import data_frame

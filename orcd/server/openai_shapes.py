@@ -150,7 +150,8 @@ class ChatCompletion(TextCompletion):
         choices = []
         for index, r in enumerate(results):
             message = parse(parser_of(plan.markup, plan.tool_names), "".join(r.text))
-            choices.append({"index": index, "message": message, "finish_reason": finish_reason("tool_calls" in message, r),
+            choices.append({"index": index, "message": message,
+                            "finish_reason": finish_reason("tool_calls" in message, r),
                             "logprobs": self.logprobs_of(r.entries) if plan.choices[index].logprobs is not None else None})
         return {**self.head("chat.completion"), "choices": choices, "usage": usage_of(results, plan.n).body()}
 

@@ -95,8 +95,10 @@ def test_what_is_no_call_is_content():
         return message_of(deltas_of([text], list(names)))
     preamble = "<|channel|>commentary<|message|>Let me look.<|end|><|start|>assistant"
     called = message(preamble + "<|channel|>commentary to=functions.f <|constrain|>json<|message|>{}")
-    assert called["content"] == "Let me look." and called["tool_calls"][0]["function"] == {"name": "f", "arguments": "{}"}
-    assert message("<|channel|>commentary to=functions.g <|constrain|>json<|message|>{}")["content"] == "{}"  # no tool g
+    assert called["content"] == "Let me look."
+    assert called["tool_calls"][0]["function"] == {"name": "f", "arguments": "{}"}
+    no_such_tool = "<|channel|>commentary to=functions.g <|constrain|>json<|message|>{}"
+    assert message(no_such_tool)["content"] == "{}"
     assert message("plain text, no header") == {"role": "assistant", "content": "plain text, no header"}
     assert message("<|channel|>final<|message|>Hi<|end|><|start|>assistant<|channel|>fin") == {
         "role": "assistant", "content": "Hi"}  # an unfinished header sends nothing

@@ -27,7 +27,8 @@ def test_calls_and_the_content_beside_them():
 
 
 def test_markup_that_is_no_call_stays_content():
-    assert parse(hermes.Parser(["f"]), "<tool_call>{not json</tool_call>")["content"] == "<tool_call>{not json</tool_call>"
+    broken = "<tool_call>{not json</tool_call>"
+    assert parse(hermes.Parser(["f"]), broken)["content"] == broken
     assert parse(hermes.Parser(["f"]), "plain") == {"role": "assistant", "content": "plain"}
     fenced = '```json\n{"name": "f", "arguments": {"a": 2}}\n```'
     assert parse(hermes.Parser(["f"]), fenced)["tool_calls"][0]["function"]["arguments"] == '{"a": 2}'
@@ -56,9 +57,10 @@ def test_text_that_may_begin_markup_waits():
     parser = hermes.Parser(["f"])
     assert parser.feed("Let me <") == [{"content": "Let me "}] and parser.feed("b>") == [{"content": "<b>"}]
     assert parser.feed(" now <tool") == [{"content": " now "}]
-    assert parser.feed('_call>\n{"name": "f", ')[0:] == []
+    assert parser.feed('_call>\n{"name": "f", ') == []
     opened = parser.feed('"arguments": {')
-    assert opened[0]["tool_calls"][0]["function"]["name"] == "f" and opened[1]["tool_calls"][0]["function"] == {"arguments": "{"}
+    assert opened[0]["tool_calls"][0]["function"]["name"] == "f"
+    assert opened[1]["tool_calls"][0]["function"] == {"arguments": "{"}
     assert parser.feed("}}\n</tool_call>") == [{"tool_calls": [{"index": 0, "function": {"arguments": "}"}}]}]
     assert parser.finish() == []
     bare = hermes.Parser(["f"])
