@@ -3,6 +3,7 @@ no CUDA device is visible; real-model tests skip where their file is absent."""
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import pytest
 
@@ -55,3 +56,36 @@ def tiny_model(tmp_path_factory):
             made[arch, quant] = write_model(root / f"{arch}-{quant}.gguf", arch, quant=quant)
         return made[arch, quant]
     return make
+
+
+def o200k_ranks_file() -> bytes:
+    from orcd.testing import o200k
+    try:
+        return o200k.tiktoken_file()
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+
+
+GPT_OSS_TEMPLATE = Path(__file__).parent / "tokenizer/templates/openai-gpt-oss-120b.jinja"
+
+
+@pytest.fixture(scope="session")
+def harmony_tokenizer(tmp_path_factory):
+    """The real o200k_harmony vocabulary with gpt-oss's real chat template (bpe-openai)."""
+    import orcd.tokenizer
+    from orcd.testing import o200k
+    o200k_ranks_file()
+    path = tmp_path_factory.mktemp("harmony") / "o200k_harmony.gguf"
+    return orcd.tokenizer.load(o200k.write_vocab_gguf(path, GPT_OSS_TEMPLATE.read_text(encoding="utf-8")))
+
+
+@pytest.fixture(scope="session")
+def harmony_encoding(tmp_path_factory):
+    """openai-harmony's GPT-OSS encoding, reading o200k_base.tiktoken offline."""
+    harmony = pytest.importorskip("openai_harmony", reason="openai-harmony is not installed "
+                                  "(pip install openai-harmony)")
+    folder = tmp_path_factory.mktemp("encodings")
+    (folder / "o200k_base.tiktoken").write_bytes(o200k_ranks_file())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TIKTOKEN_ENCODINGS_BASE", str(folder))
+        yield harmony.load_harmony_encoding(harmony.HarmonyEncodingName.HARMONY_GPT_OSS)

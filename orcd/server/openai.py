@@ -22,6 +22,7 @@ from orcd.server import openai_shapes as shapes
 from orcd.server import tools
 from orcd.server.fields import UINT64_MAX, Limits
 from orcd.server.handlers import json_body, traced_request
+from orcd.server.markup import markup_of
 from orcd.server.openai_schema import CHAT, COMPLETIONS, MAX_CHOICES, OPENAI_COMPLETIONS_DEFAULT_MAX_TOKENS
 from orcd.server.schema import MAX_TOKENS_LIMIT, GenerationRequest, sampling_params
 from orcd.server.sse import data_frame
@@ -38,7 +39,8 @@ class Plan:
     stream: bool
     include_usage: bool
     echo: bool = False
-    tool_names: list[str] | None = None  # parse calls of these out of the answers
+    markup: object = None  # the chat template's (orcd/server/markup), parsed out of the answers
+    tool_names: list[str] | None = None  # calls of these are tool_calls
 
 
 def register(app, state, limits: Limits) -> None:
@@ -99,7 +101,8 @@ def chat_plan(body: dict, v: dict, state, limits: Limits, job_id: str) -> Plan:
         v["max_tokens"] = v["max_completion_tokens"]
     grammar = response_format_grammar(v["response_format"])
     tokenizer = state.engine.tokenizer
-    calls = tools.tools_of(body, tokenizer)
+    markup = markup_of(tokenizer.chat_template.source if tokenizer.chat_template else None)
+    calls = tools.tools_of(body, tokenizer, markup)
     if calls is not None and calls.grammar is not None:
         if grammar is not None:
             raise invalid("tool_choice", "a required tool call and a response_format cannot both hold")
@@ -108,7 +111,7 @@ def chat_plan(body: dict, v: dict, state, limits: Limits, job_id: str) -> Plan:
     prompt = chat_prompt(tokenizer, messages, **({"tools": calls.tools} if calls else {}))
     plan = plan_of(v, state, limits, job_id, [prompt], state.runner.max_tokens_out, 1,
                    {**chat_logprobs(v), "grammar": grammar})
-    plan.tool_names = calls.names if calls else None
+    plan.markup, plan.tool_names = markup, calls.names if calls else None
     return plan
 
 
@@ -202,6 +205,8 @@ def chat_message(message, developer_role: bool) -> dict:
         if not isinstance(message["tool_calls"], list):
             raise invalid("messages", "tool_calls must be a list")
         out["tool_calls"] = message["tool_calls"]
+    if role == "assistant" and message.get("reasoning_content"):  # our answers' reasoning, sent back
+        out["thinking"] = message["reasoning_content"]  # as gpt-oss's template reads it
     if role == "tool":  # a function's result, answering a call by its id
         out.update({k: message[k] for k in ("tool_call_id", "name") if isinstance(message.get(k), str)})
     return out

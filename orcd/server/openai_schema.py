@@ -16,7 +16,7 @@ from orcd.server.schema import CACHE_PROMPT, MAX_BODY_BYTES, MAX_PROMPT_CHARS, S
 OPENAI_COMPLETIONS_DEFAULT_MAX_TOKENS = 16
 MAX_CHOICES = 64  # prompts x n of one request, served one after another
 ROLES = ("system", "developer", "user", "assistant", "tool")
-MESSAGE_FIELDS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id"})
+MESSAGE_FIELDS = frozenset({"role", "content", "name", "tool_calls", "tool_call_id", "reasoning_content"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -59,7 +59,7 @@ class Messages(Field):
         unknown = sorted(set(message) - MESSAGE_FIELDS)
         if unknown:
             raise invalid(self.name, f"unknown message field {unknown[0][:40]!r}")
-        for key in ("name", "tool_call_id"):
+        for key in ("name", "tool_call_id", "reasoning_content"):
             if not isinstance(message.get(key, ""), str):
                 raise invalid(self.name, f"a message's {key} must be a string")
         if "tool_calls" in message and (role != "assistant" or not isinstance(message["tool_calls"], list)):
@@ -85,7 +85,9 @@ class Messages(Field):
         assistant = {"type": "object", "required": ["role"], "additionalProperties": False,
                      "properties": {"role": {"const": "assistant"}, **common,
                                     "content": {"anyOf": [*content, {"type": "null"}]},
-                                    "tool_calls": {"type": "array", "description": "calls it made"}}}
+                                    "tool_calls": {"type": "array", "description": "calls it made"},
+                                    "reasoning_content": {"type": "string",
+                                                          "description": "its reasoning, as an answer gave it"}}}
         other = {"type": "object", "required": ["role", "content"], "additionalProperties": False,
                  "properties": {"role": {"enum": [r for r in ROLES if r != "assistant"]}, **common,
                                 "content": {"anyOf": content},

@@ -7,7 +7,7 @@ import time
 
 from orcd.engine.logprobs import MAX_TOP_LOGPROBS
 from orcd.errors import ContextOverflow, OrcdError
-from orcd.server.tools import CallStream, parse_calls
+from orcd.server.markup import parse, parser_of
 
 __all__ = ["MAX_TOP_LOGPROBS", "Result", "Usage", "TextCompletion", "ChatCompletion", "error_body"]
 
@@ -149,12 +149,9 @@ class ChatCompletion(TextCompletion):
     def whole(self, plan, results: list[Result]) -> dict:
         choices = []
         for index, r in enumerate(results):
-            message, finish_reason = {"role": "assistant", "content": "".join(r.text)}, r.finish_reason
-            if plan.tool_names:
-                content, calls = parse_calls(message["content"], plan.tool_names)
-                if calls:
-                    message, finish_reason = {"role": "assistant", "content": content, "tool_calls": calls}, "tool_calls"
-            choices.append({"index": index, "message": message, "finish_reason": finish_reason,
+            message = parse(parser_of(plan.markup, plan.tool_names), "".join(r.text))
+            choices.append({"index": index, "message": message,
+                            "finish_reason": finish_reason("tool_calls" in message, r),
                             "logprobs": self.logprobs_of(r.entries) if plan.choices[index].logprobs is not None else None})
         return {**self.head("chat.completion"), "choices": choices, "usage": usage_of(results, plan.n).body()}
 
@@ -172,16 +169,25 @@ class ChatCompletion(TextCompletion):
                                             "finish_reason": finish_reason}]}
 
     def streamed_choice(self, index: int, plan) -> "StreamedChat":
-        return StreamedChat(self, index, plan.choices[index].logprobs is not None, plan.tool_names)
+        return StreamedChat(self, index, plan.choices[index].logprobs is not None,
+                            parser_of(plan.markup, plan.tool_names))
+
+
+def finish_reason(called: bool, result: Result) -> str:
+    """tool_calls when the answer made calls, unless it was cut short (length)."""
+    if called and result.finish_reason != "length":
+        return "tool_calls"
+    return result.finish_reason
 
 
 class StreamedChat:
-    """One choice of a streamed chat answer; tool-call markup leaves as tool_calls deltas at
-    the end (OpenAI streams a call's arguments in pieces; a client joins them either way)."""
+    """One choice of a streamed chat answer: the deltas of the template's markup parser
+    (orcd/server/markup), a call's name first, then its arguments piece by piece."""
 
-    def __init__(self, completion: ChatCompletion, index: int, with_logprobs: bool, tool_names):
+    def __init__(self, completion: ChatCompletion, index: int, with_logprobs: bool, parser):
         self.completion, self.index, self.with_logprobs = completion, index, with_logprobs
-        self.calls = CallStream(tool_names) if tool_names else None
+        self.parser = parser
+        self.called = False
         self.result = Result()
 
     def chunks(self, kind: str, data: dict) -> list[dict]:
@@ -190,19 +196,18 @@ class StreamedChat:
         if kind == "started":
             return [c.chunk(self.index, {"role": "assistant", "content": ""}, None)]
         if kind == "token":
-            text = self.calls.feed(data["t"]) if self.calls else data["t"]
             lp = c.logprobs_of(data["logprobs"]) if self.with_logprobs else None
-            return [c.chunk(self.index, {"content": text} if text else {}, None, lp)] if text or lp else []
+            return self.deltas(self.parser.feed(data["t"]), lp)
         if kind == "end":
-            return self.ending()
+            ending = self.deltas(self.parser.finish(), None)
+            return ending + [c.chunk(self.index, {}, finish_reason(self.called, self.result))]
         return []
 
-    def ending(self) -> list[dict]:
-        c, out = self.completion, []
-        rest, calls = self.calls.finish() if self.calls else ("", [])
-        if rest:
-            out.append(c.chunk(self.index, {"content": rest}, None))
-        for i, call in enumerate(calls):
-            out.append(c.chunk(self.index, {"tool_calls": [{"index": i, **call}]}, None))
-        out.append(c.chunk(self.index, {}, "tool_calls" if calls else self.result.finish_reason))
-        return out
+    def deltas(self, deltas: list[dict], lp) -> list[dict]:
+        """A chunk per delta, the token's logprobs on the first (alone when the parser holds
+        the text)."""
+        self.called = self.called or any("tool_calls" in d for d in deltas)
+        c = self.completion
+        if not deltas:
+            return [c.chunk(self.index, {}, None, lp)] if lp else []
+        return [c.chunk(self.index, d, None, lp if k == 0 else None) for k, d in enumerate(deltas)]

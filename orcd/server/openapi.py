@@ -62,7 +62,10 @@ CHAT_COMPLETION = obj({
     "id": STR, "object": {"const": "chat.completion"}, "created": INT, "model": STR,
     "choices": {"type": "array", "items": obj({
         "index": INT, "finish_reason": FINISH,
-        "message": obj({"role": {"const": "assistant"}, "content": nullable(STR)})})},
+        "message": obj({"role": {"const": "assistant"}, "content": nullable(STR)},
+                       {"reasoning_content": STR, "tool_calls": {"type": "array", "items": obj(
+                           {"id": STR, "type": {"const": "function"},
+                            "function": obj({"name": STR, "arguments": STR})})}})})},
     "usage": ref("Usage")})
 MODELS = obj({"object": {"const": "list"}, "data": {"type": "array", "items": obj(
     {"id": STR, "object": {"const": "model"}, "created": INT, "owned_by": STR})}})

@@ -83,6 +83,12 @@ def base_url(tiny_model, tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def smollm2_url(smollm2_path, tmp_path_factory):
+    """The same on the bundled SmolLM2, for the client libraries' tests: real text."""
+    yield from serve_cpu(smollm2_path, tmp_path_factory, ctx=1024)
+
+
+@pytest.fixture(scope="session")
 def qwen_url(tmp_path_factory):
     """The same on the real Qwen2.5-Coder file (`make models`), for the tool-call judges."""
     from orcd.models import real_path

@@ -35,3 +35,10 @@ def sse(raw: bytes) -> list[tuple[str, dict]]:
             event, data = block.split("\n")
             out.append((event.removeprefix("event: "), json.loads(data.removeprefix("data: "))))
     return out
+
+
+async def chat_chunks(client, body: dict) -> list[dict]:
+    """The chunks of a streamed /v1/chat/completions answer, [DONE] left out."""
+    r = await client.post("/v1/chat/completions", json=body)
+    return [json.loads(b.removeprefix("data: ")) for b in (await r.get_data()).decode().split("\n\n")
+            if b and b != "data: [DONE]"]

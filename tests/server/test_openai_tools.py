@@ -8,9 +8,8 @@ from pathlib import Path
 import pytest
 
 from orcd.engine import create_engine
-from orcd.server.tools import CallStream, parse_calls
 from orcd.tokenizer.chat import ChatTemplate
-from served import Served
+from served import Served, chat_chunks
 
 QWEN_TEMPLATE = Path(__file__).parents[1] / "tokenizer/templates/Qwen-Qwen2.5-7B-Instruct.jinja"
 WEATHER = {"type": "function", "function": {
@@ -40,33 +39,6 @@ def run(engine, test):
     return asyncio.run(main())
 
 
-def test_parse_calls():
-    content, calls = parse_calls('Sure.\n<tool_call>\n{"name": "f", "arguments": {"a": 1}}\n</tool_call>'
-                                 '<tool_call>{"name": "g", "arguments": {}}</tool_call>', ["f", "g"])
-    assert content == "Sure." and [c["function"]["name"] for c in calls] == ["f", "g"]
-    assert json.loads(calls[0]["function"]["arguments"]) == {"a": 1} and calls[0]["id"].startswith("call_")
-    assert parse_calls("<tool_call>{not json</tool_call>", ["f"]) == ("<tool_call>{not json</tool_call>", [])
-    assert parse_calls("plain", ["f"]) == ("plain", [])
-    fenced = '```json\n{"name": "f", "arguments": {"a": 2}}\n```'
-    assert parse_calls(fenced, ["f"])[1][0]["function"]["arguments"] == '{"a": 2}'
-    assert parse_calls(fenced, ["g"]) == (fenced, [])  # names no tool: an answer, not a call
-    assert parse_calls('{"name": "f", "arguments": {}}', ["f"])[0] is None
-
-
-def test_call_stream_holds_what_may_be_markup():
-    s = CallStream(["f"])
-    assert s.feed("Let me <") == "Let me " and s.feed("b>") == "<b>"
-    assert s.feed(" now <tool") == " now " and s.feed("_call>\n{\"name\": \"f\", ") == ""
-    assert s.feed("\"arguments\": {}}\n</tool_call>") == ""
-    rest, calls = s.finish()
-    assert rest == "" and calls[0]["function"] == {"name": "f", "arguments": "{}"}
-    bare = CallStream(["f"])
-    assert bare.feed("```") == "" and bare.feed('json\n{"name": "f", "arguments": {}}\n```') == ""
-    assert bare.finish()[1][0]["function"]["name"] == "f"
-    prose = CallStream(["f"])
-    assert prose.feed("{braces} are fine") == "" and prose.finish() == ("{braces} are fine", [])
-
-
 def test_required_call_parses_whole_and_streamed(qwen_templated):
     async def check(s):
         body = {**ASK, "tool_choice": "required"}
@@ -75,12 +47,10 @@ def test_required_call_parses_whole_and_streamed(qwen_templated):
         assert choice["finish_reason"] == "tool_calls", whole
         call = choice["message"]["tool_calls"][0]["function"]
         assert call["name"] in ("get_weather", "get_time") and isinstance(json.loads(call["arguments"]), dict)
-        r = await s.client.post("/v1/chat/completions", json={**body, "stream": True})
-        chunks = [json.loads(b.removeprefix("data: ")) for b in (await r.get_data()).decode().split("\n\n")
-                  if b and b != "data: [DONE]"]
-        deltas = [c["choices"][0]["delta"] for c in chunks]
-        streamed = [d["tool_calls"][0] for d in deltas if "tool_calls" in d]
-        assert [c["function"] for c in streamed] == [c["function"] for c in choice["message"]["tool_calls"]]
+        chunks = await chat_chunks(s.client, {**body, "stream": True})
+        pieces = [d["tool_calls"][0] for d in (c["choices"][0]["delta"] for c in chunks) if "tool_calls" in d]
+        assert pieces[0]["function"] == {"name": call["name"], "arguments": ""}
+        assert len(pieces) > 2 and "".join(p["function"]["arguments"] for p in pieces) == call["arguments"]
         assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
     run(qwen_templated, check)
 
