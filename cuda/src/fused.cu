@@ -38,7 +38,7 @@ __device__ inline void prefetch_constants(const FusedMatvec &op) {
 // overlap its predecessor (op.overlap), the kernel first asks L2 for the start of its weights
 // (op.prefetch[i] bytes of part i) and its constants, then waits for the predecessor's
 // activations.
-template <bool Int>
+template <bool Int, int Steps>
 __global__ void __launch_bounds__(kMaxWarps * 32, kMinBlocks)
 fused_matvec_kernel(const FusedMatvec op) {
     extern __shared__ __align__(16) uint8_t smem[];
@@ -47,7 +47,7 @@ fused_matvec_kernel(const FusedMatvec op) {
     if (op.overlap) prefetch_constants(op);
     wait_for_previous_kernel();
     allow_next_kernel();
-    fused_matvec_block<Int>(op, smem, blockIdx.x, gridDim.x);
+    fused_matvec_block<Int, Steps>(op, smem, blockIdx.x, gridDim.x);
 }
 
 }  // namespace
@@ -91,6 +91,11 @@ int split_for(int cols) {
     return split;
 }
 
+// Units of a row a lane loads before it dots the first: one where a single pass of the group
+// covers the row (Qwen2.5-0.5B's 896-wide rows, 28 units), where a second step would only
+// repeat the last unit.
+int steps_for(int cols, int split) { return cols / 32 <= 32 * split ? 1 : kFusedSteps; }
+
 // Warps per block: the most (x staged once for more pairs) that still gives every SM a block,
 // and at least one group of `split`. Blocks: at most kBlocksPerSm per SM, whose groups then
 // take further pairs, so that a large matrix (the output's vocabulary) does not stage x once
@@ -98,10 +103,12 @@ int split_for(int cols) {
 orcd_status launch_shape(int pairs, int split, int *warps, unsigned *blocks) {
     int sms = 0;
     ORCD_TRY(multiprocessors(&sms));
-    *warps = std::max(2, split);
-    for (int cand : {kMaxWarps, 4})
-        if (*warps == std::max(2, split) && cand >= split && (pairs + cand / split - 1) / (cand / split) >= sms)
-            *warps = cand;
+    int least = std::max(2, split);
+    *warps = least;
+    for (int cand : {kMaxWarps, 4}) {
+        int groups = cand / split;
+        if (*warps == least && cand >= split && (pairs + groups - 1) / groups >= sms) *warps = cand;
+    }
     int groups = *warps / split;
     *blocks = unsigned(std::min((pairs + groups - 1) / groups, kBlocksPerSm * sms));
     return ORCD_OK;
@@ -126,7 +133,11 @@ orcd_status fused_matvec(const FusedMatvec &op_, cudaStream_t stream) {
         }));
         op.prefetch[i] = op.overlap ? std::min(bytes, kFusedPrefetchBytes / op.parts) : 0;
     }
-    auto kernel = op.integer ? fused_matvec_kernel<true> : fused_matvec_kernel<false>;
+    bool one = steps_for(op.cols, op.split) == 1;
+    auto kernel = op.integer ? one ? fused_matvec_kernel<true, 1>
+                                   : fused_matvec_kernel<true, kFusedSteps>
+                             : one ? fused_matvec_kernel<false, 1>
+                                   : fused_matvec_kernel<false, kFusedSteps>;
     return check(launch(kernel, blocks, warps * 32, smem, stream, op.overlap, op),
                  "fused matvec kernel launch");
 }

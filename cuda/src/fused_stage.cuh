@@ -69,16 +69,59 @@ __device__ __forceinline__ void quantize_quad(float4 v, int i, int8_t *q, block_
     if (threadIdx.x % 8 == 0) s[i / 8] = {d, sum};
 }
 
+// Quad i of x̂ into shared memory: Q8_1 (integer path) or floats.
+template <bool Int>
+__device__ __forceinline__ void stage_quad(float4 v, int i, uint8_t *smem, int cols) {
+    if constexpr (Int)
+        quantize_quad(v, i, reinterpret_cast<int8_t *>(smem),
+                      reinterpret_cast<block_q8_1_scale *>(smem + cols));
+    else reinterpret_cast<float4 *>(smem)[i] = v;
+}
+
+// The same when one batch of kStageBatch quads per thread holds the whole row and a norm is
+// given: x and the norm's weights are loaded once, the sum of squares taken from the registers
+// (in inv_rms_of's order: the same bits), one round trip to L2 instead of two.
+template <bool Int>
+__device__ inline void stage_normed_once(const FusedMatvec &op, uint8_t *smem) {
+    int quads = op.cols / 4;
+    float4 v[kStageBatch], w[kStageBatch];
+    float ss = 0.0f;
+#pragma unroll
+    for (int j = 0; j < kStageBatch; ++j) {
+        int i = threadIdx.x + j * blockDim.x;
+        bool in = i < quads;
+        v[j] = in ? __ldcg(reinterpret_cast<const float4 *>(op.x) + i) : make_float4(0, 0, 0, 0);
+        w[j] = in ? __ldg(reinterpret_cast<const float4 *>(op.norm) + i) : make_float4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int j = 0; j < kStageBatch; ++j)
+        if (threadIdx.x + j * blockDim.x < quads)
+            ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
+    float inv_rms = 1.0f / sqrtf(block_sum(ss) / op.cols + op.eps);
+#pragma unroll
+    for (int j = 0; j < kStageBatch; ++j) {
+        int i = threadIdx.x + j * blockDim.x;
+        float4 x = {v[j].x * inv_rms * w[j].x, v[j].y * inv_rms * w[j].y,
+                    v[j].z * inv_rms * w[j].z, v[j].w * inv_rms * w[j].w};
+        if (i < quads) stage_quad<Int>(x, i, smem, op.cols);  // a Q8_1 group is all in or out
+    }
+}
+
 // x̂ into shared memory, as floats or (integer path) Q8_1; kStageBatch quads per thread are
 // loaded before the first is used. A Q8_1 x the previous kernel left (op.xq) is taken as is.
 template <bool Int>
 __device__ inline StagedX stage_x(const FusedMatvec &op, uint8_t *smem) {
     if (Int && op.xq.q) return {nullptr, op.xq.q, op.xq.s, true};
     int cols = op.cols, quads = cols / 4;
-    float inv_rms = op.norm ? inv_rms_of(op) : 1.0f;
     int8_t *q = reinterpret_cast<int8_t *>(smem);
     block_q8_1_scale *scales = reinterpret_cast<block_q8_1_scale *>(smem + cols);
     float *f = reinterpret_cast<float *>(smem);
+    if (op.norm && quads <= kStageBatch * int(blockDim.x)) {
+        stage_normed_once<Int>(op, smem);
+        __syncthreads();
+        return {f, q, scales, false};
+    }
+    float inv_rms = op.norm ? inv_rms_of(op) : 1.0f;
     for (int i0 = threadIdx.x; i0 < quads; i0 += kStageBatch * blockDim.x) {
         float4 v[kStageBatch];
 #pragma unroll
@@ -90,8 +133,7 @@ __device__ inline StagedX stage_x(const FusedMatvec &op, uint8_t *smem) {
         for (int j = 0; j < kStageBatch; ++j) {
             int i = i0 + j * blockDim.x;
             if (i >= quads) break;
-            if constexpr (Int) quantize_quad(v[j], i, q, scales);
-            else reinterpret_cast<float4 *>(f)[i] = v[j];
+            stage_quad<Int>(v[j], i, smem, cols);
         }
     }
     __syncthreads();
@@ -103,25 +145,26 @@ __device__ inline StagedX stage_x(const FusedMatvec &op, uint8_t *smem) {
 // step loops unrolled, as in matvec.cu, to keep the units in registers).
 // Both rows' dots over the units of `member` of `group` warps that share the pair (split-K:
 // warp m takes units m * 32 + lane, + 32 * group, ...), summed over the warp (every lane gets
-// them). A step past the row is computed on its last unit and dropped: skipping it with a
-// break in the unrolled loops (for 896-wide rows the second step is always past) cost a third
-// of the decode speed on the H200 (Qwen shape 922 -> 631 t/s, Phi-3 364 -> 178), the units no
+// them). Steps units of each row are loaded before the first is dotted (kFusedSteps, or 1 where
+// one pass of the group covers the row: fused.cu's steps_for). A step past the row is computed
+// on its last unit and dropped: skipping it with a break in the unrolled loops cost a third of
+// the decode speed on the H200 (Qwen shape 922 -> 631 t/s, Phi-3 364 -> 178), the units no
 // longer staying in registers.
-template <class F>
+template <class F, int Steps = kFusedSteps>
 __device__ inline float2 pair_dot_q8_1(const uint8_t *w0, const uint8_t *w1, const StagedX &x,
                                        int cols, int member, int group) {
     int units = cols / 32, lane = threadIdx.x % 32, stride = 32 * group;
     float acc0 = 0.0f, acc1 = 0.0f;
-    for (int u0 = 32 * member + lane; u0 < units; u0 += stride * kFusedSteps) {
-        typename F::Unit a[kFusedSteps], b[kFusedSteps];
+    for (int u0 = 32 * member + lane; u0 < units; u0 += stride * Steps) {
+        typename F::Unit a[Steps], b[Steps];
 #pragma unroll
-        for (int j = 0; j < kFusedSteps; ++j) {
+        for (int j = 0; j < Steps; ++j) {
             int u = min(u0 + stride * j, units - 1);
             a[j].load(w0, u);
             b[j].load(w1, u);
         }
 #pragma unroll
-        for (int j = 0; j < kFusedSteps; ++j) {
+        for (int j = 0; j < Steps; ++j) {
             bool in = u0 + stride * j < units;
             int u = min(u0 + stride * j, units - 1);
             XBlock xb = x.global ? load_x_cg(x.q, x.s, u) : load_x(x.q, x.s, u);
@@ -267,7 +310,7 @@ __device__ inline void epilogue(const FusedMatvec &op, const Pair &p, int rows, 
 // pair): x staged once, then group g takes the pairs block * groups + g, + blocks * groups, ...;
 // a block with no pair stages nothing. A group's warps meet in shared memory, where its first
 // warp adds their sums in warp order (the same bits from run to run) and runs the epilogue.
-template <bool Int>
+template <bool Int, int Steps = kFusedSteps>
 __device__ inline void fused_matvec_block(const FusedMatvec &op, uint8_t *smem, int block,
                                           int blocks) {
     __shared__ float2 partial[32];  // a block's warps
@@ -291,7 +334,8 @@ __device__ inline void fused_matvec_block(const FusedMatvec &op, uint8_t *smem, 
                 const uint8_t *w1 = static_cast<const uint8_t *>(op.w[part1].data);
                 w0 += row_bytes<F>(op.cols) * r0;
                 w1 += row_bytes<F>(op.cols) * r1;
-                if constexpr (Int) return pair_dot_q8_1<F>(w0, w1, x, op.cols, member, group);
+                if constexpr (Int)
+                    return pair_dot_q8_1<F, Steps>(w0, w1, x, op.cols, member, group);
                 else return pair_dot_f32<F>(w0, w1, x, op.cols, member, group);
             });
         }

@@ -42,7 +42,8 @@ __device__ inline void prefetch_share(const void *p, size_t bytes, int block, in
     size_t units = (end - begin) / 16, pieces = size_t(blocks) * 32;
     size_t piece = size_t(block) * 32 + threadIdx.x;
     size_t u0 = units * piece / pieces, u1 = units * (piece + 1) / pieces;
-    if (u1 > u0) prefetch_l2(reinterpret_cast<const void *>(begin + 16 * u0), uint32_t(16 * (u1 - u0)));
+    if (u1 > u0)
+        prefetch_l2(reinterpret_cast<const void *>(begin + 16 * u0), uint32_t(16 * (u1 - u0)));
 }
 
 // A small vector [p, p + bytes) into L2 by the calling thread (rounded inwards to 16 bytes).

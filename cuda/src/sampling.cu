@@ -135,7 +135,8 @@ argmax_kernel(const float *best_v, const int2 *best_i, int blocks, int vocab, St
               int32_t *history, int history_cap) {
     float v = -FLT_MAX;
     int id = vocab;
-    for (int b = threadIdx.x; b < blocks; b += blockDim.x) keep_best(best_v[b], best_i[b].x, v, id, vocab);
+    for (int b = threadIdx.x; b < blocks; b += blockDim.x)
+        keep_best(best_v[b], best_i[b].x, v, id, vocab);
     block_best(v, id);
     if (threadIdx.x == 0) commit(id, state, history, history_cap);
 }
