@@ -15,6 +15,24 @@ class Plain:
         return []
 
 
+class StateParser:
+    """A streaming parser as a state machine: feed() appends the text and runs the method
+    `_<state>` until it returns False (it needs more text); each may append deltas to out."""
+
+    def __init__(self, names: list[str], state: str):
+        self.names = names  # the functions the request offers
+        self.buf = ""
+        self.state = state
+        self.calls = 0
+
+    def feed(self, text: str) -> list[dict]:
+        self.buf += text
+        out: list[dict] = []
+        while getattr(self, "_" + self.state)(out):
+            pass
+        return out
+
+
 def call_opened(index: int, name: str) -> dict:
     return {"tool_calls": [{"index": index, "id": f"call_{uuid.uuid4().hex[:24]}", "type": "function",
                             "function": {"name": name, "arguments": ""}}]}

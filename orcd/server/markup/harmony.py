@@ -17,7 +17,7 @@ import json
 import re
 
 from orcd.engine.grammar import JSON_OPTIONS, lark_grammar
-from orcd.server.markup.deltas import call_arguments, call_opened, held_back
+from orcd.server.markup.deltas import StateParser, call_arguments, call_opened, held_back
 from orcd.server.markup.lark import token
 
 START, CHANNEL, MESSAGE, END, CONSTRAIN = "<|start|>", "<|channel|>", "<|message|>", "<|end|>", "<|constrain|>"
@@ -56,23 +56,13 @@ class Harmony:
 MARKUP = Harmony()
 
 
-class Parser:
+class Parser(StateParser):
     """States: opening (the first characters, which say whether a header comes), header (up to
     <|message|>), body (of kind content, reasoning_content or a call's index)."""
 
     def __init__(self, names: list[str]):
-        self.names = names
-        self.buf = ""
-        self.state = "opening"
+        super().__init__(names, "opening")
         self.kind: str | int = "content"
-        self.calls = 0
-
-    def feed(self, text: str) -> list[dict]:
-        self.buf += text
-        out: list[dict] = []
-        while getattr(self, "_" + self.state)(out):
-            pass
-        return out
 
     def finish(self) -> list[dict]:
         """An unfinished header is markup without a message: nothing of it is sent."""

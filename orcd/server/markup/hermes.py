@@ -15,7 +15,7 @@ import json
 import re
 
 from orcd.engine.grammar import JSON_OPTIONS, lark_grammar
-from orcd.server.markup.deltas import Plain, call_arguments, call_opened, held_back, whole_call
+from orcd.server.markup.deltas import Plain, StateParser, call_arguments, call_opened, held_back, whole_call
 from orcd.server.markup.lark import token
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
@@ -51,25 +51,15 @@ class Hermes:
 MARKUP = Hermes()
 
 
-class Parser:
+class Parser(StateParser):
     """States: start (nothing but space yet), content, head (inside <tool_call>, or a bare
     answer that opens like a call), arguments (streaming), tail (after the arguments, up to
     </tool_call>), held (a call read whole at its end)."""
 
     def __init__(self, names: list[str]):
-        self.names = names
-        self.buf = ""
-        self.state = "start"
+        super().__init__(names, "start")
         self.bare = False
-        self.calls = 0
         self.depth = JsonDepth()
-
-    def feed(self, text: str) -> list[dict]:
-        self.buf += text
-        out: list[dict] = []
-        while getattr(self, "_" + self.state)(out):
-            pass
-        return out
 
     def finish(self) -> list[dict]:
         out = self.feed("")
