@@ -1,7 +1,7 @@
 // Decode (one token) matvecs fused with their neighbours, for the fused decode step
 // (decode_fused.cu, ORCD_FUSED=1): each block stages x in shared memory (RMSNorm'd first when a
-// norm is given; quantized to Q8_1 on the integer path, as matvec.cu quantizes it), each warp
-// computes a pair of rows, and an epilogue consumes the pair where it was computed.
+// norm is given; quantized to Q8_1 on the integer path, as matvec.cu quantizes it), each group
+// of warps computes a pair of rows, and an epilogue consumes the pair where it was computed.
 #pragma once
 #include <cuda_fp16.h>
 #include "matvec.cuh"

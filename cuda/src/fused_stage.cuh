@@ -1,7 +1,8 @@
 // The fused decode matvec's device pieces (fused.cu), shared with the persistent decode kernel
-// (decode_persistent.cu). A block of W warps stages x once, then each warp takes pairs of rows:
-// the two rows share every x load, and a pair is what the epilogues need together (rope's two
-// features, gate and up of one hidden unit).
+// (decode_persistent.cu). A block of W warps stages x once, then each group of op.split warps
+// takes pairs of rows (split-K: the group's warps share out a pair's units): the two rows share
+// every x load, and a pair is what the epilogues need together (rope's two features, gate and
+// up of one hidden unit).
 // The inner products are matvec.cu's two paths, chosen as it chooses them (op.path,
 // ORCD_MATVEC): the integer one (x as Q8_1, each lane dotting 32-value units with F::Unit) for
 // quantized weights, the plain one (x as F32, runs of 16 decoded by F::run16) otherwise. Sums
