@@ -9,6 +9,13 @@ from orcd.tokenizer.pretokenize import IGNORE_MERGES, PreTokenizer
 from orcd.tokenizer.vocab import (CONTROL, NORMAL, UNKNOWN, UNUSED, USER_DEFINED, GgufVocab,
                                   eot_ids)
 
+# The ids of pieces of a staged pre-tokenizer's first regex, remembered: a chat client resends
+# its whole conversation each turn, and the later regexes cost a call per piece, of which there
+# are many (SmolLM2's first regex isolates every digit). At most 4 Mi characters are kept; a
+# longer piece costs one call for many characters.
+PIECE_CACHE_ENTRIES = 1 << 12
+PIECE_CACHE_CHARS = 1024
+
 
 def token_ids(tokens: list[str]) -> dict[str, int]:
     return {text: i for i, text in enumerate(tokens)}
@@ -39,6 +46,7 @@ class GgufBpeTokenizer(Tokenizer):
         self._merger = BpeMerger(ids, vocab.merges, [ids.get(c, -1) for c in BYTE_CHARS],
                                  whole_word)
         self._splitter = SpecialSplitter(*special_texts(vocab), vocab.rstrip_ids)
+        self._piece_ids: dict[str, list[int]] = {}
         super().__init__(pieces=pieces, special=vocab.special_ids, breaks=vocab.break_ids,
                          bos_id=vocab.bos_id, eos_id=vocab.eos_id, eot_ids=eot_ids(vocab),
                          add_bos=vocab.add_bos, add_eos=vocab.add_eos,
@@ -56,6 +64,23 @@ class GgufBpeTokenizer(Tokenizer):
         for fragment in self._splitter.split(text, parse_special):
             if isinstance(fragment, int):
                 ids.append(fragment)
+            elif self._pretokenize.staged:
+                ids += self._encode_pieces(fragment)
             else:
-                ids += self._merger.encode_chunks(self._pretokenize(fragment))
+                ids += self._merger.encode_chunks(self._pretokenize.pieces(fragment))
+        return ids
+
+    def _encode_pieces(self, fragment: str) -> list[int]:
+        """A piece's ids depend on the piece alone (the later regexes and the merges see
+        nothing else), so remembering them changes no id."""
+        ids, known = [], self._piece_ids
+        for piece in self._pretokenize.pieces(fragment):
+            piece_ids = known.get(piece)
+            if piece_ids is None:
+                piece_ids = self._merger.encode_chunks(self._pretokenize.chunks(piece))
+                if len(piece) <= PIECE_CACHE_CHARS:
+                    if len(known) >= PIECE_CACHE_ENTRIES:
+                        known.clear()
+                    known[piece] = piece_ids
+            ids += piece_ids
         return ids

@@ -48,19 +48,30 @@ def regexes_for(pre: str) -> list[str]:
 
 
 class PreTokenizer:
-    """Splits text into the chunks BPE merges within. Results may contain empty strings,
-    which encode to nothing."""
+    """Splits text into the chunks BPE merges within: pieces() by the first regex, then
+    chunks() of each piece by the others. Results may contain empty strings, which encode to
+    nothing."""
 
     def __init__(self, pre: str):
         self.regexes = regexes_for(pre)
         # A capturing group makes split() return the matches between the gaps.
         self._splitters = [regex.compile(f"({r})").split for r in self.regexes]
 
-    def __call__(self, text: str) -> list[str]:
-        first, *rest = self._splitters
-        # The first regex runs over the whole text (32,768 emoji: 13 ms) without the GIL, so
-        # the server answers meanwhile; the pieces after it are short.
-        pieces = first(text, concurrent=True)
-        for split in rest:
-            pieces = [chunk for piece in pieces if piece for chunk in split(piece)]
-        return pieces
+    def pieces(self, text: str) -> list[str]:
+        """The split by the first regex alone."""
+        # It runs over the whole text (32,768 emoji: 13 ms) without the GIL, so the server
+        # answers meanwhile.
+        return self._splitters[0](text, concurrent=True)
+
+    @property
+    def staged(self) -> bool:
+        """More than one regex: a piece of the first is cut again by chunks()."""
+        return len(self._splitters) > 1
+
+    def chunks(self, piece: str) -> list[str]:
+        """A piece of the first regex cut by the others, each splitting what the one before
+        left; it depends on the piece alone."""
+        chunks = [piece]
+        for split in self._splitters[1:]:
+            chunks = [chunk for part in chunks if part for chunk in split(part)]
+        return chunks
