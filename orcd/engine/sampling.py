@@ -109,8 +109,10 @@ def uniform(seed: int, step: int) -> np.float32:
 
 def penalize(logits: np.ndarray, history, penalty: float) -> np.ndarray:
     """CTRL's repetition penalty on every distinct id seen: positive logits shrink, negative grow."""
+    if penalty == 1.0:
+        return logits
     ids = np.unique(np.asarray(history, dtype=np.int64))
-    if penalty == 1.0 or ids.size == 0:
+    if ids.size == 0:
         return logits
     seen = logits[ids]
     r = np.float32(penalty)
