@@ -28,6 +28,7 @@ from orcd.server.schema import MAX_TOKENS_LIMIT, GenerationRequest, sampling_par
 from orcd.server.sse import data_frame
 
 ROLES_WITH_OPTIONAL_CONTENT = {"assistant"}  # a tool-call turn carries content: null
+encode_json = json.JSONEncoder(ensure_ascii=False).encode  # a stream's chunks: one encoder for all
 
 
 @dataclasses.dataclass
@@ -214,13 +215,15 @@ def chat_message(message, developer_role: bool) -> dict:
 
 async def respond(plan: Plan, state, accepted_at: float, trace, completion):
     runner = state.runner
-    first = await runner.start(plan.choices[0], accepted_at, trace=trace, wait=True)
     if plan.stream:
-        response = Response(stream_chunks(plan, first, state, completion),
+        choice = completion.streamed_choice(0, plan)
+        first = await runner.start(plan.choices[0], accepted_at, frames_of(choice), trace, wait=True)
+        response = Response(stream_chunks(plan, first, choice, state, completion),
                             content_type="text/event-stream; charset=utf-8",
                             headers={"Cache-Control": "no-cache"})
         response.timeout = None
         return response
+    first = await runner.start(plan.choices[0], accepted_at, trace=trace, wait=True)
     results = []
     for index, request in enumerate(plan.choices):
         job = first if index == 0 else await runner.start(request, time.monotonic(), wait=True, first=True)
@@ -241,23 +244,34 @@ async def collect(job) -> shapes.Result:
     return result
 
 
-async def stream_chunks(plan: Plan, first, state, completion):
+def frames_of(choice):
+    """The job stream's encoder for one streamed choice: its `data: <chunk>` frames, made on
+    the engine thread as each event comes (orcd/server/stream.py). An error's frame reads no
+    state of the choice: /cancel or the timeout may put it while a token is being encoded."""
+    def encode(kind: str, data: dict) -> bytes:
+        if kind == "error":
+            return data_frame(json.dumps(shapes.error_body(OrcdError(data["message"], code=data["code"]))))
+        return b"".join(data_frame(encode_json(chunk)) for chunk in choice.chunks(kind, data))
+    return encode
+
+
+async def stream_chunks(plan: Plan, first, choice, state, completion):
     """OpenAI's stream: `data: <chunk>` frames, choice after choice, an error as
-    `data: {"error": ...}`, then [DONE]."""
+    `data: {"error": ...}`, then [DONE]. The frames that arrived together leave in one write."""
     usage = shapes.Usage()
     job = first
     try:
         for index, request in enumerate(plan.choices):
             if index:
-                job = await state.runner.start(request, time.monotonic(), wait=True, first=True)
-            choice = completion.streamed_choice(index, plan)
-            async for kind, data in job.events():
-                if kind == "error":
-                    yield data_frame(json.dumps(shapes.error_body(OrcdError(data["message"], code=data["code"]))))
-                    yield data_frame("[DONE]")
-                    return
-                for chunk in choice.chunks(kind, data):
-                    yield data_frame(json.dumps(chunk, ensure_ascii=False))
+                choice = completion.streamed_choice(index, plan)
+                job = await state.runner.start(request, time.monotonic(), frames_of(choice), wait=True,
+                                               first=True)
+            async for chunk in job.chunks():
+                if chunk:  # a text completion's `started` has no frame
+                    yield chunk
+            if job.outcome != "ok":  # the stream ended with the error's frame
+                yield data_frame("[DONE]")
+                return
             usage.add(choice.result, index % plan.n == 0)
             state.runner.abandon(job)
         if plan.include_usage:

@@ -175,6 +175,19 @@ def test_a_timed_out_job_says_do_not_retry(serve):
     serve(check, timeout_sec=0.001)
 
 
+def test_a_streamed_job_that_times_out_ends_with_its_error_then_done(serve):
+    """The error frame closes the stream (no later choice, no usage), as OpenAI sends one."""
+    async def check(s):
+        r = await s.client.post("/v1/completions", json={**BODY, "max_tokens": 200, "prompt": "Once upon a time",
+                                                          "n": 2, "stream": True,
+                                                          "stream_options": {"include_usage": True}})
+        lines = data_lines(await r.get_data())
+        assert lines[-1] == "[DONE]"
+        assert json.loads(lines[-2])["error"]["code"] == "INFERENCE_TIMEOUT"
+        assert all(json.loads(line)["choices"][0]["index"] == 0 for line in lines[:-2])
+    serve(check, timeout_sec=0.001)
+
+
 def test_completion_logprobs_whole_and_streamed(serve):
     async def check(s):
         body = {**BODY, "max_tokens": 6, "logprobs": 3}
