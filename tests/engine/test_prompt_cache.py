@@ -9,6 +9,7 @@ but the CUDA engine's decode multiplies 8-bit activations (matvec) where prefill
 FP16 ones (matmul), so there the two runs may part at a near-tie (same_ids)."""
 from __future__ import annotations
 
+import random
 import threading
 
 import numpy as np
@@ -91,6 +92,25 @@ def test_reusable_prefix_is_the_longest_shared_prefix_but_the_last_token():
     e.cached_ids = list(range(1000))
     for cut in (0, 1, 63, 64, 500, 998):
         assert e.reusable_prefix(list(range(cut)) + [-1] + list(range(cut + 1, 1200))) == cut
+
+
+def test_reusable_prefix_agrees_with_a_walk_id_by_id():
+    """Prompts that leave the cache at every distance from a block edge (shared_prefix
+    compares PREFIX_BLOCK ids at once), shorter and longer than it."""
+    rng = random.Random(0)
+    e = CpuEngine()
+    for _ in range(300):
+        e.cached_ids = [rng.randrange(4) for _ in range(rng.randrange(0, 1100))]
+        prompt = e.cached_ids[:rng.randrange(0, len(e.cached_ids) + 1)] + \
+            [rng.randrange(4) for _ in range(rng.randrange(0, 600))]
+        limit = min(len(e.cached_ids), len(prompt) - 2)
+        walked = 0
+        while walked < limit and e.cached_ids[walked] == prompt[walked]:
+            walked += 1
+        assert e.reusable_prefix(prompt) == walked
+        e._check_cached(prompt, walked)
+        with pytest.raises(InternalError):
+            e._check_cached(prompt, walked + 1)
 
 
 @pytest.mark.parametrize("params", [GREEDY, SEEDED], ids=["greedy", "seeded"])
