@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import dataclasses
+import gc
 import json
 import logging
 import os
@@ -93,6 +94,10 @@ async def _serve(options: ServeOptions, narrator: Narrator) -> int:
                         queue_depth=options.queue_depth, queue_timeout_sec=options.queue_timeout_sec)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, state.begin_shutdown, sig.name)
+    # What the imports and the load made lives as long as the worker; a full collection would
+    # walk all of it in the middle of a request (12-30 ms with SmolLM2 on the CPU engine, 60,000
+    # objects; 0.1 ms after this).
+    gc.freeze()
     for sock in sockets.insecure_sockets:
         sock.listen(config.backlog)  # connections queue from here on, so "ready" is true now
     narrator.event("ready", f"serving {state.model} on {options.uri}", uri=options.uri,
