@@ -128,13 +128,13 @@ class Background:
 
 
 @contextlib.contextmanager
-def started_worker(model: str | None, device: str, *extra: str):
+def started_worker(model: str | None, device: str, *extra: str, launcher=("-m", "orcd.cli")):
     """`orcd serve` on a free loopback port, yielded as (Server, path of its log); stopped
-    (SIGTERM) afterwards."""
+    (SIGTERM) afterwards. `launcher`: the Python arguments before `serve`."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    argv = [sys.executable, "-m", "orcd.cli", "serve", "--device", device, "--port", str(port), *extra]
+    argv = [sys.executable, *launcher, "serve", "--device", device, "--port", str(port), *extra]
     if model:
         argv += ["--model", model]
     with tempfile.NamedTemporaryFile("w+", prefix="orcd-bench-", suffix=".log") as log:
