@@ -148,9 +148,9 @@ __device__ inline StagedX stage_x(const FusedMatvec &op, uint8_t *smem) {
 // warp m takes units m * 32 + lane, + 32 * group, ...), summed over the warp (every lane gets
 // them). Steps units of each row are loaded before the first is dotted (kFusedSteps, or 1 where
 // one pass of the group covers the row: fused.cu's steps_for). A step past the row is computed
-// on its last unit and dropped: skipping it with a break in the unrolled loops cost a third of
-// the decode speed on the H200 (Qwen shape 922 -> 631 t/s, Phi-3 364 -> 178), the units no
-// longer staying in registers.
+// on its last unit and dropped: skipping it with a break in the unrolled loops cost decode
+// speed on the H200 (Qwen shape 922 -> 762 t/s, Phi-3 364 -> 164), the units no longer
+// staying in registers.
 template <class F, int Steps = kFusedSteps>
 __device__ inline float2 pair_dot_q8_1(const uint8_t *w0, const uint8_t *w1, const StagedX &x,
                                        int cols, int member, int group) {
