@@ -74,12 +74,16 @@ class Engine(abc.ABC):
         prompt position must be computed, and a prompt's rows are prefilled two or more at a
         time: one row alone would take the CUDA engine's decode kernels, which round
         differently from the prefill kernels that computed it the first time."""
-        limit = min(len(self.cached_ids), len(prompt_ids) - 2)
+        limit = self._reusable_limit(prompt_ids)
         return shared_prefix(self.cached_ids, prompt_ids, limit) if limit > 0 else 0
+
+    def _reusable_limit(self, prompt_ids: list[int]) -> int:
+        """The most rows the cache may give a prompt: what it holds, and all but two."""
+        return min(len(self.cached_ids), len(prompt_ids) - 2)
 
     def _check_cached(self, prompt_ids: list[int], n_cached: int) -> None:
         """n_cached <= reusable_prefix(prompt_ids), checked without searching for it."""
-        limit = min(len(self.cached_ids), len(prompt_ids) - 2)
+        limit = self._reusable_limit(prompt_ids)
         held = n_cached == 0 or (0 < n_cached <= limit and self.cached_ids[:n_cached] == prompt_ids[:n_cached])
         if not held:
             raise InternalError(f"{n_cached} prompt tokens asked from the cache, which holds "
