@@ -84,18 +84,16 @@ __device__ __forceinline__ void keep_best(float x, int i, float &v, int &id, int
 // lowest id) is one answer whatever the slices: the same id from run to run.
 constexpr int kArgmaxBlocks = 128, kArgmaxThreads = 256;
 
-// The best of this block's threads' (v, id), in thread 0.
-__device__ void block_best(float &v, int &id) {
+// The best of this block's threads' (v, id) by keep_best's rule, in every thread.
+__device__ void block_best(float &v, int &id, int vocab) {
     __shared__ float best_v[kArgmaxThreads];
     __shared__ int best_i[kArgmaxThreads];
     best_v[threadIdx.x] = v, best_i[threadIdx.x] = id;
     __syncthreads();
     for (int half = blockDim.x / 2; half > 0; half /= 2) {
         if (threadIdx.x < half) {
-            float ov = best_v[threadIdx.x + half];
-            int oi = best_i[threadIdx.x + half];
-            if (ov > best_v[threadIdx.x] || (ov == best_v[threadIdx.x] && oi < best_i[threadIdx.x]))
-                best_v[threadIdx.x] = ov, best_i[threadIdx.x] = oi;
+            keep_best(best_v[threadIdx.x + half], best_i[threadIdx.x + half], v, id, vocab);
+            best_v[threadIdx.x] = v, best_i[threadIdx.x] = id;
         }
         __syncthreads();
     }
@@ -126,7 +124,7 @@ argmax_blocks_kernel(const float *work, int vocab, float *best_v, int2 *best_i) 
         }
     }
     for (int i = 4 * n + thread; i < vocab; i += threads) keep_best(work[i], i, v, id, vocab);
-    block_best(v, id);
+    block_best(v, id, vocab);
     if (threadIdx.x == 0) best_v[blockIdx.x] = v, best_i[blockIdx.x].x = id;
 }
 
@@ -137,7 +135,7 @@ argmax_kernel(const float *best_v, const int2 *best_i, int blocks, int vocab, St
     int id = vocab;
     for (int b = threadIdx.x; b < blocks; b += blockDim.x)
         keep_best(best_v[b], best_i[b].x, v, id, vocab);
-    block_best(v, id);
+    block_best(v, id, vocab);
     if (threadIdx.x == 0) commit(id, state, history, history_cap);
 }
 
