@@ -37,21 +37,38 @@ __device__ __forceinline__ int total_rows(const FusedMatvec &op) {
     return rows;
 }
 
-// Four values of x̂ from quad i (values 4i..4i+3): x, or rmsnorm'd as rmsnorm_kernel does.
-__device__ __forceinline__ float4 staged_quad(const FusedMatvec &op, int i, float inv_rms) {
-    float4 v = __ldcg(reinterpret_cast<const float4 *>(op.x) + i);
-    if (!op.norm) return v;
-    float4 w = __ldg(reinterpret_cast<const float4 *>(op.norm) + i);
+__device__ __forceinline__ float4 x_quad(const FusedMatvec &op, int i) {
+    return __ldcg(reinterpret_cast<const float4 *>(op.x) + i);
+}
+
+__device__ __forceinline__ float4 norm_quad(const FusedMatvec &op, int i) {
+    return __ldg(reinterpret_cast<const float4 *>(op.norm) + i);
+}
+
+// v rmsnorm'd with the norm's weights w, as rmsnorm_kernel does.
+__device__ __forceinline__ float4 normed(float4 v, float4 w, float inv_rms) {
     return {v.x * inv_rms * w.x, v.y * inv_rms * w.y, v.z * inv_rms * w.z, v.w * inv_rms * w.w};
+}
+
+__device__ __forceinline__ float squares(float4 v) {
+    return v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+}
+
+// 1 / rms of x from each thread's sum of squares.
+__device__ __forceinline__ float inv_rms_from(const FusedMatvec &op, float ss) {
+    return 1.0f / sqrtf(block_sum(ss) / op.cols + op.eps);
+}
+
+// Four values of x̂ from quad i (values 4i..4i+3): x, or rmsnorm'd.
+__device__ __forceinline__ float4 staged_quad(const FusedMatvec &op, int i, float inv_rms) {
+    float4 v = x_quad(op, i);
+    return op.norm ? normed(v, norm_quad(op, i), inv_rms) : v;
 }
 
 __device__ inline float inv_rms_of(const FusedMatvec &op) {
     float ss = 0.0f;
-    for (int i = threadIdx.x; i < op.cols / 4; i += blockDim.x) {
-        float4 v = __ldcg(reinterpret_cast<const float4 *>(op.x) + i);
-        ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
-    }
-    return 1.0f / sqrtf(block_sum(ss) / op.cols + op.eps);
+    for (int i = threadIdx.x; i < op.cols / 4; i += blockDim.x) ss += squares(x_quad(op, i));
+    return inv_rms_from(op, ss);
 }
 
 // Quad i of x into Q8_1, rounded as quantize_block_q8_1 rounds it: the 8 lanes of a
@@ -91,20 +108,17 @@ __device__ inline void stage_normed_once(const FusedMatvec &op, uint8_t *smem) {
     for (int j = 0; j < kStageBatch; ++j) {
         int i = threadIdx.x + j * blockDim.x;
         bool in = i < quads;
-        v[j] = in ? __ldcg(reinterpret_cast<const float4 *>(op.x) + i) : make_float4(0, 0, 0, 0);
-        w[j] = in ? __ldg(reinterpret_cast<const float4 *>(op.norm) + i) : make_float4(0, 0, 0, 0);
+        v[j] = in ? x_quad(op, i) : make_float4(0, 0, 0, 0);
+        w[j] = in ? norm_quad(op, i) : make_float4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int j = 0; j < kStageBatch; ++j)
-        if (threadIdx.x + j * blockDim.x < quads)
-            ss += v[j].x * v[j].x + v[j].y * v[j].y + v[j].z * v[j].z + v[j].w * v[j].w;
-    float inv_rms = 1.0f / sqrtf(block_sum(ss) / op.cols + op.eps);
+        if (threadIdx.x + j * blockDim.x < quads) ss += squares(v[j]);
+    float inv_rms = inv_rms_from(op, ss);
 #pragma unroll
     for (int j = 0; j < kStageBatch; ++j) {
-        int i = threadIdx.x + j * blockDim.x;
-        float4 x = {v[j].x * inv_rms * w[j].x, v[j].y * inv_rms * w[j].y,
-                    v[j].z * inv_rms * w[j].z, v[j].w * inv_rms * w[j].w};
-        if (i < quads) stage_quad<Int>(x, i, smem, op.cols);  // a Q8_1 group is all in or out
+        int i = threadIdx.x + j * blockDim.x;  // a Q8_1 group is all in or all out
+        if (i < quads) stage_quad<Int>(normed(v[j], w[j], inv_rms), i, smem, op.cols);
     }
 }
 
@@ -141,16 +155,13 @@ __device__ inline StagedX stage_x(const FusedMatvec &op, uint8_t *smem) {
     return {f, q, scales, false};
 }
 
-// Both rows' dots, summed over the warp (every lane gets them). Integer path: lane l takes
-// units l, l + 32, ..., issuing kFusedSteps units of each row before it decodes the first (the
-// step loops unrolled, as in matvec.cu, to keep the units in registers).
 // Both rows' dots over the units of `member` of `group` warps that share the pair (split-K:
 // warp m takes units m * 32 + lane, + 32 * group, ...), summed over the warp (every lane gets
 // them). Steps units of each row are loaded before the first is dotted (kFusedSteps, or 1 where
-// one pass of the group covers the row: fused.cu's steps_for). A step past the row is computed
-// on its last unit and dropped: skipping it with a break in the unrolled loops cost decode
-// speed on the H200 (Qwen shape 922 -> 762 t/s, Phi-3 364 -> 164), the units no longer
-// staying in registers.
+// one pass of the group covers the row: fused.cu's steps_for), the step loops unrolled as in
+// matvec.cu to keep the units in registers. A step past the row is computed on its last unit
+// and dropped: skipping it with a break in the unrolled loops cost decode speed on the H200
+// (Qwen shape 922 -> 762 t/s, Phi-3 364 -> 164), the units no longer staying in registers.
 template <class F, int Steps = kFusedSteps>
 __device__ inline float2 pair_dot_q8_1(const uint8_t *w0, const uint8_t *w1, const StagedX &x,
                                        int cols, int member, int group) {
