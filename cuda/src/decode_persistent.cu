@@ -16,6 +16,7 @@
 #include "context.cuh"
 #include "fused_stage.cuh"
 #include "ops.cuh"
+#include "overlap.cuh"
 
 namespace orcd {
 
@@ -66,10 +67,6 @@ __device__ void grid_sync(unsigned *barrier) {
     __syncthreads();
 }
 
-__device__ __forceinline__ void prefetch_l2(const void *p) {
-    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
-}
-
 // L2 prefetches of the first kPrefetchPairs pairs of rows this warp takes in op.
 __device__ void prefetch_rows(const FusedMatvec &op) {
     int rows = total_rows(op), warps = blockDim.x / 32, pairs = (rows + 1) / 2;
@@ -82,7 +79,7 @@ __device__ void prefetch_rows(const FusedMatvec &op) {
                 return row_bytes<decltype(f)>(op.cols);
             });
             const char *base = static_cast<const char *>(op.w[part].data) + bytes * row;
-            for (size_t off = size_t(lane) * 128; off < bytes; off += 32 * 128) prefetch_l2(base + off);
+            for (size_t off = size_t(lane) * 128; off < bytes; off += 32 * 128) prefetch_line_l2(base + off);
         }
     }
 }

@@ -5,6 +5,7 @@
 // kernels wrote is visible, as after an ordinary launch boundary. allow_next_kernel() lets the
 // next overlapping kernel start; it waits in its turn, so calling it early is always safe.
 // Without the launch attribute (or before sm_90) the waits are no-ops and launches serialize.
+// The L2 prefetches below serve that overlap, and the persistent decode kernel's.
 #pragma once
 #include <cstdint>
 #include <utility>
@@ -22,6 +23,11 @@ __device__ __forceinline__ void allow_next_kernel() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
 #endif
+}
+
+// The 128-byte line at p into L2 (every architecture; the persistent decode kernel's prefetch).
+__device__ __forceinline__ void prefetch_line_l2(const void *p) {
+    asm volatile("prefetch.global.L2 [%0];" ::"l"(p));
 }
 
 // [p, p + bytes) into L2 by the bulk copy engine: p and bytes multiples of 16 (sm_90; a no-op
