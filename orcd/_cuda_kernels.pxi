@@ -8,7 +8,7 @@ cdef extern from "orcd_cuda.h":
     orcd_status orcd_test_matvec(int ggml_type, const void *w, size_t w_bytes, const float *x,
                                  float *y, int rows, int cols) nogil
     orcd_status orcd_test_matmul(int ggml_type, const void *w, size_t w_bytes, const float *x,
-                                 float *y, int rows, int cols, int n) nogil
+                                 float *y, int rows, int cols, int n, int split) nogil
     orcd_status orcd_test_embed(int ggml_type, const void *w, size_t w_bytes, const int32_t *ids,
                                 float *out, int rows, int cols, int n) nogil
     orcd_status orcd_bench_weights(int ggml_type, const void *w, size_t w_bytes, int rows,
@@ -66,8 +66,9 @@ def matvec(int ggml_type, w, x, int rows, int cols):
     return y
 
 
-def matmul(int ggml_type, w, x, int rows, int cols):
-    """Y[n, rows] = X[n, cols] @ W.T on the GPU; w: the GGUF bytes of W."""
+def matmul(int ggml_type, w, x, int rows, int cols, int split=-1):
+    """Y[n, rows] = X[n, cols] @ W.T on the GPU; w: the GGUF bytes of W. split: -1 gives each
+    split of 256 columns a block of its own where the engine would, 0 never, 1 always."""
     xa = _floats(x)
     if xa.ndim != 2 or xa.shape[1] != cols:
         raise ValueError(f"x has shape {xa.shape}, expected (n, {cols})")
@@ -78,7 +79,8 @@ def matmul(int ggml_type, w, x, int rows, int cols):
     cdef float[::1] yv = y.reshape(-1)
     cdef orcd_status st
     with nogil:
-        st = orcd_test_matmul(ggml_type, &wv[0], wv.shape[0], &xv[0], &yv[0], rows, cols, n)
+        st = orcd_test_matmul(ggml_type, &wv[0], wv.shape[0], &xv[0], &yv[0], rows, cols, n,
+                              split)
     check(st)
     return y
 

@@ -41,17 +41,20 @@ orcd_status orcd_block_layout(int ggml_type, int *block_size, int *type_size);
 
 /* One kernel on host arrays, on the current device: copy in, run, copy back, free.
  * w holds rows x cols values as GGUF stores them (w_bytes checked against the shape).
- * matvec: y[rows] = W x; matmul: y[n, rows] = x[n, cols] W^T; embed: out[n, cols] = W[ids]. */
+ * matvec: y[rows] = W x; matmul: y[n, rows] = x[n, cols] W^T; embed: out[n, cols] = W[ids].
+ * matmul's split: -1 gives each column split a block where the engine would (a launch that
+ * leaves the GPU idle), 0 never, 1 always (the results are the same bits: ops.cuh). */
 orcd_status orcd_test_matvec(int ggml_type, const void *w, size_t w_bytes, const float *x,
                              float *y, int rows, int cols);
 orcd_status orcd_test_matmul(int ggml_type, const void *w, size_t w_bytes, const float *x,
-                             float *y, int rows, int cols, int n);
+                             float *y, int rows, int cols, int n, int split);
 orcd_status orcd_test_embed(int ggml_type, const void *w, size_t w_bytes, const int32_t *ids,
                             float *out, int rows, int cols, int n);
 
 /* Mean seconds per call of matvec (n = 0) or matmul (n tokens) over `iters` calls timed with
  * CUDA events on device-resident data; the calls cycle through copies of W totalling at least
- * 256 MiB, so that weights come from device memory as in a real forward pass, not from L2. */
+ * 256 MiB, so that weights come from device memory as in a real forward pass, not from L2;
+ * matmul splits its columns where the engine would. */
 orcd_status orcd_bench_weights(int ggml_type, const void *w, size_t w_bytes, int rows,
                                int cols, int n, int iters, double *seconds);
 

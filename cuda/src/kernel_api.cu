@@ -79,10 +79,30 @@ orcd_status matvec_from_env(int ggml_type, const void *w, const float *x, float 
     return matvec(o.matvec, ggml_type, w, x, y, rows, cols, 0);
 }
 
+// A MatmulScratch that holds every split's sums of one (rows, cols, n) product; split as
+// MatmulScratch::split.
+struct ScratchBuffers {
+    DeviceBuffer partial, done;
+    MatmulScratch scratch;
+    orcd_status alloc(int rows, int cols, int n, int split) {
+        int shape[1][2] = {{rows, cols}};
+        int token_tiles = (n + 63) / 64;
+        scratch.floats = matmul_scratch_floats(shape, 1) * size_t(token_tiles);
+        scratch.counters = matmul_scratch_counters(shape, 1, n);
+        scratch.split = split;
+        ORCD_TRY(partial.alloc(scratch.floats * sizeof(float)));
+        ORCD_TRY(done.alloc(scratch.counters * sizeof(int)));
+        ORCD_CUDA(cudaMemset(done.as<void>(), 0, scratch.counters * sizeof(int)));
+        scratch.partial = partial.as<float>();
+        scratch.done = done.as<int>();
+        return ORCD_OK;
+    }
+};
+
 orcd_status run_weights(int ggml_type, const void *w, const float *x, float *y, int rows,
-                        int cols, int n) {
+                        int cols, int n, const MatmulScratch &scratch) {
     return n == 0 ? matvec_from_env(ggml_type, w, x, y, rows, cols)
-                  : matmul(ggml_type, w, x, y, rows, cols, n, 0);
+                  : matmul(ggml_type, w, x, y, rows, cols, n, scratch, 0);
 }
 
 constexpr size_t kBenchWeightBytes = size_t(256) << 20;  // several times any L2 of today
@@ -133,14 +153,21 @@ extern "C" orcd_status orcd_test_matvec(int ggml_type, const void *w, size_t w_b
 }
 
 extern "C" orcd_status orcd_test_matmul(int ggml_type, const void *w, size_t w_bytes,
-                                        const float *x, float *y, int rows, int cols, int n) {
+                                        const float *x, float *y, int rows, int cols, int n,
+                                        int split) {
     ORCD_TRY(check_weights(ggml_type, w_bytes, rows, cols));
     if (n <= 0) return fail(ORCD_ERR_INVALID, "matmul of %d tokens", n);
+    if (split < -1 || split > 1)
+        return fail(ORCD_ERR_INVALID, "matmul split %d: use -1 (where the GPU would idle), 0 "
+                    "(never) or 1 (always)", split);
     DeviceBuffer dw, dx, dy;
+    ScratchBuffers scratch;
     ORCD_TRY(dw.upload(w, w_bytes));
     ORCD_TRY(dx.upload(x, sizeof(float) * size_t(n) * cols));
     ORCD_TRY(dy.alloc(sizeof(float) * size_t(n) * rows));
-    ORCD_TRY(matmul(ggml_type, dw.as<void>(), dx.as<float>(), dy.as<float>(), rows, cols, n, 0));
+    ORCD_TRY(scratch.alloc(rows, cols, n, split));
+    ORCD_TRY(matmul(ggml_type, dw.as<void>(), dx.as<float>(), dy.as<float>(), rows, cols, n,
+                    scratch.scratch, 0));
     return dy.download(y, sizeof(float) * size_t(n) * rows);
 }
 
@@ -169,11 +196,14 @@ extern "C" orcd_status orcd_bench_weights(int ggml_type, const void *w, size_t w
     for (DeviceBuffer &b : dw) ORCD_TRY(b.upload(w, w_bytes));
     int tokens = n > 0 ? n : 1;
     DeviceBuffer dx, dy;
+    ScratchBuffers scratch;
     ORCD_TRY(dx.alloc(sizeof(float) * size_t(tokens) * cols));
     ORCD_TRY(dy.alloc(sizeof(float) * size_t(tokens) * rows));
+    ORCD_TRY(scratch.alloc(rows, cols, tokens, -1));
     ORCD_CUDA(cudaMemset(dx.as<void>(), 0, sizeof(float) * size_t(tokens) * cols));
     auto run = [&](const DeviceBuffer &b) {
-        return run_weights(ggml_type, b.as<void>(), dx.as<float>(), dy.as<float>(), rows, cols, n);
+        return run_weights(ggml_type, b.as<void>(), dx.as<float>(), dy.as<float>(), rows, cols, n,
+                           scratch.scratch);
     };
     for (DeviceBuffer &b : dw) ORCD_TRY(run(b));  // warm-up: first launches, clocks
     EventPair timer;

@@ -1,7 +1,11 @@
 // Prefill: Y = X W^T for n tokens on F16 tensor cores with F32 accumulation. A block owns a
 // tile of 64 tokens x 64 weight rows; per step of 64 columns it converts the X tile to F16
 // and dequantizes the W tile into shared memory (never a dequantized copy in device memory),
-// then four warps each multiply a 32 x 32 sub-tile with wmma. Edges are zero-filled.
+// then four warps each multiply a 32 x 32 sub-tile with wmma. Edges are zero-filled. The
+// columns go in splits of kSplitCols summed apart (ops.cuh): a short prompt's few tiles take
+// a block per split instead of one block walking thousands of columns.
+#include <algorithm>
+#include "context.cuh"
 #include "matmul.cuh"
 #include "ops.cuh"
 #include "quant.cuh"
@@ -32,41 +36,110 @@ __device__ void load_tiles(MatmulSmem &s, const uint8_t *w, const float *x, int 
     }
 }
 
+// Splits [first, end) of the block's tile summed into total (splits of kSplitCols columns,
+// each from zero, folded in order).
 template <class F>
-__global__ void __launch_bounds__(kMatmulThreads)
-matmul_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float *__restrict__ y,
-              int rows, int cols, int n) {
-    __shared__ __align__(32) MatmulSmem s;
-    int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN;
+__device__ void tile_splits(MatmulSmem &s, const uint8_t *w, const float *x, int rows, int cols,
+                            int n, int row0, int tok0, int first, int end,
+                            Accumulator (&total)[2][2]) {
     int warp = threadIdx.x / 32, wt = warp_tokens(warp), wr = warp_rows(warp);
-    Accumulator acc[2][2];
-    zero(acc);
-    for (int k0 = 0; k0 < cols; k0 += kTileK) {
-        load_tiles<F>(s, w, x, rows, cols, n, row0, tok0, k0);
-        __syncthreads();
-        mma_step(s.x, s.w, wt, wr, acc);
-        __syncthreads();
-    }
-    store_accumulators(s.y, wt, wr, acc);
-    __syncthreads();
-    for (int e = threadIdx.x; e < kTileN * kTileRows; e += kMatmulThreads) {
-        int t = e / kTileRows, r = e % kTileRows;
-        if (tok0 + t < n && row0 + r < rows) y[size_t(tok0 + t) * rows + row0 + r] = s.y[t][r];
+    for (int split = first; split < end; ++split) {
+        Accumulator acc[2][2];
+        zero(acc);
+        int k_end = min(cols, (split + 1) * kSplitCols);
+        for (int k0 = split * kSplitCols; k0 < k_end; k0 += kTileK) {
+            load_tiles<F>(s, w, x, rows, cols, n, row0, tok0, k0);
+            __syncthreads();
+            mma_step(s.x, s.w, wt, wr, acc);
+            __syncthreads();
+        }
+        fold(total, acc, split == first);
     }
 }
 
+// A block per tile of kTileN tokens x kTileRows rows (blockIdx.x, .y), walking every split;
+// or, with gridDim.z > 1, per tile and split (blockIdx.z): its sum goes to scratch, and the
+// tile's last block to arrive adds the splits' sums in order.
+template <class F>
+__global__ void __launch_bounds__(kMatmulThreads)
+matmul_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float *__restrict__ y,
+              int rows, int cols, int n, MatmulScratch scratch) {
+    __shared__ __align__(32) MatmulSmem s;
+    __shared__ bool last;
+    int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN;
+    int warp = threadIdx.x / 32, wt = warp_tokens(warp), wr = warp_rows(warp);
+    bool split = gridDim.z > 1;
+    Accumulator total[2][2];
+    tile_splits<F>(s, w, x, rows, cols, n, row0, tok0, split ? blockIdx.z : 0,
+                   split ? blockIdx.z + 1 : col_splits(cols), total);
+    store_accumulators(s.y, wt, wr, total);
+    __syncthreads();
+    constexpr int kTileFloats = kTileN * kTileRows;
+    int tile = blockIdx.y * gridDim.x + blockIdx.x, tiles = gridDim.x * gridDim.y;
+    if (split) {
+        float *mine = scratch.partial + (size_t(blockIdx.z) * tiles + tile) * kTileFloats;
+        for (int e = threadIdx.x; e < kTileFloats; e += kMatmulThreads)
+            mine[e] = s.y[e / kTileRows][e % kTileRows];
+        __threadfence();  // the sum is visible before the arrival is counted
+        __syncthreads();
+        if (threadIdx.x == 0) last = atomicAdd(&scratch.done[tile], 1) == int(gridDim.z) - 1;
+        __syncthreads();
+        if (!last) return;
+        __threadfence();
+    }
+    for (int e = threadIdx.x; e < kTileFloats; e += kMatmulThreads) {
+        int t = e / kTileRows, r = e % kTileRows;
+        float sum = s.y[t][r];
+        if (split) {
+            const float *part = scratch.partial + size_t(tile) * kTileFloats + e;
+            sum = __ldcg(part);
+            for (int z = 1; z < int(gridDim.z); ++z)
+                sum += __ldcg(part + size_t(z) * tiles * kTileFloats);
+        }
+        if (tok0 + t < n && row0 + r < rows) y[size_t(tok0 + t) * rows + row0 + r] = sum;
+    }
+    if (split && threadIdx.x == 0) scratch.done[tile] = 0;  // for the next launch
+}
+
+// Whether a launch of `tiles` tiles gives each split a block of its own: where the tiles alone
+// would leave most of the GPU idle, and the scratch holds every split's sums.
+static bool split_blocks(const MatmulScratch &scratch, int tiles, int splits) {
+    if (splits < 2 || !scratch.partial || scratch.split == 0) return false;
+    bool fits = size_t(splits) * tiles * kTileN * kTileRows <= scratch.floats &&
+                tiles <= scratch.counters;
+    if (scratch.split == 1 || !fits) return fits;
+    int sms = 0;
+    return multiprocessors(&sms) == ORCD_OK && tiles < 2 * sms;
+}
+
+static int row_tiles(int rows) { return (rows + kTileRows - 1) / kTileRows; }
+
+size_t matmul_scratch_floats(const int (*shapes)[2], int count) {
+    size_t most = 0;
+    for (int i = 0; i < count; ++i)
+        most = std::max(most, size_t(col_splits(shapes[i][1])) * row_tiles(shapes[i][0]));
+    return most * kTileN * kTileRows;
+}
+
+int matmul_scratch_counters(const int (*shapes)[2], int count, int tokens) {
+    int most = 0;
+    for (int i = 0; i < count; ++i) most = std::max(most, row_tiles(shapes[i][0]));
+    return most * ((tokens + kTileN - 1) / kTileN);
+}
+
 orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int rows, int cols,
-                   int n, cudaStream_t stream) {
+                   int n, const MatmulScratch &scratch, cudaStream_t stream) {
     return with_format(ggml_type, [&](auto f) {
         using F = decltype(f);
         ORCD_TRY(check_row<F>(cols, "matmul"));
         if (rows <= 0 || n < 0)
             return fail(ORCD_ERR_INVALID, "matmul: %d rows, %d tokens", rows, n);
         if (n == 0) return ORCD_OK;
-        dim3 grid(unsigned((rows + kTileRows - 1) / kTileRows),
-                  unsigned((n + kTileN - 1) / kTileN));
+        int token_tiles = (n + kTileN - 1) / kTileN, splits = col_splits(cols);
+        bool split = split_blocks(scratch, row_tiles(rows) * token_tiles, splits);
+        dim3 grid(unsigned(row_tiles(rows)), unsigned(token_tiles), split ? unsigned(splits) : 1u);
         matmul_kernel<F><<<grid, kMatmulThreads, 0, stream>>>(static_cast<const uint8_t *>(w), x,
-                                                              y, rows, cols, n);
+                                                              y, rows, cols, n, scratch);
         return check(cudaGetLastError(), "matmul kernel launch");
     });
 }

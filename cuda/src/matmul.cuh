@@ -63,6 +63,16 @@ __device__ __forceinline__ void mma_step(const HalfTile &x, const HalfTile &w, i
     }
 }
 
+// total = acc, or total += acc element by element: a split's sum joins the running one (the
+// same F32 adds as the split-K reduction's, in the same order).
+__device__ __forceinline__ void fold(Accumulator (&total)[2][2], const Accumulator (&acc)[2][2],
+                                     bool first) {
+    for (int i = 0; i < 2; ++i)
+        for (int j = 0; j < 2; ++j)
+            for (int e = 0; e < acc[i][j].num_elements; ++e)
+                total[i][j].x[e] = first ? acc[i][j].x[e] : total[i][j].x[e] + acc[i][j].x[e];
+}
+
 __device__ __forceinline__ void store_accumulators(FloatTile &y, int wt, int wr,
                                                    const Accumulator (&acc)[2][2]) {
     for (int i = 0; i < 2; ++i)

@@ -81,12 +81,42 @@ static size_t hidden_q_bytes(const orcd_model_config &c) {
     return size_t(c.feed_forward_length + 31) / 32 * (32 + 8);
 }
 
+// The (rows, cols) of every projection a prefill multiplies by matmul (the output's only for
+// scoring, a whole tile of rows already: never split).
+static int projection_shapes(const orcd_model_config &c, int (*shapes)[2]) {
+    int d = c.embedding_length, f = c.feed_forward_length, q = q_dim(c), kv = kv_dim(c);
+    int n = 0;
+    auto add = [&](int rows, int cols) { shapes[n][0] = rows, shapes[n][1] = cols, ++n; };
+    add(q + 2 * kv, d), add(q, d), add(kv, d), add(d, q), add(2 * f, d), add(f, d), add(d, f);
+    return n;
+}
+
+// matmul's split-K scratch (ops.cuh): none for one row, which takes the matvecs.
+static size_t matmul_scratch_bytes(const orcd_model_config &c, int rows) {
+    if (rows < 2) return 0;
+    int shapes[8][2], n = projection_shapes(c, shapes);
+    return matmul_scratch_floats(shapes, n) * sizeof(float) +
+           size_t(matmul_scratch_counters(shapes, n, rows)) * sizeof(int);
+}
+
+static orcd_status matmul_scratch_alloc(Allocator &alloc, const orcd_model_config &c, int rows,
+                                        cudaStream_t stream, MatmulScratch *m) {
+    if (rows < 2) return ORCD_OK;
+    int shapes[8][2], n = projection_shapes(c, shapes);
+    m->floats = matmul_scratch_floats(shapes, n);
+    m->counters = matmul_scratch_counters(shapes, n, rows);
+    ORCD_TRY(alloc.alloc(&m->partial, m->floats, "matmul split sums"));
+    ORCD_TRY(alloc.alloc(&m->done, m->counters, "matmul split counters"));
+    return check(cudaMemsetAsync(m->done, 0, m->counters * sizeof(int), stream),
+                 "zero the matmul split counters");
+}
+
 size_t activation_bytes(const orcd_model_config &c, int rows, int logits_rows) {
     size_t d = c.embedding_length, floats = 3 * rows * d + qkv_floats(c, rows) +
         size_t(rows) * q_dim(c) + ffn_floats(c, rows) + size_t(rows) * c.feed_forward_length +
         size_t(logits_rows) * c.vocab_size + attention_decode_partial_floats(attention_shape(c));
     return floats * sizeof(float) + (rows + 1 + counters(c)) * sizeof(int32_t) +
-           hidden_q_bytes(c) + moe_bytes(c, rows);
+           hidden_q_bytes(c) + moe_bytes(c, rows) + matmul_scratch_bytes(c, rows);
 }
 
 orcd_status activations_alloc(Allocator &alloc, const orcd_model_config &c, int rows,
@@ -110,6 +140,7 @@ orcd_status activations_alloc(Allocator &alloc, const orcd_model_config &c, int 
     ORCD_TRY(alloc.alloc(&a->splits_done, counters(c), "decode step counters"));
     if (size_t moe = moe_bytes(c, rows))
         ORCD_TRY(alloc.alloc(reinterpret_cast<uint8_t **>(&a->moe_scratch), moe, "expert scratch"));
+    ORCD_TRY(matmul_scratch_alloc(alloc, c, rows, stream, &a->matmul));
     a->groups_done = a->splits_done + c.head_count;
     return check(cudaMemsetAsync(a->splits_done, 0, counters(c) * sizeof(int), stream),
                  "zero the decode step counters");

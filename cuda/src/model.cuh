@@ -9,6 +9,7 @@
 #include "alloc.cuh"
 #include "attention.cuh"
 #include "moe.cuh"
+#include "ops.cuh"
 #include "options.cuh"
 #include "rope.cuh"
 
@@ -102,6 +103,7 @@ struct Activations {
     int32_t *ids = nullptr;   // [rows] token ids
     int *pos0 = nullptr;      // position of row 0
     void *moe_scratch = nullptr;  // gpt-oss: moe()'s routing and expert activations
+    MatmulScratch matmul;         // the split-K sums of a short prompt's projections (ops.cuh)
 };
 
 // Rows of Q, K and V inside Activations::qkv: side by side in one row when the weights are

@@ -3,7 +3,8 @@
 // checks look only at shapes and types, never at data.
 // Weights are GGUF tensors as stored: row-major, a row (GGUF ne0) of `cols` values; `cols`
 // must be a whole number of blocks and a multiple of 16. Pointers are 16-byte aligned.
-// Results are bit-identical from run to run (fixed reduction order, no atomics).
+// Results are bit-identical from run to run (fixed reduction order; an atomic counter at
+// most decides which block adds the partial sums, never their order).
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -22,8 +23,29 @@ orcd_status matvec(MatvecPath path, int ggml_type, const void *w, const float *x
 
 // Y[n, rows] = X[n, cols] W^T   (prefill): F16 tensor cores, F32 accumulation; X and the
 // dequantized W are rounded to F16 (relative 2^-11; |values| must stay below 65504).
+// The columns are summed in splits of kSplitCols, each from zero, and the splits' sums added
+// in order: a row's result is the same bits whatever n and whichever blocks computed it (the
+// prompt cache recomputes a prompt's last rows alone, SPEC §8). Where the tiles alone would
+// leave the GPU idle (a short prompt), each split takes a block of its own and the last one
+// of a tile adds them up, in `scratch` (null: one block walks every split).
+constexpr int kSplitCols = 256;
+__host__ __device__ constexpr int col_splits(int cols) {
+    return (cols + kSplitCols - 1) / kSplitCols;
+}
+struct MatmulScratch {
+    float *partial = nullptr;  // the splits' sums, a 64 x 64 tile each
+    size_t floats = 0;
+    int *done = nullptr;       // arrivals per tile, zero before and after a launch
+    int counters = 0;
+    int split = -1;            // -1: split where the GPU would idle, 0: never, 1: always
+};
+// Floats of a MatmulScratch that lets matmul split every projection of these (rows, cols)
+// shapes for up to one tile of tokens (64; more where the splits' sums fit), and its counters
+// for up to `tokens` tokens.
+size_t matmul_scratch_floats(const int (*shapes)[2], int count);
+int matmul_scratch_counters(const int (*shapes)[2], int count, int tokens);
 orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int rows, int cols,
-                   int n, cudaStream_t stream);
+                   int n, const MatmulScratch &scratch, cudaStream_t stream);
 
 // out[n, cols] = dequant(W[ids[i]]); ids must be valid rows (the caller checks them).
 orcd_status embed_rows(int ggml_type, const void *w, const int32_t *ids, float *out, int cols,

@@ -8,7 +8,7 @@ namespace orcd {
 
 orcd_status project(const Pass &p, const Tensor &w, const float *x, float *y, int n) {
     if (n == 1) return matvec(p.m.matvec, w.type, w.data, x, y, int(w.ne1), int(w.ne0), p.stream);
-    return matmul(w.type, w.data, x, y, int(w.ne1), int(w.ne0), n, p.stream);
+    return matmul(w.type, w.data, x, y, int(w.ne1), int(w.ne0), n, p.a.matmul, p.stream);
 }
 
 orcd_status rmsnorm(const Pass &p, const float *x, const Tensor &w, float *out, int n) {
