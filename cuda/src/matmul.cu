@@ -17,22 +17,39 @@ struct MatmulSmem {
     FloatTile y;
 };
 
-// Consecutive threads fill consecutive runs of a tile row (coalesced X reads), in both the X
-// and the W tile.
+// A thread's share of one step's tiles, held in registers as F16: consecutive threads take
+// consecutive runs of a tile row (coalesced X reads), in both the X and the W tile. The next
+// step's share is read from memory while the tensor cores multiply this one.
+constexpr int kRunsPerThread = kTileN * kRunsPerRow / kMatmulThreads;
+struct StepRuns {
+    __half2 x[kRunsPerThread][kRun / 2], w[kRunsPerThread][kRun / 2];
+};
+
 template <class F>
-__device__ void load_tiles(MatmulSmem &s, const uint8_t *w, const float *x, int rows, int cols,
-                           int n, int row0, int tok0, int k0) {
+__device__ __forceinline__ void load_runs(StepRuns &r, const uint8_t *w, const float *x,
+                                          int rows, int cols, int n, int row0, int tok0, int k0) {
 #pragma unroll
-    for (int run = threadIdx.x; run < kTileN * kRunsPerRow; run += kMatmulThreads) {
-        int r = run / kRunsPerRow, j = run % kRunsPerRow * kRun, k = k0 + j;
+    for (int i = 0; i < kRunsPerThread; ++i) {
+        int run = threadIdx.x + i * kMatmulThreads;
+        int t = run / kRunsPerRow, k = k0 + run % kRunsPerRow * kRun;
         float v[kRun];
         bool in_k = k < cols;
-        if (in_k && tok0 + r < n) load_x_run(x + size_t(tok0 + r) * cols + k, v);
+        if (in_k && tok0 + t < n) load_x_run(x + size_t(tok0 + t) * cols + k, v);
         else for (float &e : v) e = 0.0f;
-        store_run(&s.x[r][j], v);
-        if (in_k && row0 + r < rows) dequant16<F>(w + row_bytes<F>(cols) * (row0 + r), k, v);
+        to_half(r.x[i], v);
+        if (in_k && row0 + t < rows) dequant16<F>(w + row_bytes<F>(cols) * (row0 + t), k, v);
         else for (float &e : v) e = 0.0f;
-        store_run(&s.w[r][j], v);
+        to_half(r.w[i], v);
+    }
+}
+
+__device__ __forceinline__ void store_runs(MatmulSmem &s, const StepRuns &r) {
+#pragma unroll
+    for (int i = 0; i < kRunsPerThread; ++i) {
+        int run = threadIdx.x + i * kMatmulThreads;
+        int t = run / kRunsPerRow, j = run % kRunsPerRow * kRun;
+        store_half_run(&s.x[t][j], r.x[i]);
+        store_half_run(&s.w[t][j], r.w[i]);
     }
 }
 
@@ -43,13 +60,17 @@ __device__ void tile_splits(MatmulSmem &s, const uint8_t *w, const float *x, int
                             int n, int row0, int tok0, int first, int end,
                             Accumulator (&total)[2][2]) {
     int warp = threadIdx.x / 32, wt = warp_tokens(warp), wr = warp_rows(warp);
+    StepRuns runs;
+    load_runs<F>(runs, w, x, rows, cols, n, row0, tok0, first * kSplitCols);
     for (int split = first; split < end; ++split) {
         Accumulator acc[2][2];
         zero(acc);
-        int k_end = min(cols, (split + 1) * kSplitCols);
+        int k_end = min(cols, (split + 1) * kSplitCols), last = min(cols, end * kSplitCols);
         for (int k0 = split * kSplitCols; k0 < k_end; k0 += kTileK) {
-            load_tiles<F>(s, w, x, rows, cols, n, row0, tok0, k0);
+            store_runs(s, runs);
             __syncthreads();
+            if (k0 + kTileK < last)
+                load_runs<F>(runs, w, x, rows, cols, n, row0, tok0, k0 + kTileK);
             mma_step(s.x, s.w, wt, wr, acc);
             __syncthreads();
         }

@@ -25,12 +25,20 @@ using FloatTile = float[kTileN][kLdOut];
 // A warp's 32 x 32 sub-tile as 2 x 2 fragments of 16 x 16.
 using Accumulator = wmma::fragment<wmma::accumulator, 16, 16, 16, float>;
 
-__device__ __forceinline__ void store_run(__half *dst, const float (&v)[kRun]) {
-    __half2 h[kRun / 2];
+__device__ __forceinline__ void to_half(__half2 (&h)[kRun / 2], const float (&v)[kRun]) {
     for (int i = 0; i < kRun / 2; ++i) h[i] = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
+}
+
+__device__ __forceinline__ void store_half_run(__half *dst, const __half2 (&h)[kRun / 2]) {
     uint4 *d = reinterpret_cast<uint4 *>(dst);
     d[0] = *reinterpret_cast<const uint4 *>(&h[0]);
     d[1] = *reinterpret_cast<const uint4 *>(&h[4]);
+}
+
+__device__ __forceinline__ void store_run(__half *dst, const float (&v)[kRun]) {
+    __half2 h[kRun / 2];
+    to_half(h, v);
+    store_half_run(dst, h);
 }
 
 __device__ __forceinline__ void load_x_run(const float *x, float (&v)[kRun]) {
