@@ -27,10 +27,7 @@ orcd_status layer(const Pass &p, int i) {
     ORCD_TRY(qkv(p, l, v));
     ORCD_TRY(rope(p, v));
     ORCD_TRY(attention(p, i, v));
-    ORCD_TRY(project(p, l.attn_output, p.a.att, p.a.proj, p.n));
-    ORCD_TRY(add_bias(p.a.proj, p.m.cfg.embedding_length, l.attn_output_bias.f32(), p.n,
-                      p.m.cfg.embedding_length, p.stream));
-    ORCD_TRY(residual(p.a.x, p.a.proj, p.n * p.m.cfg.embedding_length, p.stream));
+    ORCD_TRY(project_residual(p, l.attn_output, p.a.att, &l.attn_output_bias));
     return mixture_of_experts(p, l);
 }
 

@@ -1,7 +1,8 @@
 // The forward pass of the llama family (llama, qwen2, phi3), step by step as in
 // orcd/reference/llama.py (its steps in steps.py): embeddings → per layer [rmsnorm → q, k, v
 // (+ bias) → rope → attention over the KV cache → attn_output → residual → rmsnorm → gate, up →
-// swiglu → ffn_down → residual] → rmsnorm → output → logits.
+// swiglu → ffn_down → residual] → rmsnorm → output → logits. The biases and residuals of
+// several rows are matmul's epilogue (pass.cuh).
 // One token (decode) multiplies by matvec, several (prefill) by matmul; one token goes
 // through the persistent kernel of decode_persistent.cu or the fused kernels of
 // decode_fused.cu instead, as m.decode says (options.cuh's ORCD_FUSED).
@@ -21,22 +22,19 @@ orcd_status ffn(const Pass &p, const LayerWeights &l) {
     }
     int ff = p.m.cfg.feed_forward_length;
     ORCD_TRY(swiglu(f.gate, f.up, f.stride, p.a.hidden, p.n, ff, p.stream));
-    return project(p, l.ffn_down, p.a.hidden, p.a.proj, p.n);
+    return project_residual(p, l.ffn_down, p.a.hidden);
 }
 
 orcd_status layer(const Pass &p, int i) {
     const LayerWeights &l = p.m.w.layers[i];
-    int residual_count = p.n * p.m.cfg.embedding_length;
     QkvView v = qkv_view(p.m.cfg, p.a);
     ORCD_TRY(rmsnorm(p, p.a.x, l.attn_norm, p.a.xn, p.n));
     ORCD_TRY(qkv(p, l, v));
     ORCD_TRY(rope(p, v));
     ORCD_TRY(attention(p, i, v));
-    ORCD_TRY(project(p, l.attn_output, p.a.att, p.a.proj, p.n));
-    ORCD_TRY(residual(p.a.x, p.a.proj, residual_count, p.stream));
+    ORCD_TRY(project_residual(p, l.attn_output, p.a.att));
     ORCD_TRY(rmsnorm(p, p.a.x, l.ffn_norm, p.a.xn, p.n));
-    ORCD_TRY(ffn(p, l));
-    return residual(p.a.x, p.a.proj, residual_count, p.stream);
+    return ffn(p, l);
 }
 
 }  // namespace

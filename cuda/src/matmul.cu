@@ -80,11 +80,11 @@ __device__ void tile_splits(MatmulSmem &s, const uint8_t *w, const float *x, int
 
 // A block per tile of kTileN tokens x kTileRows rows (blockIdx.x, .y), walking every split;
 // or, with gridDim.z > 1, per tile and split (blockIdx.z): its sum goes to scratch, and the
-// tile's last block to arrive adds the splits' sums in order.
+// tile's last block to arrive adds the splits' sums in order. Then the epilogue (ops.cuh).
 template <class F>
 __global__ void __launch_bounds__(kMatmulThreads)
 matmul_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float *__restrict__ y,
-              int rows, int cols, int n, MatmulScratch scratch) {
+              int rows, int cols, int n, MatmulScratch scratch, MatmulEpilogue ep) {
     __shared__ __align__(32) MatmulSmem s;
     __shared__ bool last;
     int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN;
@@ -117,7 +117,10 @@ matmul_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float 
             for (int z = 1; z < int(gridDim.z); ++z)
                 sum += __ldcg(part + size_t(z) * tiles * kTileFloats);
         }
-        if (tok0 + t < n && row0 + r < rows) y[size_t(tok0 + t) * rows + row0 + r] = sum;
+        if (tok0 + t >= n || row0 + r >= rows) continue;
+        size_t at = size_t(tok0 + t) * rows + row0 + r;
+        if (ep.bias) sum += ep.bias[row0 + r];
+        y[at] = ep.accumulate ? y[at] + sum : sum;
     }
     if (split && threadIdx.x == 0) scratch.done[tile] = 0;  // for the next launch
 }
@@ -149,7 +152,8 @@ int matmul_scratch_counters(const int (*shapes)[2], int count, int tokens) {
 }
 
 orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int rows, int cols,
-                   int n, const MatmulScratch &scratch, cudaStream_t stream) {
+                   int n, const MatmulScratch &scratch, cudaStream_t stream,
+                   MatmulEpilogue e) {
     return with_format(ggml_type, [&](auto f) {
         using F = decltype(f);
         ORCD_TRY(check_row<F>(cols, "matmul"));
@@ -160,7 +164,7 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
         bool split = split_blocks(scratch, row_tiles(rows) * token_tiles, splits);
         dim3 grid(unsigned(row_tiles(rows)), unsigned(token_tiles), split ? unsigned(splits) : 1u);
         matmul_kernel<F><<<grid, kMatmulThreads, 0, stream>>>(static_cast<const uint8_t *>(w), x,
-                                                              y, rows, cols, n, scratch);
+                                                              y, rows, cols, n, scratch, e);
         return check(cudaGetLastError(), "matmul kernel launch");
     });
 }

@@ -44,8 +44,15 @@ struct MatmulScratch {
 // for up to `tokens` tokens.
 size_t matmul_scratch_floats(const int (*shapes)[2], int count);
 int matmul_scratch_counters(const int (*shapes)[2], int count, int tokens);
+// What matmul does with a row's sum before storing it: + bias[row] where bias is given, then
+// added to what y holds where accumulate (the residual connection: y += X W^T).
+struct MatmulEpilogue {
+    const float *bias = nullptr;
+    bool accumulate = false;
+};
 orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int rows, int cols,
-                   int n, const MatmulScratch &scratch, cudaStream_t stream);
+                   int n, const MatmulScratch &scratch, cudaStream_t stream,
+                   MatmulEpilogue e = {});
 
 // out[n, cols] = dequant(W[ids[i]]); ids must be valid rows (the caller checks them).
 orcd_status embed_rows(int ggml_type, const void *w, const int32_t *ids, float *out, int cols,

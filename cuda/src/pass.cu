@@ -6,9 +6,24 @@
 
 namespace orcd {
 
-orcd_status project(const Pass &p, const Tensor &w, const float *x, float *y, int n) {
-    if (n == 1) return matvec(p.m.matvec, w.type, w.data, x, y, int(w.ne1), int(w.ne0), p.stream);
-    return matmul(w.type, w.data, x, y, int(w.ne1), int(w.ne0), n, p.a.matmul, p.stream);
+// Several rows take the bias (and the residual) in matmul's epilogue; one row, kernels of
+// their own after the matvec.
+orcd_status project(const Pass &p, const Tensor &w, const float *x, float *y, int n,
+                    const Tensor *bias) {
+    int rows = int(w.ne1), cols = int(w.ne0);
+    const float *b = bias ? bias->f32() : nullptr;
+    if (n > 1) return matmul(w.type, w.data, x, y, rows, cols, n, p.a.matmul, p.stream, {b});
+    ORCD_TRY(matvec(p.m.matvec, w.type, w.data, x, y, rows, cols, p.stream));
+    return b ? add_bias(y, rows, b, 1, rows, p.stream) : ORCD_OK;
+}
+
+orcd_status project_residual(const Pass &p, const Tensor &w, const float *x, const Tensor *bias) {
+    int rows = int(w.ne1), cols = int(w.ne0);
+    if (p.n > 1)
+        return matmul(w.type, w.data, x, p.a.x, rows, cols, p.n, p.a.matmul, p.stream,
+                      {bias ? bias->f32() : nullptr, true});
+    ORCD_TRY(project(p, w, x, p.a.proj, 1, bias));
+    return residual(p.a.x, p.a.proj, rows, p.stream);
 }
 
 orcd_status rmsnorm(const Pass &p, const float *x, const Tensor &w, float *out, int n) {
@@ -17,13 +32,10 @@ orcd_status rmsnorm(const Pass &p, const float *x, const Tensor &w, float *out, 
 
 orcd_status qkv(const Pass &p, const LayerWeights &l, const QkvView &v) {
     if (l.attn_qkv.data) return project(p, l.attn_qkv, p.a.xn, v.q, p.n);
-    ORCD_TRY(project(p, l.attn_q, p.a.xn, v.q, p.n));
-    ORCD_TRY(project(p, l.attn_k, p.a.xn, v.k, p.n));
-    ORCD_TRY(project(p, l.attn_v, p.a.xn, v.v, p.n));
-    if (!l.attn_q_bias.data) return ORCD_OK;
-    ORCD_TRY(add_bias(v.q, v.q_stride, l.attn_q_bias.f32(), p.n, int(l.attn_q_bias.ne0), p.stream));
-    ORCD_TRY(add_bias(v.k, v.kv_stride, l.attn_k_bias.f32(), p.n, int(l.attn_k_bias.ne0), p.stream));
-    return add_bias(v.v, v.kv_stride, l.attn_v_bias.f32(), p.n, int(l.attn_v_bias.ne0), p.stream);
+    bool biased = l.attn_q_bias.data;  // qwen2, gpt-oss: all three or none
+    ORCD_TRY(project(p, l.attn_q, p.a.xn, v.q, p.n, biased ? &l.attn_q_bias : nullptr));
+    ORCD_TRY(project(p, l.attn_k, p.a.xn, v.k, p.n, biased ? &l.attn_k_bias : nullptr));
+    return project(p, l.attn_v, p.a.xn, v.v, p.n, biased ? &l.attn_v_bias : nullptr);
 }
 
 orcd_status rope(const Pass &p, const QkvView &v) {

@@ -14,8 +14,12 @@ struct Pass {
     cudaStream_t stream;
 };
 
-// y[n, rows] = x[n, cols] Wᵀ
-orcd_status project(const Pass &p, const Tensor &w, const float *x, float *y, int n);
+// y[n, rows] = x[n, cols] Wᵀ (+ bias)
+orcd_status project(const Pass &p, const Tensor &w, const float *x, float *y, int n,
+                    const Tensor *bias = nullptr);
+// a.x += x Wᵀ (+ bias) over p.n rows: a projection back into the residual stream
+orcd_status project_residual(const Pass &p, const Tensor &w, const float *x,
+                             const Tensor *bias = nullptr);
 // out = rmsnorm(x) · w over n rows of embedding_length
 orcd_status rmsnorm(const Pass &p, const float *x, const Tensor &w, float *out, int n);
 // Q, K, V of a.xn (+ their biases when the layer has them)
