@@ -211,7 +211,7 @@ extern "C" orcd_status orcd_test_attention(const float *q, int n, const float *k
     size_t q_bytes = sizeof(float) * size_t(n) * heads * head_dim;
     size_t kv_values = size_t(n_keys) * kv_heads * head_dim;
     int positions[2] = {0, pos0};  // where the keys go, where the queries are
-    DeviceBuffer dq, dk, dv, dsinks, dpos, k_cache, v_cache, dout, partial, done;
+    DeviceBuffer dq, dk, dv, dsinks, dpos, k_cache, v_cache, dout, partial, prefill_partial, done;
     ORCD_TRY(dq.upload(q, q_bytes));
     ORCD_TRY(dk.upload(k, sizeof(float) * kv_values));
     ORCD_TRY(dv.upload(v, sizeof(float) * kv_values));
@@ -221,6 +221,7 @@ extern "C" orcd_status orcd_test_attention(const float *q, int n, const float *k
     ORCD_TRY(v_cache.alloc(sizeof(half) * kv_values));
     ORCD_TRY(dout.alloc(q_bytes));
     ORCD_TRY(partial.alloc(sizeof(float) * attention_decode_partial_floats(s)));
+    ORCD_TRY(prefill_partial.alloc(sizeof(float) * attention_prefill_partial_floats(s)));
     ORCD_TRY(done.alloc(sizeof(int) * size_t(heads)));
     ORCD_CUDA(cudaMemset(done.as<void>(), 0, sizeof(int) * size_t(heads)));
     const int *keys_at = dpos.as<int>(), *queries_at = keys_at + 1;
@@ -237,7 +238,8 @@ extern "C" orcd_status orcd_test_attention(const float *q, int n, const float *k
             return attention_decode_one_launch(dq.as<float>(), kc, vc, o, partial.as<float>(),
                                                done.as<int>(), s, queries_at, 0, sink);
         return attention_prefill(dq.as<float>(), heads * head_dim, kc, vc, o, n, s, queries_at, 0,
-                                 sink);
+                                 sink, prefill_partial.as<float>(),
+                                 attention_prefill_partial_floats(s));
     };
     for (int run = 0; run < 2; ++run) {
         ORCD_CUDA(cudaMemset(dout.as<void>(), 0xFF, q_bytes));  // all-ones bytes: NaN floats
