@@ -69,6 +69,12 @@ orcd_status orcd_test_attention(const float *q, int n, const float *k, const flo
                                 int n_keys, int heads, int kv_heads, int head_dim, int window,
                                 const float *sinks, int pos0, int decode_path, float *out);
 
+/* Mean seconds per attention_prefill call of n queries at positions pos0.. over an FP16 cache
+ * of pos0 + n keys (constant finite data), over `iters` calls timed with CUDA events, with the
+ * key-split scratch an engine has (attention_prefill_partial_floats). */
+orcd_status orcd_bench_attention(int heads, int kv_heads, int head_dim, int n, int pos0,
+                                 int iters, double *seconds);
+
 /* One mixture-of-experts layer (cuda/src/moe.cu) in host memory. Router: router_w F32
  * [experts][d], router_b [experts]. gate and up: `experts` matrices of ff rows x d columns as
  * GGUF stores them in ggml type gate_up_type, gate_up_bytes each; biases F32 [experts][ff].
