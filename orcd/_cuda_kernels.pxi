@@ -18,6 +18,8 @@ cdef extern from "orcd_cuda.h":
                                     int n_keys, int heads, int kv_heads, int head_dim, int window,
                                     const float *sinks, int pos0, int decode_path,
                                     float *out) nogil
+    orcd_status orcd_bench_attention(int heads, int kv_heads, int head_dim, int n, int pos0,
+                                     int iters, double *seconds) nogil
     ctypedef struct orcd_moe_layer:
         int d, ff, experts, used
         const float *router_w
@@ -108,6 +110,16 @@ def bench_weights(int ggml_type, w, int rows, int cols, int n=0, int iters=100):
     cdef orcd_status st
     with nogil:
         st = orcd_bench_weights(ggml_type, &wv[0], wv.shape[0], rows, cols, n, iters, &seconds)
+    check(st)
+    return seconds
+
+
+def bench_attention(int heads, int kv_heads, int head_dim, int n, int pos0=0, int iters=100):
+    """Mean seconds per attention_prefill of n queries at positions pos0.. over pos0 + n keys."""
+    cdef double seconds = 0.0
+    cdef orcd_status st
+    with nogil:
+        st = orcd_bench_attention(heads, kv_heads, head_dim, n, pos0, iters, &seconds)
     check(st)
     return seconds
 

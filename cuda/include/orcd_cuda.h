@@ -62,15 +62,22 @@ orcd_status orcd_bench_weights(int ggml_type, const void *w, size_t w_bytes, int
  * cudaMemcpy of `bytes`, mean over `iters` copies after a warm-up. */
 orcd_status orcd_bench_copy(size_t bytes, int iters, double *bytes_per_second);
 
-/* Attention (cuda/src/attention.cu) on host arrays: k and v [n_keys][kv_heads * head_dim] are
- * stored at positions 0..n_keys-1 of an FP16 cache of ctx n_keys (n_keys >= pos0 + n); q and
- * out are [n][heads * head_dim], query i at position pos0 + i. window: 0 or the sliding window;
- * sinks: F32 [heads] or NULL. decode_path 0: attention_prefill (any n); 1: attention_decode,
+/* Attention (cuda/src/attention.cu, attention_prefill.cu) on host arrays: k and v
+ * [n_keys][kv_heads * head_dim] are stored at positions 0..n_keys-1 of an FP16 cache of ctx
+ * n_keys (n_keys >= pos0 + n); q and out are [n][heads * head_dim], query i at position
+ * pos0 + i. window: 0 or the sliding window; sinks: F32 [heads] or NULL. decode_path 0:
+ * attention_prefill (any n, with the key-split scratch an engine has); 1: attention_decode,
  * 2: attention_decode_one_launch (n == 1). The kernels run twice on the same buffers, out
  * cleared to NaN between: state the first run leaves behind (decode counters) shows. */
 orcd_status orcd_test_attention(const float *q, int n, const float *k, const float *v,
                                 int n_keys, int heads, int kv_heads, int head_dim, int window,
                                 const float *sinks, int pos0, int decode_path, float *out);
+
+/* Mean seconds per attention_prefill call of n queries at positions pos0.. over an FP16 cache
+ * of pos0 + n keys (constant finite data), over `iters` calls timed with CUDA events, with the
+ * key-split scratch an engine has (attention_prefill_partial_floats). */
+orcd_status orcd_bench_attention(int heads, int kv_heads, int head_dim, int n, int pos0,
+                                 int iters, double *seconds);
 
 /* One mixture-of-experts layer (cuda/src/moe.cu) in host memory. Router: router_w F32
  * [experts][d], router_b [experts]. gate and up: `experts` matrices of ff rows x d columns as

@@ -63,12 +63,18 @@ orcd_status attention_decode_one_launch(const float *q, const half *k_cache, con
                                         cudaStream_t stream, const float *sinks = nullptr,
                                         bool overlap = false);
 
+// Floats of the partials attention_prefill's key split may use: the model's buffer.
+size_t attention_prefill_partial_floats(const AttentionShape &s);
+
 // Prefill: causal attention of n queries (row i at q + i * q_stride, position *pos0 + i) over
 // the cache, in tiles of queries against chunks of keys with an online softmax (flash-attention
 // style); with a window a tile starts at its first query's first key. out is
-// [n, heads * head_dim].
+// [n, heads * head_dim]. With few query tiles the keys are split over blocks whose partials go
+// to `partial` (when they fit its partial_floats); a query's output is the same bits whatever
+// the call, tile or split (attention_prefill.cu).
 orcd_status attention_prefill(const float *q, int q_stride, const half *k_cache,
                               const half *v_cache, float *out, int n, const AttentionShape &s,
-                              const int *pos0, cudaStream_t stream, const float *sinks = nullptr);
+                              const int *pos0, cudaStream_t stream, const float *sinks = nullptr,
+                              float *partial = nullptr, size_t partial_floats = 0);
 
 }  // namespace orcd

@@ -51,7 +51,9 @@ orcd_status attention(const Pass &p, int layer, const QkvView &v) {
     ORCD_TRY(kv_store(v.k, v.v, v.kv_stride, p.n, k, vc, s, p.pos0, p.stream));
     if (p.n == 1)
         return attention_decode(v.q, k, vc, p.a.att, p.a.partial, s, p.pos0, p.stream, sinks);
-    return attention_prefill(v.q, v.q_stride, k, vc, p.a.att, p.n, s, p.pos0, p.stream, sinks);
+    return attention_prefill(v.q, v.q_stride, k, vc, p.a.att, p.n, s, p.pos0, p.stream, sinks,
+                             p.a.prefill_partial,
+                             attention_prefill_partial_floats(attention_shape(p.m.cfg)));
 }
 
 orcd_status embed(const Pass &p, const int32_t *ids) {

@@ -10,6 +10,8 @@ moe (gpt-oss's mixture of experts, one layer) reports the bytes a call must read
 experts' gate, up and down once each, their biases, the router) per second, and TFLOP/s of the
 experts' products; successive calls take other tokens, so other experts (about one expert in
 eight of a decode call was also chosen by the previous call, and may come from L2).
+attention (prefill over the FP16 KV cache, one layer) reports the cache bytes a call reads once
+(its keys and values) per second, and TFLOP/s of q·k and p·v over the causal pairs.
 """
 from __future__ import annotations
 
@@ -45,6 +47,11 @@ MOE = ("gpt-oss-20b", "ffn_{gate,up,down}_exps (4 of 32)", 2880, 2880)
 MOE_EXPERTS, MOE_USED = 32, 4
 MOE_N = [1, 512]
 MOE_BATCHES = 64  # token batches the calls cycle through (decode: 64 different expert sets)
+# (model, tensor: what the call is, heads, kv_heads, head_dim, n, pos0): a 512-token prompt
+# from 0, and a chat turn's 31 new tokens after ~2500 cached ones.
+ATTENTION = [("qwen2.5-0.5b", "prefill of 512 at 0", 14, 2, 64, 512, 0),
+             ("qwen2.5-0.5b", "cached turn of 31 at 2500", 14, 2, 64, 31, 2500),
+             ("phi3-mini", "prefill of 512 at 0", 32, 32, 96, 512, 0)]
 FLOATS = {"F32", "F16", "BF16"}
 MAX_FLOAT_VALUES = 1 << 28  # bigger float matrices would take GBs of host memory
 
@@ -68,8 +75,8 @@ class Row:
 def add_arguments(parser) -> None:
     parser.add_argument("--formats", default=env_default("--formats", ",".join(FORMATS)),
                         help="comma-separated ggml types (default: all served)")
-    parser.add_argument("--ops", default=env_default("--ops", "matvec,matmul,moe"),
-                        help="comma-separated: matvec, matmul, moe")
+    parser.add_argument("--ops", default=env_default("--ops", "matvec,matmul,moe,attention"),
+                        help="comma-separated: matvec, matmul, moe, attention")
     parser.add_argument("--iters", type=int, default=env_default("--iters", 200, int),
                         help="timed calls per figure (matmul uses a quarter)")
     parser.add_argument("--json", action="store_true", default=env_default("--json", False, flag),
@@ -92,6 +99,9 @@ def cases(formats, ops):
         if "moe" in ops and d % block == 0 and ff % block == 0 and name not in FLOATS:
             for n in MOE_N:
                 yield "moe", name, model, tensor, d, ff, n
+    if "attention" in ops:
+        for model, tensor, heads, _, head_dim, n, _ in ATTENTION:
+            yield "attention", "F16", model, tensor, heads, head_dim, n
 
 
 @functools.lru_cache(maxsize=1)  # cases() yields every figure of one matrix in a row
@@ -131,10 +141,24 @@ def measure_moe(name, model, tensor, d, ff, n, copy_bw, iters) -> Row:
                bandwidth / copy_bw, 2.0 * n * MOE_USED * 3 * d * ff / seconds / 1e12)
 
 
+def measure_attention(model, tensor, copy_bw, iters) -> Row:
+    from orcd import _cuda
+    _, _, heads, kv_heads, head_dim, n, pos0 = next(
+        a for a in ATTENTION if a[0] == model and a[1] == tensor)
+    seconds = _cuda.bench_attention(heads, kv_heads, head_dim, n, pos0, iters)
+    nbytes = 2 * 2 * (pos0 + n) * kv_heads * head_dim  # K and V in FP16
+    pairs = n * pos0 + n * (n + 1) // 2  # (query, key) pairs a causal call scores
+    bandwidth = nbytes / seconds
+    return Row("attention", "F16", model, tensor, heads, head_dim, n, nbytes, seconds, bandwidth,
+               bandwidth / copy_bw, 4.0 * heads * head_dim * pairs / seconds / 1e12)
+
+
 def measure(op, name, model, tensor, rows, cols, n, copy_bw, iters) -> Row:
     from orcd import _cuda
     if op == "moe":
         return measure_moe(name, model, tensor, rows, cols, n, copy_bw, iters)
+    if op == "attention":
+        return measure_attention(model, tensor, copy_bw, iters)
     raw = random_weights(name, rows, cols)
     calls = iters if op == "matvec" else max(1, iters // 4)
     seconds = _cuda.bench_weights(int(quant.format_of(name).ggml_type), raw, rows, cols, n, calls)

@@ -1,8 +1,8 @@
-"""The attention kernels (cuda/src/attention.cu) against orcd.reference.ops.attention with
-sinks: decode on both of its paths and prefill, with and without a sliding
-window and sinks, on random data whose keys and values are rounded to FP16 first, as the cache
-holds them. The keys a call must not read (before the first query's window, after the last
-query) are NaN on the GPU's side, so reading one shows in the output."""
+"""The attention kernels (cuda/src/attention.cu, attention_prefill.cu) against
+orcd.reference.ops.attention with sinks: decode on both of its paths and prefill, with and
+without a sliding window and sinks, on random data whose keys and values are rounded to FP16
+first, as the cache holds them. The keys a call must not read (before the first query's window,
+after the last query) are NaN on the GPU's side, so reading one shows in the output."""
 from __future__ import annotations
 
 import zlib
@@ -23,6 +23,13 @@ DECODE_PATHS = ["decode", "decode_one_launch"]
 LONG_DECODES = [(5000, 0), (5000, 4200), (5000, 128), (20000, 128)]
 PREFILL_N = [1, 2, 15, 16, 17, 33, 100, 300]  # around the 16-query tiles and 32-key chunks
 PREFILL_POS0 = [0, 7, 200]
+# The tensor-core prefill (head_dim a multiple of 16) on the real models' head sizes: Qwen2.5's
+# 14 q heads over 2 kv heads (GQA 7), Phi-3's 96. n around its 64-query tiles; at 2500 a tile
+# walks ~10 segments of 256 keys, and few tiles split them over blocks (2, 3, 31, 64 queries).
+FLASH_SHAPES = [(14, 2, 64), (4, 4, 96)]
+FLASH_N = [2, 3, 31, 64, 65, 300]
+FLASH_POS0 = [0, 2500]
+FLASH_VARIANTS = [(0, False), (200, True)]  # (window, sinks)
 FUTURE_KEYS = 3  # cache rows after the last query: written, and never to be read
 # float32 scores, exponentials and sums over up to ~5000 keys in another order than NumPy's:
 # a few 1e-6 of sum(p |v|) in practice; 1e-4 leaves room and stays >= 10x below the change one
@@ -92,6 +99,16 @@ def _prefill_cases():
                             id=f"{shape}-n{n}-pos{pos0}-w{window}-sinks{int(sinks)}")
 
 
+def _flash_prefill_cases():
+    for shape in FLASH_SHAPES:
+        for n in FLASH_N:
+            for pos0 in FLASH_POS0:
+                for window, sinks in FLASH_VARIANTS:
+                    yield pytest.param(
+                        (shape, n, pos0, window, sinks),
+                        id=f"{shape}-n{n}-pos{pos0}-w{window}-sinks{int(sinks)}")
+
+
 def _case(params):
     shape, n, pos0, window, sinks = params
     return Case(shape, n, pos0, window, sinks, seed=zlib.crc32(repr(params).encode()))
@@ -113,7 +130,7 @@ def test_decode_matches_attention_with_sinks(params, path):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("params", list(_prefill_cases()))
+@pytest.mark.parametrize("params", list(_prefill_cases()) + list(_flash_prefill_cases()))
 def test_prefill_matches_attention_with_sinks(params):
     case = _case(params)
     out = _gpu_attention(case, "prefill")
@@ -129,6 +146,29 @@ def test_attention_is_bit_identical_run_to_run(path):
     assert np.array_equal(runs[0], runs[1])
 
 
+# (shape, n, pos0, window): 300 queries at 2500 take the whole path (their split partials would
+# not fit the 64 queries' worth the test entry allocates); their last 2 or 31 alone take the
+# split one (14 heads x 1 tile leave most SMs idle), with other tiles and chunk walks. 64
+# queries split too, as one tile of other rows.
+OVERLAPS = [((14, 2, 64), 300, 2500, 0), ((14, 2, 64), 300, 2500, 200), ((4, 4, 96), 300, 2500, 0),
+            ((14, 2, 64), 64, 2500, 0)]
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("tail", [2, 31])
+@pytest.mark.parametrize("overlap", OVERLAPS, ids=str)
+def test_prefill_rows_are_bit_identical_in_any_call(overlap, tail):
+    """SPEC §8: the prompt cache recomputes a prefilled prompt's last rows alone; they must be
+    the same bits as when the whole prompt was prefilled."""
+    shape, n, pos0, window = overlap
+    case = Case(shape, n, pos0, window, True, seed=11)
+    k, v = case.gpu_cache()
+    whole = _cuda.attention(case.q, k, v, pos0=pos0, window=window, sinks=case.sinks)
+    last = _cuda.attention(case.q[n - tail:], k, v, pos0=pos0 + n - tail, window=window,
+                           sinks=case.sinks)
+    assert np.array_equal(whole[n - tail:].view(np.uint32), last.view(np.uint32))
+
+
 def _edge_changes(case):
     """The references a kernel would match with its window one key short or long (where that
     changes what the last query sees) or without its sinks."""
@@ -141,7 +181,8 @@ def _edge_changes(case):
         yield "no sinks", case.reference(sinks=False)
 
 
-@pytest.mark.parametrize("params", list(_decode_cases()) + list(_prefill_cases()))
+@pytest.mark.parametrize("params", list(_decode_cases()) + list(_prefill_cases()) +
+                         list(_flash_prefill_cases()))
 def test_cases_tell_wrong_windows_and_missing_sinks_apart(params):
     """The GPU tests' data is such that a window off by one or a sink left out fails them: the
     reference moves by more than 10x the tolerance somewhere."""

@@ -40,11 +40,23 @@ def test_bench_matmul_q4_k(benchmark, copy_bandwidth, n):
     _figure(benchmark, copy_bandwidth, "matmul", "Q4_K", "phi3-mini", "attn_qkv", n)
 
 
+@pytest.mark.gpu
+@pytest.mark.parametrize("model,tensor", [a[:2] for a in kernels.ATTENTION], ids=str)
+def test_bench_attention_prefill(benchmark, copy_bandwidth, model, tensor):
+    row = benchmark.pedantic(kernels.measure, args=("attention", "F16", model, tensor, 0, 0, 0,
+                                                    copy_bandwidth, 200), rounds=3)
+    benchmark.extra_info.update(asdict(row))
+    assert row.seconds > 0
+
+
 def test_cases_hold_only_whole_blocks():
     cases = list(kernels.cases(["Q4_K", "Q8_0"], {"matvec", "matmul"}))
     assert all(cols % 256 == 0 for op, name, *_, cols, n in cases if name == "Q4_K")
     assert ("matvec", "Q8_0", "qwen2.5-0.5b", "attn_q", 896, 896, 0) in cases
     assert {n for op, *_, n in cases if op == "matmul"} == set(kernels.MATMUL_N)
+    attention = list(kernels.cases(["Q4_K"], {"attention"}))
+    assert [(op, model, n) for op, _, model, _, _, _, n in attention] == [
+        ("attention", model, n) for model, _, _, _, _, n, _ in kernels.ATTENTION]
 
 
 def test_orcd_bench_kernels_parses_its_options():
