@@ -115,7 +115,7 @@ size_t activation_bytes(const orcd_model_config &c, int rows, int logits_rows) {
     size_t d = c.embedding_length, floats = 3 * rows * d + qkv_floats(c, rows) +
         size_t(rows) * q_dim(c) + ffn_floats(c, rows) + size_t(rows) * c.feed_forward_length +
         size_t(logits_rows) * c.vocab_size + attention_decode_partial_floats(attention_shape(c)) +
-        attention_prefill_partial_floats(attention_shape(c));
+        (rows > 1 ? attention_prefill_partial_floats(attention_shape(c)) : 0);
     return floats * sizeof(float) + (rows + 1 + counters(c)) * sizeof(int32_t) +
            hidden_q_bytes(c) + moe_bytes(c, rows) + matmul_scratch_bytes(c, rows);
 }
@@ -135,8 +135,11 @@ orcd_status activations_alloc(Allocator &alloc, const orcd_model_config &c, int 
     ORCD_TRY(alloc.alloc(&a->logits, size_t(logits_rows) * c.vocab_size, "logits"));
     ORCD_TRY(alloc.alloc(&a->partial, attention_decode_partial_floats(attention_shape(c)),
                          "attention partials"));
-    ORCD_TRY(alloc.alloc(&a->prefill_partial, attention_prefill_partial_floats(attention_shape(c)),
-                         "prefill attention partials"));
+    if (rows > 1) {  // one row takes attention_decode
+        a->prefill_partial_floats = attention_prefill_partial_floats(attention_shape(c));
+        ORCD_TRY(alloc.alloc(&a->prefill_partial, a->prefill_partial_floats,
+                             "prefill attention partials"));
+    }
     ORCD_TRY(alloc.alloc(&a->ids, rows, "token ids"));
     ORCD_TRY(alloc.alloc(&a->pos0, 1, "position"));
     ORCD_TRY(alloc.alloc(&a->hidden_q, hidden_q_bytes(c), "ffn hidden state (Q8_1)"));

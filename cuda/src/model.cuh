@@ -96,7 +96,8 @@ struct Activations {
     float *proj = nullptr;    // [rows, embedding_length] attn_output / ffn_down result
     float *logits = nullptr;  // [logits_rows, vocab_size]
     float *partial = nullptr; // flash-decoding partials
-    float *prefill_partial = nullptr;  // attention_prefill's key-split partials
+    float *prefill_partial = nullptr;  // attention_prefill's key-split partials (rows > 1)
+    size_t prefill_partial_floats = 0;
     // The fused decode step's: hidden as Q8_1 (ffn int8, then a scale per 32), and zeroed
     // counters, head_count for attention_decode_one_launch then one per 32 hidden values.
     int8_t *hidden_q = nullptr;

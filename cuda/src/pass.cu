@@ -52,8 +52,7 @@ orcd_status attention(const Pass &p, int layer, const QkvView &v) {
     if (p.n == 1)
         return attention_decode(v.q, k, vc, p.a.att, p.a.partial, s, p.pos0, p.stream, sinks);
     return attention_prefill(v.q, v.q_stride, k, vc, p.a.att, p.n, s, p.pos0, p.stream, sinks,
-                             p.a.prefill_partial,
-                             attention_prefill_partial_floats(attention_shape(p.m.cfg)));
+                             p.a.prefill_partial, p.a.prefill_partial_floats);
 }
 
 orcd_status embed(const Pass &p, const int32_t *ids) {
