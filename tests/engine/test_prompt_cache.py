@@ -220,8 +220,10 @@ def test_the_cache_rows_equal_a_fresh_prefill(tiny_path):
     rows = len(kept)
     k, v = engine.cache.k[:, :, :rows].copy(), engine.cache.v[:, :, :rows].copy()
     generate(engine, kept + [1], GREEDY, 1)
-    np.testing.assert_allclose(engine.cache.k[:, :, :rows], k, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(engine.cache.v[:, :, :rows], v, rtol=1e-5, atol=1e-6)
+    # float32 sums reassociated (one-row vs many-row BLAS kernels, which differ by CPU) over
+    # 64- and 128-term dots, compounded through the layers: 1e-5 of the rows' largest value.
+    for now, then in ((engine.cache.k[:, :, :rows], k), (engine.cache.v[:, :, :rows], v)):
+        np.testing.assert_allclose(now, then, rtol=1e-5, atol=1e-5 * np.abs(then).max())
 
 
 @pytest.fixture(scope="module")
