@@ -16,6 +16,7 @@
 #include <cstdint>
 #include "attention_decode.cuh"
 #include "common.cuh"
+#include "context.cuh"
 
 namespace orcd {
 
@@ -492,14 +493,6 @@ size_t attention_prefill_partial_floats(const AttentionShape &s) {
     return std::min(split_floats(s, kSplitRows), kMaxPartialFloats);
 }
 
-static int multiprocessors() {
-    int device = 0, count = 0;
-    if (cudaGetDevice(&device) != cudaSuccess ||
-        cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device) != cudaSuccess)
-        return 0;
-    return count;
-}
-
 // Shared memory past 48 KB must be allowed per kernel, once; a GPU with less per block than
 // FlashSmem (sm_86 and sm_89 have 99 KB: head_dim 128 needs 102 KB) takes the scalar path.
 template <int HD>
@@ -533,8 +526,9 @@ static orcd_status flash_prefill(const float *q, int q_stride, const half *kc, c
                                  float *out, int n, const AttentionShape &s, const int *pos0,
                                  cudaStream_t stream, const float *sinks, float *partial,
                                  size_t partial_floats) {
-    int tiles = (n + kTileRows - 1) / kTileRows, segments = prefill_segments(s);
-    bool split = partial && segments > 1 && s.heads * tiles < multiprocessors() &&
+    int tiles = (n + kTileRows - 1) / kTileRows, segments = prefill_segments(s), sms = 0;
+    ORCD_TRY(multiprocessors(&sms));
+    bool split = partial && segments > 1 && s.heads * tiles < sms &&
                  split_floats(s, n) <= partial_floats;
     size_t smem = sizeof(FlashSmem<HD>);
     if (!flash_fits<HD>())
