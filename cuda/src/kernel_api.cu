@@ -86,8 +86,7 @@ struct ScratchBuffers {
     MatmulScratch scratch;
     orcd_status alloc(int rows, int cols, int n, int split) {
         int shape[1][2] = {{rows, cols}};
-        int token_tiles = (n + 63) / 64;
-        scratch.floats = matmul_scratch_floats(shape, 1) * size_t(token_tiles);
+        scratch.floats = matmul_scratch_floats(shape, 1, n);
         scratch.counters = matmul_scratch_counters(shape, 1, n);
         scratch.split = split;
         ORCD_TRY(partial.alloc(scratch.floats * sizeof(float)));

@@ -179,17 +179,19 @@ static bool split_blocks(const MatmulScratch &scratch, int tiles, int splits) {
 
 static int row_tiles(int rows) { return (rows + kTileRows - 1) / kTileRows; }
 
-size_t matmul_scratch_floats(const int (*shapes)[2], int count) {
+static int token_tiles(int tokens) { return (tokens + kTileN - 1) / kTileN; }
+
+size_t matmul_scratch_floats(const int (*shapes)[2], int count, int tokens) {
     size_t most = 0;
     for (int i = 0; i < count; ++i)
         most = std::max(most, size_t(col_splits(shapes[i][1])) * row_tiles(shapes[i][0]));
-    return most * kTileN * kTileRows;
+    return most * token_tiles(tokens) * kTileN * kTileRows;
 }
 
 int matmul_scratch_counters(const int (*shapes)[2], int count, int tokens) {
     int most = 0;
     for (int i = 0; i < count; ++i) most = std::max(most, row_tiles(shapes[i][0]));
-    return most * ((tokens + kTileN - 1) / kTileN);
+    return most * token_tiles(tokens);
 }
 
 orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int rows, int cols,
@@ -201,9 +203,10 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
         if (rows <= 0 || n < 0)
             return fail(ORCD_ERR_INVALID, "matmul: %d rows, %d tokens", rows, n);
         if (n == 0) return ORCD_OK;
-        int token_tiles = (n + kTileN - 1) / kTileN, splits = col_splits(cols);
-        bool split = split_blocks(scratch, row_tiles(rows) * token_tiles, splits);
-        dim3 grid(unsigned(row_tiles(rows)), unsigned(token_tiles), split ? unsigned(splits) : 1u);
+        int tiles = row_tiles(rows) * token_tiles(n), splits = col_splits(cols);
+        bool split = split_blocks(scratch, tiles, splits);
+        dim3 grid(unsigned(row_tiles(rows)), unsigned(token_tiles(n)),
+                  split ? unsigned(splits) : 1u);
         matmul_kernel<F><<<grid, kMatmulThreads, 0, stream>>>(static_cast<const uint8_t *>(w), x,
                                                               y, rows, cols, n, scratch, e);
         return check(cudaGetLastError(), "matmul kernel launch");

@@ -95,7 +95,7 @@ static int projection_shapes(const orcd_model_config &c, int (*shapes)[2]) {
 static size_t matmul_scratch_bytes(const orcd_model_config &c, int rows) {
     if (rows < 2) return 0;
     int shapes[8][2], n = projection_shapes(c, shapes);
-    return matmul_scratch_floats(shapes, n) * sizeof(float) +
+    return matmul_scratch_floats(shapes, n, 1) * sizeof(float) +
            size_t(matmul_scratch_counters(shapes, n, rows)) * sizeof(int);
 }
 
@@ -103,7 +103,7 @@ static orcd_status matmul_scratch_alloc(Allocator &alloc, const orcd_model_confi
                                         cudaStream_t stream, MatmulScratch *m) {
     if (rows < 2) return ORCD_OK;
     int shapes[8][2], n = projection_shapes(c, shapes);
-    m->floats = matmul_scratch_floats(shapes, n);
+    m->floats = matmul_scratch_floats(shapes, n, 1);  // a short prompt's: one tile of tokens
     m->counters = matmul_scratch_counters(shapes, n, rows);
     ORCD_TRY(alloc.alloc(&m->partial, m->floats, "matmul split sums"));
     ORCD_TRY(alloc.alloc(&m->done, m->counters, "matmul split counters"));

@@ -39,10 +39,9 @@ struct MatmulScratch {
     int counters = 0;
     int split = -1;            // -1: split where the GPU would idle, 0: never, 1: always
 };
-// Floats of a MatmulScratch that lets matmul split every projection of these (rows, cols)
-// shapes for up to one tile of tokens (64; more where the splits' sums fit), and its counters
-// for up to `tokens` tokens.
-size_t matmul_scratch_floats(const int (*shapes)[2], int count);
+// Floats and counters of a MatmulScratch that lets matmul split every projection of these
+// (rows, cols) shapes for up to `tokens` tokens (whole tiles of 64: 1 sizes it for one tile).
+size_t matmul_scratch_floats(const int (*shapes)[2], int count, int tokens);
 int matmul_scratch_counters(const int (*shapes)[2], int count, int tokens);
 // What matmul does with a row's sum before storing it: + bias[row] where bias is given, then
 // added to what y holds where accumulate (the residual connection: y += X W^T).
