@@ -91,20 +91,27 @@ static int projection_shapes(const orcd_model_config &c, int (*shapes)[2]) {
     return n;
 }
 
-// matmul's split-K scratch (ops.cuh): none for one row, which takes the matvecs.
-static size_t matmul_scratch_bytes(const orcd_model_config &c, int rows) {
-    if (rows < 2) return 0;
+// The sizes of matmul's split-K scratch (ops.cuh) for a pass of `rows` tokens: the splits'
+// sums of a short prompt (one tile of tokens), counters for every tile; none for one row,
+// which takes the matvecs.
+static MatmulScratch matmul_scratch_sizes(const orcd_model_config &c, int rows) {
+    MatmulScratch m;
+    if (rows < 2) return m;
     int shapes[8][2], n = projection_shapes(c, shapes);
-    return matmul_scratch_floats(shapes, n, 1) * sizeof(float) +
-           size_t(matmul_scratch_counters(shapes, n, rows)) * sizeof(int);
+    m.floats = matmul_scratch_floats(shapes, n, 1);
+    m.counters = matmul_scratch_counters(shapes, n, rows);
+    return m;
+}
+
+static size_t matmul_scratch_bytes(const orcd_model_config &c, int rows) {
+    MatmulScratch m = matmul_scratch_sizes(c, rows);
+    return m.floats * sizeof(float) + size_t(m.counters) * sizeof(int);
 }
 
 static orcd_status matmul_scratch_alloc(Allocator &alloc, const orcd_model_config &c, int rows,
                                         cudaStream_t stream, MatmulScratch *m) {
-    if (rows < 2) return ORCD_OK;
-    int shapes[8][2], n = projection_shapes(c, shapes);
-    m->floats = matmul_scratch_floats(shapes, n, 1);  // a short prompt's: one tile of tokens
-    m->counters = matmul_scratch_counters(shapes, n, rows);
+    *m = matmul_scratch_sizes(c, rows);
+    if (m->floats == 0) return ORCD_OK;
     ORCD_TRY(alloc.alloc(&m->partial, m->floats, "matmul split sums"));
     ORCD_TRY(alloc.alloc(&m->done, m->counters, "matmul split counters"));
     return check(cudaMemsetAsync(m->done, 0, m->counters * sizeof(int), stream),
