@@ -250,7 +250,8 @@ extern "C" orcd_status orcd_test_attention(const float *q, int n, const float *k
     ORCD_TRY(v_cache.alloc(sizeof(half) * kv_values));
     ORCD_TRY(dout.alloc(q_bytes));
     ORCD_TRY(partial.alloc(sizeof(float) * attention_decode_partial_floats(s)));
-    ORCD_TRY(prefill_partial.alloc(sizeof(float) * attention_prefill_partial_floats(s)));
+    size_t prefill_floats = attention_prefill_partial_floats(s);
+    ORCD_TRY(prefill_partial.alloc(sizeof(float) * prefill_floats));
     ORCD_TRY(done.alloc(sizeof(int) * size_t(heads)));
     ORCD_CUDA(cudaMemset(done.as<void>(), 0, sizeof(int) * size_t(heads)));
     const int *keys_at = dpos.as<int>(), *queries_at = keys_at + 1;
@@ -267,8 +268,7 @@ extern "C" orcd_status orcd_test_attention(const float *q, int n, const float *k
             return attention_decode_one_launch(dq.as<float>(), kc, vc, o, partial.as<float>(),
                                                done.as<int>(), s, queries_at, 0, sink);
         return attention_prefill(dq.as<float>(), heads * head_dim, kc, vc, o, n, s, queries_at, 0,
-                                 sink, prefill_partial.as<float>(),
-                                 attention_prefill_partial_floats(s));
+                                 sink, prefill_partial.as<float>(), prefill_floats);
     };
     for (int run = 0; run < 2; ++run) {
         ORCD_CUDA(cudaMemset(dout.as<void>(), 0xFF, q_bytes));  // all-ones bytes: NaN floats
@@ -290,7 +290,8 @@ extern "C" orcd_status orcd_bench_attention(int heads, int kv_heads, int head_di
     ORCD_TRY(v_cache.alloc(kv_bytes));
     ORCD_TRY(dout.alloc(q_bytes));
     ORCD_TRY(dpos.upload(&pos0, sizeof(pos0)));
-    ORCD_TRY(partial.alloc(sizeof(float) * attention_prefill_partial_floats(s)));
+    size_t partial_floats = attention_prefill_partial_floats(s);
+    ORCD_TRY(partial.alloc(sizeof(float) * partial_floats));
     // bytes 0x3C: q 0.0115, k and v 1.06 (the time does not depend on the values)
     ORCD_CUDA(cudaMemset(dq.as<void>(), 0x3C, q_bytes));
     ORCD_CUDA(cudaMemset(k_cache.as<void>(), 0x3C, kv_bytes));
@@ -298,8 +299,7 @@ extern "C" orcd_status orcd_bench_attention(int heads, int kv_heads, int head_di
     auto call = [&] {
         return attention_prefill(dq.as<float>(), heads * head_dim, k_cache.as<half>(),
                                  v_cache.as<half>(), dout.as<float>(), n, s, dpos.as<int>(), 0,
-                                 nullptr, partial.as<float>(),
-                                 attention_prefill_partial_floats(s));
+                                 nullptr, partial.as<float>(), partial_floats);
     };
     ORCD_TRY(call());  // warm-up: first launch, shared-memory attribute
     EventPair timer;
