@@ -17,21 +17,20 @@ import statistics
 import threading
 import time
 
+from orcd.bench.decode import GREEDY, timed_stream
 from orcd.engine.cuda import CudaEngine
-from orcd.engine.sampling import SamplingParams
-
-GREEDY = SamplingParams(temperature=0.0)
 
 
 def ids(vocab: int, n: int, rng: random.Random) -> list[int]:
     return [rng.randrange(3, vocab) for _ in range(n)]
 
 
-def first_id_s(engine: CudaEngine, prompt: list[int], n_cached: int = 0, tokens: int = 1) -> float:
-    start = time.perf_counter()
-    for _ in engine.generate(prompt, GREEDY, tokens, set(), threading.Event(), n_cached):
-        return time.perf_counter() - start
-    raise RuntimeError("no id")
+def stream(engine: CudaEngine, prompt: list[int], tokens: int, n_cached: int = 0):
+    return engine.generate(prompt, GREEDY, tokens, set(), threading.Event(), n_cached)
+
+
+def first_id_s(engine: CudaEngine, prompt: list[int]) -> float:
+    return timed_stream(stream(engine, prompt, 1))[0]
 
 
 def median_ms(f, runs: int) -> float:
@@ -43,7 +42,7 @@ def cached_turn(engine: CudaEngine, rng: random.Random, vocab: int, history: lis
     prompt = history + ids(vocab, 30, rng)
     n_cached = engine.reusable_prefix(prompt)
     start = time.perf_counter()
-    out = list(engine.generate(prompt, GREEDY, 8, set(), threading.Event(), n_cached))
+    out = list(stream(engine, prompt, 8, n_cached))
     elapsed = time.perf_counter() - start
     history[:] = prompt + out
     return elapsed, n_cached
@@ -54,7 +53,7 @@ def kernels(engine: CudaEngine, vocab: int, rng: random.Random, path: str) -> No
     from torch.profiler import ProfilerActivity, profile
     torch.cuda.init()
     conversation = ids(vocab, 2000, rng)
-    list(engine.generate(conversation, GREEDY, 8, set(), threading.Event()))
+    list(stream(engine, conversation, 8))
     with open(path, "w") as out:
         for name, job in (("20-token prompt, first id", lambda: first_id_s(engine, ids(vocab, 20, rng))),
                           ("512-token prompt, first id", lambda: first_id_s(engine, ids(vocab, 512, rng))),
@@ -86,7 +85,7 @@ def main() -> int:
     engine = CudaEngine()
     engine.load(args.model, 4096)
     vocab, rng = engine.config.vocab_size, random.Random(0)
-    first_id_s(engine, ids(vocab, 20, rng), tokens=4)  # warm: the decode graph is captured
+    list(stream(engine, ids(vocab, 20, rng), 4))  # warm: the decode graph is captured
     print(f"{args.model}: {engine.config.block_count} layers, vocab {vocab}")
     t = []
     for _ in range(args.runs):
@@ -98,14 +97,12 @@ def main() -> int:
         ms = median_ms(lambda: first_id_s(engine, ids(vocab, n, rng)), args.runs)
         print(f"first id, {n:5d} tokens {ms:8.3f} ms")
     history = ids(vocab, 2000, rng)
-    list(engine.generate(history, GREEDY, 8, set(), threading.Event()))
+    list(stream(engine, history, 8))
     turns = [cached_turn(engine, rng, vocab, history) for _ in range(args.runs)]
     print(f"cached turn +30, 8 ids {statistics.median(s for s, _ in turns) * 1e3:8.3f} ms "
           f"(cached {turns[-1][1]} of {len(history) - 8})")
-    start = time.perf_counter()
-    n = sum(1 for _ in engine.generate(ids(vocab, 20, rng), GREEDY, 257, set(), threading.Event()))
-    step = (time.perf_counter() - start - first_id_s(engine, ids(vocab, 20, rng))) / (n - 1)
-    print(f"decode step          {step * 1e3:8.3f} ms")
+    _, span, n = timed_stream(stream(engine, ids(vocab, 20, rng), 257))
+    print(f"decode step          {span / (n - 1) * 1e3:8.3f} ms")
     if args.kernels:
         kernels(engine, vocab, rng, args.kernels)
     engine.close()
