@@ -43,7 +43,8 @@ orcd_status orcd_block_layout(int ggml_type, int *block_size, int *type_size);
  * w holds rows x cols values as GGUF stores them (w_bytes checked against the shape).
  * matvec: y[rows] = W x; matmul: y[n, rows] = x[n, cols] W^T; embed: out[n, cols] = W[ids].
  * matmul's split: -1 gives each column split a block where the engine would (a launch that
- * leaves the GPU idle), 0 never, 1 always (the results are the same bits: ops.cuh). */
+ * leaves the GPU idle), 0 never, 1 always, 2 always with the splits' sums added through global
+ * memory (sm_80's way; 1 uses a cluster on sm_90): the results are the same bits (ops.cuh). */
 orcd_status orcd_test_matvec(int ggml_type, const void *w, size_t w_bytes, const float *x,
                              float *y, int rows, int cols);
 orcd_status orcd_test_matmul(int ggml_type, const void *w, size_t w_bytes, const float *x,

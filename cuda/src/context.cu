@@ -53,7 +53,7 @@ extern "C" orcd_status orcd_device_info_get(int device, orcd_device_info *out) {
 namespace orcd {
 
 constexpr int kMinSm = 80;  // the oldest architecture the library is built for
-constexpr int kMaxDevices = 64;  // devices whose multiprocessor count is cached
+constexpr int kMaxDevices = 64;  // devices whose attributes are cached
 
 orcd_status context_init(int device) {
     int n = orcd_device_count();
@@ -73,20 +73,36 @@ orcd_status context_init(int device) {
 
 orcd_status use_device(int device) { return check(cudaSetDevice(device), "cudaSetDevice"); }
 
-orcd_status multiprocessors(int *out) {
-    static std::atomic<int> cached[kMaxDevices];
+// Attribute `attr` of the current device, queried once per device (devices past kMaxDevices
+// each time) and cached in `cache`.
+static orcd_status cached_attribute(cudaDeviceAttr attr, std::atomic<int> (&cache)[kMaxDevices],
+                                    const char *what, int *out) {
     int device = 0;
     ORCD_CUDA(cudaGetDevice(&device));
-    if (device >= kMaxDevices)
-        return check(cudaDeviceGetAttribute(out, cudaDevAttrMultiProcessorCount, device),
-                     "multiprocessor count");
-    int n = cached[device].load(std::memory_order_relaxed);
+    if (device >= kMaxDevices) return check(cudaDeviceGetAttribute(out, attr, device), what);
+    int n = cache[device].load(std::memory_order_relaxed);
     if (n == 0) {
-        ORCD_CUDA(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, device));
-        cached[device].store(n, std::memory_order_relaxed);
+        ORCD_TRY(check(cudaDeviceGetAttribute(&n, attr, device), what));
+        cache[device].store(n, std::memory_order_relaxed);
     }
     *out = n;
     return ORCD_OK;
+}
+
+orcd_status multiprocessors(int *out) {
+    static std::atomic<int> cache[kMaxDevices];
+    return cached_attribute(cudaDevAttrMultiProcessorCount, cache, "multiprocessor count", out);
+}
+
+orcd_status compute_major(int *out) {
+    static std::atomic<int> cache[kMaxDevices];
+    return cached_attribute(cudaDevAttrComputeCapabilityMajor, cache, "compute capability", out);
+}
+
+orcd_status shared_memory_optin(int *out) {
+    static std::atomic<int> cache[kMaxDevices];
+    return cached_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, cache,
+                            "shared memory per block", out);
 }
 
 }  // namespace orcd

@@ -49,6 +49,7 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     m.cfg.rope_factors = nullptr;  // the caller's memory, read only during load
     ORCD_TRY(activations_alloc(e->alloc, c, 1, 1, e->stream, &e->step));
     ORCD_TRY(activations_alloc(e->alloc, c, prefill_rows(c), 1, e->stream, &e->prefill));
+    e->prefill.matmul.clusters = e->options.clusters;
     ORCD_TRY(sampler_init(e->sampler, e->alloc, c.vocab_size, e->stream));
     ORCD_TRY(decode_state_alloc(e->alloc, c, &e->decode));
     if (m.decode == DecodePath::persistent)
@@ -81,6 +82,7 @@ orcd_status forward_logits(orcd_engine *e, const int32_t *ids, int n, float *log
     const orcd_model_config &c = e->model.cfg;
     Activations a;
     ORCD_TRY(activations_alloc(e->alloc, c, n, n, e->stream, &a));
+    a.matmul.clusters = e->options.clusters;
     const int zero = 0;
     ORCD_CUDA(cudaMemcpyAsync(a.pos0, &zero, sizeof zero, cudaMemcpyHostToDevice, e->stream));
     ORCD_CUDA(cudaMemcpyAsync(a.ids, ids, n * sizeof(int32_t), cudaMemcpyHostToDevice, e->stream));

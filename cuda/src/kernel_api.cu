@@ -80,15 +80,19 @@ orcd_status matvec_from_env(int ggml_type, const void *w, const float *x, float 
 }
 
 // A MatmulScratch that holds every split's sums of one (rows, cols, n) product; split as
-// MatmulScratch::split.
+// MatmulScratch::split, 2 as 1 with the sums through global memory (never a cluster);
+// clusters as options.cuh's ORCD_CLUSTERS.
 struct ScratchBuffers {
     DeviceBuffer partial, done;
     MatmulScratch scratch;
     orcd_status alloc(int rows, int cols, int n, int split) {
         int shape[1][2] = {{rows, cols}};
+        Options o;
+        ORCD_TRY(options_from_env(&o));
         scratch.floats = matmul_scratch_floats(shape, 1, n);
         scratch.counters = matmul_scratch_counters(shape, 1, n);
-        scratch.split = split;
+        scratch.split = split == 2 ? 1 : split;
+        scratch.clusters = o.clusters && split != 2;
         ORCD_TRY(partial.alloc(scratch.floats * sizeof(float)));
         ORCD_TRY(done.alloc(scratch.counters * sizeof(int)));
         ORCD_CUDA(cudaMemset(done.as<void>(), 0, scratch.counters * sizeof(int)));
@@ -156,9 +160,9 @@ extern "C" orcd_status orcd_test_matmul(int ggml_type, const void *w, size_t w_b
                                         int split) {
     ORCD_TRY(check_weights(ggml_type, w_bytes, rows, cols));
     if (n <= 0) return fail(ORCD_ERR_INVALID, "matmul of %d tokens", n);
-    if (split < -1 || split > 1)
+    if (split < -1 || split > 2)
         return fail(ORCD_ERR_INVALID, "matmul split %d: use -1 (where the GPU would idle), 0 "
-                    "(never) or 1 (always)", split);
+                    "(never), 1 (always) or 2 (always, the sums through global memory)", split);
     DeviceBuffer dw, dx, dy;
     ScratchBuffers scratch;
     ORCD_TRY(dw.upload(w, w_bytes));

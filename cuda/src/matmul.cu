@@ -3,14 +3,17 @@
 // and dequantizes the W tile into shared memory (never a dequantized copy in device memory),
 // then four warps each multiply a 32 x 32 sub-tile with wmma. Edges are zero-filled. The
 // columns go in splits of kSplitCols summed apart (ops.cuh): a short prompt's few tiles take
-// a block per split instead of one block walking thousands of columns.
+// a block per split (matmul_split_kernel) instead of one block walking thousands of columns.
 #include <algorithm>
+#include <cooperative_groups.h>
 #include "context.cuh"
 #include "matmul.cuh"
 #include "ops.cuh"
 #include "quant.cuh"
 
 namespace orcd {
+
+namespace cg = cooperative_groups;
 
 struct MatmulSmem {
     HalfTile x, w;
@@ -127,30 +130,155 @@ __device__ void add_splits(const float *part, size_t stride, int splits, int val
     }
 }
 
-// A block per tile of kTileN tokens x kTileRows rows (blockIdx.x, .y), walking every split;
-// or, with gridDim.z > 1, per tile and split (blockIdx.z): its sum goes to scratch, and the
-// tile's last block to arrive adds the splits' sums in order. Then the epilogue (ops.cuh).
-// Only the elements of the tile's real tokens are stored.
+// A block per tile of kTileN tokens x kTileRows rows (blockIdx.x, .y), walking every split,
+// then the epilogue (ops.cuh). Only the elements of the tile's real tokens are stored.
 template <class F>
 __global__ void __launch_bounds__(kMatmulThreads)
 matmul_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float *__restrict__ y,
-              int rows, int cols, int n, MatmulScratch scratch, MatmulEpilogue ep) {
+              int rows, int cols, int n, MatmulEpilogue ep) {
     __shared__ __align__(32) MatmulSmem s;
-    __shared__ bool last;
     int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN;
     int warp = threadIdx.x / 32, wt = warp_tokens(warp), wr = warp_rows(warp);
-    bool split = gridDim.z > 1;
     Accumulator total[2][2];
-    tile_splits<F>(s, w, x, rows, cols, n, row0, tok0, split ? blockIdx.z : 0,
-                   split ? blockIdx.z + 1 : col_splits(cols), total);
+    tile_splits<F>(s, w, x, rows, cols, n, row0, tok0, 0, col_splits(cols), total);
     store_accumulators(s.y, wt, wr, total);
     __syncthreads();
     int valid = min(kTileN, n - tok0) * kTileRows;
-    if (!split) {
-        for (int e = threadIdx.x; e < valid; e += kMatmulThreads)
-            store_out(y, ep, s.y[e / kTileRows][e % kTileRows], e, rows, row0, tok0);
-        return;
+    for (int e = threadIdx.x; e < valid; e += kMatmulThreads)
+        store_out(y, ep, s.y[e / kTileRows][e % kTileRows], e, rows, row0, tok0);
+}
+
+// One split of one tile: its X and W tiles whole in (dynamic) shared memory, kSplitCols
+// columns of each row, F16. Afterwards the same memory holds the split's sums.
+constexpr int kSplitLd = kSplitCols + 8;  // padded as kLd
+constexpr int kSplitRunsPerRow = kSplitCols / kRun;
+struct SplitSmem {
+    union {
+        struct {
+            __half x[kTileN][kSplitLd], w[kTileRows][kSplitLd];
+        } in;
+        FloatTile y;
+    };
+};
+constexpr int kSplitWarpRows = 16;  // warp w multiplies rows 16w.. with every token of the tile
+static_assert(kTileRows == kSplitWarpRows * (kMatmulThreads / 32) &&
+                  kTileRows * kSplitRunsPerRow % kMatmulThreads == 0,
+              "matmul_split_kernel: four warps of 16 rows; every thread fills as many W runs");
+
+// X runs per thread in flight at once (16 registers each): with the W runs, a tile of 16 to
+// 32 tokens is one round trip to memory.
+constexpr int kXBatch = 4;
+
+// kXBatch runs of the split's X tile from run0 (a thread's runs, kMatmulThreads apart), as
+// F32; runs past the tokens or columns read a valid one and are zeroed (no branch: the loads
+// can all be issued before the first is used).
+__device__ __forceinline__ void load_x_batch(const float *x, int cols, int n, int tok0, int k0,
+                                             int run0, float (&v)[kXBatch][kRun]) {
+#pragma unroll
+    for (int i = 0; i < kXBatch; ++i) {
+        int run = run0 + i * kMatmulThreads;
+        int t = tok0 + run / kSplitRunsPerRow, k = k0 + run % kSplitRunsPerRow * kRun;
+        load_x_run(x + size_t(min(t, n - 1)) * cols + min(k, cols - kRun), v[i]);
+        if (t >= n || k >= cols)
+            for (float &e : v[i]) e = 0.0f;
     }
+}
+
+__device__ __forceinline__ void store_x_batch(SplitSmem &s, int x_runs, int run0,
+                                              const float (&v)[kXBatch][kRun]) {
+#pragma unroll
+    for (int i = 0; i < kXBatch; ++i) {
+        int run = run0 + i * kMatmulThreads;
+        if (run < x_runs)
+            store_run(&s.in.x[run / kSplitRunsPerRow][run % kSplitRunsPerRow * kRun], v[i]);
+    }
+}
+
+// The split's tiles into shared memory as F16, the W tile's loads and the first batch of the X
+// tile's in flight together before the first is stored: one round trip to memory for a tile
+// of up to 32 tokens, instead of one per step of kTileK. The loads are branch-free (a run past
+// the rows reads a valid one and is zeroed). Tokens up to t_rows (whole fragments of 16).
+template <class F>
+__device__ __forceinline__ void load_split(SplitSmem &s, const uint8_t *w, const float *x,
+                                           int rows, int cols, int n, int row0, int tok0,
+                                           int k0, int t_rows) {
+    constexpr int kWRuns = kTileRows * kSplitRunsPerRow / kMatmulThreads;
+    int x_runs = t_rows * kSplitRunsPerRow;
+    float xv[kXBatch][kRun];
+    load_x_batch(x, cols, n, tok0, k0, threadIdx.x, xv);
+    __half2 wh[kWRuns][kRun / 2];
+#pragma unroll
+    for (int i = 0; i < kWRuns; ++i) {
+        int run = threadIdx.x + i * kMatmulThreads;
+        int r = row0 + run / kSplitRunsPerRow, k = k0 + run % kSplitRunsPerRow * kRun;
+        float v[kRun];
+        dequant16<F>(w + row_bytes<F>(cols) * min(r, rows - 1), min(k, cols - kRun), v);
+        if (r >= rows || k >= cols)
+            for (float &e : v) e = 0.0f;
+        to_half(wh[i], v);
+    }
+    store_x_batch(s, x_runs, threadIdx.x, xv);
+#pragma unroll
+    for (int i = 0; i < kWRuns; ++i) {
+        int run = threadIdx.x + i * kMatmulThreads;
+        store_half_run(&s.in.w[run / kSplitRunsPerRow][run % kSplitRunsPerRow * kRun], wh[i]);
+    }
+    for (int run0 = threadIdx.x + kXBatch * kMatmulThreads; run0 < x_runs;
+         run0 += kXBatch * kMatmulThreads) {
+        load_x_batch(x, cols, n, tok0, k0, run0, xv);
+        store_x_batch(s, x_runs, run0, xv);
+    }
+}
+
+// Split z of the tile at (row0, tok0) into `sums` ([token][row]; it may be s.y): tile_splits'
+// sum for that split, chunk by chunk of 16 columns in the same order (the same F32 chain per
+// element: the same bits), its tiles loaded at once (load_split). Warp w takes rows 16w.. with
+// every token of the tile.
+template <class F>
+__device__ __forceinline__ void split_sum(SplitSmem &s, FloatTile &sums, const uint8_t *w,
+                                          const float *x, int rows, int cols, int n, int row0,
+                                          int tok0, int z) {
+    int k0 = z * kSplitCols, fragments = (min(kTileN, n - tok0) + 15) / 16;
+    load_split<F>(s, w, x, rows, cols, n, row0, tok0, k0, 16 * fragments);
+    __syncthreads();
+    int r0 = threadIdx.x / 32 * kSplitWarpRows;
+    int chunks = (min(cols, k0 + kSplitCols) - k0 + kTileK - 1) / kTileK * (kTileK / 16);
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[kTileN / 16];
+    for (auto &a : acc) wmma::fill_fragment(a, 0.0f);
+    for (int c = 0; c < chunks; ++c) {
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
+        wmma::load_matrix_sync(b, &s.in.w[r0][16 * c], kSplitLd);
+#pragma unroll
+        for (int i = 0; i < kTileN / 16; ++i) {
+            if (i >= fragments) continue;
+            wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
+            wmma::load_matrix_sync(a, &s.in.x[16 * i][16 * c], kSplitLd);
+            wmma::mma_sync(acc[i], a, b, acc[i]);
+        }
+    }
+    __syncthreads();  // the tiles are read: sums may be their memory, the next split's loads follow
+#pragma unroll
+    for (int i = 0; i < kTileN / 16; ++i)
+        if (i < fragments)
+            wmma::store_matrix_sync(&sums[16 * i][r0], acc[i], kLdOut, wmma::mem_row_major);
+    __syncthreads();
+}
+
+// A block per tile and split (blockIdx.x rows, .y tokens, .z split): the split's sum
+// (split_sum) goes to scratch, and the tile's last block to arrive adds the splits' sums in
+// split order, then the epilogue. Only the elements of the tile's real tokens are stored. The
+// sm_80 path of a split launch, and sm_90's where a cluster's shared memory is too small.
+template <class F>
+__global__ void __launch_bounds__(kMatmulThreads)
+matmul_split_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
+                    float *__restrict__ y, int rows, int cols, int n, MatmulScratch scratch,
+                    MatmulEpilogue ep) {
+    extern __shared__ __align__(32) uint8_t smem[];
+    SplitSmem &s = *reinterpret_cast<SplitSmem *>(smem);
+    __shared__ bool last;
+    int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN;
+    split_sum<F>(s, s.y, w, x, rows, cols, n, row0, tok0, blockIdx.z);
+    int valid = min(kTileN, n - tok0) * kTileRows;
     int tile = blockIdx.y * gridDim.x + blockIdx.x;
     size_t stride = size_t(gridDim.x) * gridDim.y * kTileN * kTileRows;  // from split to split
     float *part = scratch.partial + size_t(tile) * kTileN * kTileRows;
@@ -166,6 +294,49 @@ matmul_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float 
     if (threadIdx.x == 0) scratch.done[tile] = 0;  // for the next launch
 }
 
+// A cluster per tile (sm_90): its blockIdx.z-th block sums splits per_block * z.. (split_sum)
+// into its own shared memory, one tile of sums each after the split's tiles; then every block
+// adds a share of the tile's elements over all the cluster's sums, in split order, reading
+// the others' shared memory: no trip through global memory, no atomic. The same F32 adds in
+// the same order as add_splits: the same bits.
+constexpr int kClusterMax = 8;  // blocks of a cluster (the portable most)
+template <class F>
+__global__ void __launch_bounds__(kMatmulThreads)
+matmul_cluster_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
+                      float *__restrict__ y, int rows, int cols, int n, int per_block,
+                      MatmulEpilogue ep) {
+#if __CUDA_ARCH__ >= 900
+    extern __shared__ __align__(32) uint8_t smem[];
+    SplitSmem &s = *reinterpret_cast<SplitSmem *>(smem);
+    FloatTile *sums = reinterpret_cast<FloatTile *>(smem + sizeof(SplitSmem));
+    cg::cluster_group cluster = cg::this_cluster();
+    int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN;
+    int splits = col_splits(cols), first = int(blockIdx.z) * per_block;
+    for (int z = first; z < min(splits, first + per_block); ++z)
+        split_sum<F>(s, sums[z - first], w, x, rows, cols, n, row0, tok0, z);
+    cluster.sync();  // every split's sums are in place
+    int valid = min(kTileN, n - tok0) * kTileRows, blocks = int(gridDim.z);
+    for (int e = int(blockIdx.z) * kMatmulThreads + threadIdx.x; e < valid;
+         e += blocks * kMatmulThreads) {
+        int t = e / kTileRows, r = e % kTileRows;
+        float sum = 0.0f;
+        for (int z0 = 0; z0 < splits; z0 += kReduceDepth) {
+            float v[kReduceDepth];
+#pragma unroll
+            for (int d = 0; d < kReduceDepth; ++d) {
+                int z = min(z0 + d, splits - 1);
+                v[d] = cluster.map_shared_rank(sums, z / per_block)[z % per_block][t][r];
+            }
+#pragma unroll
+            for (int d = 0; d < kReduceDepth; ++d)
+                if (z0 + d < splits) sum = z0 + d == 0 ? v[d] : sum + v[d];
+        }
+        store_out(y, ep, sum, e, rows, row0, tok0);
+    }
+    cluster.sync();  // the sums stay until every block has read them
+#endif
+}
+
 // Whether a launch of `tiles` tiles gives each split a block of its own: where the tiles alone
 // would leave most of the GPU idle, and the scratch holds every split's sums.
 static bool split_blocks(const MatmulScratch &scratch, int tiles, int splits) {
@@ -175,6 +346,59 @@ static bool split_blocks(const MatmulScratch &scratch, int tiles, int splits) {
     if (scratch.split == 1 || !fits) return fits;
     int sms = 0;
     return multiprocessors(&sms) == ORCD_OK && tiles < 2 * sms;
+}
+
+// How a cluster shares a tile's splits: per_block consecutive splits a block, at most
+// kClusterMax blocks; each block's shared memory holds the split's tiles and its sums.
+struct ClusterShape {
+    int per_block, blocks;
+    size_t smem;
+};
+
+static ClusterShape cluster_shape(int splits) {
+    int per_block = (splits + kClusterMax - 1) / kClusterMax;
+    return {per_block, (splits + per_block - 1) / per_block,
+            sizeof(SplitSmem) + size_t(per_block) * sizeof(FloatTile)};
+}
+
+// Whether a split launch's sums meet in a cluster (sm_90 and later, where the scratch allows
+// it and a block may have the shared memory).
+static orcd_status cluster_fits(const MatmulScratch &scratch, int splits, bool *out) {
+    *out = false;
+    if (!scratch.clusters) return ORCD_OK;
+    int major = 0, optin = 0;
+    ORCD_TRY(compute_major(&major));
+    if (major < 9) return ORCD_OK;
+    ORCD_TRY(shared_memory_optin(&optin));
+    *out = cluster_shape(splits).smem <= size_t(optin);
+    return ORCD_OK;
+}
+
+// A kernel may take all the shared memory a block can have, over the 48 KiB it gets without
+// asking (asked once per kernel: the launches pass what they use).
+template <class... Params>
+static cudaError_t allow_shared_memory(void (*kernel)(Params...)) {
+    int optin = 0;
+    if (shared_memory_optin(&optin) != ORCD_OK) return cudaErrorUnknown;
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin);
+}
+
+template <class... Params, class... Args>
+static cudaError_t launch_cluster(void (*kernel)(Params...), dim3 grid, const ClusterShape &c,
+                                  cudaStream_t stream, Args... args) {
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = 1;
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = unsigned(c.blocks);
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(kMatmulThreads);
+    cfg.dynamicSmemBytes = c.smem;
+    cfg.stream = stream;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    return cudaLaunchKernelEx(&cfg, kernel, args...);
 }
 
 static int row_tiles(int rows) { return (rows + kTileRows - 1) / kTileRows; }
@@ -204,12 +428,29 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
             return fail(ORCD_ERR_INVALID, "matmul: %d rows, %d tokens", rows, n);
         if (n == 0) return ORCD_OK;
         int tiles = row_tiles(rows) * token_tiles(n), splits = col_splits(cols);
-        bool split = split_blocks(scratch, tiles, splits);
-        dim3 grid(unsigned(row_tiles(rows)), unsigned(token_tiles(n)),
-                  split ? unsigned(splits) : 1u);
-        matmul_kernel<F><<<grid, kMatmulThreads, 0, stream>>>(static_cast<const uint8_t *>(w), x,
-                                                              y, rows, cols, n, scratch, e);
-        return check(cudaGetLastError(), "matmul kernel launch");
+        const uint8_t *wb = static_cast<const uint8_t *>(w);
+        dim3 grid(unsigned(row_tiles(rows)), unsigned(token_tiles(n)));
+        if (!split_blocks(scratch, tiles, splits)) {
+            matmul_kernel<F><<<grid, kMatmulThreads, 0, stream>>>(wb, x, y, rows, cols, n, e);
+            return check(cudaGetLastError(), "matmul kernel launch");
+        }
+        bool clustered = false;
+        ORCD_TRY(cluster_fits(scratch, splits, &clustered));
+        if (clustered) {
+            static const cudaError_t allowed = allow_shared_memory(matmul_cluster_kernel<F>);
+            ORCD_CUDA(allowed);
+            ClusterShape c = cluster_shape(splits);
+            grid.z = unsigned(c.blocks);
+            return check(launch_cluster(matmul_cluster_kernel<F>, grid, c, stream, wb, x, y, rows,
+                                        cols, n, c.per_block, e),
+                         "matmul cluster kernel launch");
+        }
+        static const cudaError_t allowed = allow_shared_memory(matmul_split_kernel<F>);
+        ORCD_CUDA(allowed);
+        grid.z = unsigned(splits);
+        matmul_split_kernel<F><<<grid, kMatmulThreads, sizeof(SplitSmem), stream>>>(
+            wb, x, y, rows, cols, n, scratch, e);
+        return check(cudaGetLastError(), "matmul split kernel launch");
     });
 }
 

@@ -26,8 +26,9 @@ orcd_status matvec(MatvecPath path, int ggml_type, const void *w, const float *x
 // The columns are summed in splits of kSplitCols, each from zero, and the splits' sums added
 // in order: a row's result is the same bits whatever n and whichever blocks computed it (the
 // prompt cache recomputes a prompt's last rows alone, SPEC §8). Where the tiles alone would
-// leave the GPU idle (a short prompt), each split takes a block of its own and the last one
-// of a tile adds them up, in `scratch` (null: one block walks every split).
+// leave the GPU idle (a short prompt), each split takes a block of its own (on sm_90 a
+// cluster's block, up to 8 a tile) and the sums meet in shared memory, or the last block of a
+// tile adds them up in `scratch` (null: one block walks every split).
 constexpr int kSplitCols = 256;
 __host__ __device__ constexpr int col_splits(int cols) {
     return (cols + kSplitCols - 1) / kSplitCols;
@@ -38,6 +39,8 @@ struct MatmulScratch {
     int *done = nullptr;       // arrivals per tile, zero before and after a launch
     int counters = 0;
     int split = -1;            // -1: split where the GPU would idle, 0: never, 1: always
+    bool clusters = true;      // sm_90: a split launch's sums meet in a thread-block cluster's
+                               // shared memory; false: in `partial` (the sm_80 way)
 };
 // Floats and counters of a MatmulScratch that lets matmul split every projection of these
 // (rows, cols) shapes for up to `tokens` tokens (whole tiles of 64: 1 sizes it for one tile).

@@ -32,6 +32,11 @@ orcd_status options_from_env(Options *out) {
     else if (overlap && *overlap && !is(overlap, "1"))
         return fail(ORCD_ERR_INVALID, "ORCD_OVERLAP=%s: use 0 (each decode kernel after the "
                     "last) or 1 (overlapping launches, the default)", overlap);
+    const char *clusters = std::getenv("ORCD_CLUSTERS");
+    if (is(clusters, "0")) o.clusters = false;
+    else if (clusters && *clusters && !is(clusters, "1"))
+        return fail(ORCD_ERR_INVALID, "ORCD_CLUSTERS=%s: use 0 (split sums through global "
+                    "memory) or 1 (through a cluster's shared memory, the default)", clusters);
     const char *m = std::getenv("ORCD_MATVEC");
     if (is(m, "f32")) o.matvec = MatvecPath::f32;
     else if (m && *m && !is(m, "q8_1"))

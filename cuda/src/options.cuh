@@ -17,6 +17,9 @@
 //                    Unset or "1": on sm_90 and later they are launched to overlap their
 //                    predecessor (programmatic dependent launch, overlap.cuh) and prefetch
 //                    their weights into L2 meanwhile.
+//   ORCD_CLUSTERS    "0": a short prompt's split matmul adds its splits' sums through global
+//                    memory and an atomic arrival count (the sm_80 way) instead of inside a
+//                    thread-block cluster's shared memory (sm_90, the default there).
 //   ORCD_FAULT       test-only, alloc:N: read by each Allocator when it is made (alloc.cuh).
 #pragma once
 #include "common.cuh"
@@ -33,6 +36,7 @@ struct Options {
     bool graphs = true;
     MatvecPath matvec = MatvecPath::q8_1;
     bool overlap = true;  // where the device has it (sm_90 and later)
+    bool clusters = true;  // the same
 };
 
 // ORCD_ERR_INVALID naming the variable for a value it does not take.

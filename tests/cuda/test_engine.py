@@ -242,8 +242,9 @@ def test_same_ids_across_processes_with_and_without_cuda_graph(synth, arch, fuse
     first, second = run_job(path, ORCD_FUSED=fused), run_job(path, ORCD_FUSED=fused)
     plain = run_job(path, ORCD_CUDA_GRAPH="0", ORCD_FUSED=fused)
     serial = run_job(path, ORCD_OVERLAP="0", ORCD_FUSED=fused)  # kernels one after another
+    unclustered = run_job(path, ORCD_CLUSTERS="0", ORCD_FUSED=fused)  # split sums via memory
     assert first["jobs"][0] == first["jobs"][1] == second["jobs"][0] == plain["jobs"][0]
-    assert serial["jobs"][0] == first["jobs"][0]
+    assert serial["jobs"][0] == first["jobs"][0] == unclustered["jobs"][0]
     assert len(first["jobs"][0]) == 32
 
 
@@ -372,6 +373,7 @@ def test_without_a_gpu_the_engine_names_the_cpu_device():
     ("ORCD_PERSISTENT_BLOCKS", "9", "ORCD_PERSISTENT_BLOCKS=9: use 1 to 4"),
     ("ORCD_MATVEC", "int4", "ORCD_MATVEC=int4: use f32"),
     ("ORCD_OVERLAP", "yes", "ORCD_OVERLAP=yes: use 0"),
+    ("ORCD_CLUSTERS", "yes", "ORCD_CLUSTERS=yes: use 0"),
 ])
 def test_a_bad_switch_fails_engine_creation_naming_it(monkeypatch, name, value, names):
     from orcd.engine.cuda import CudaEngine
