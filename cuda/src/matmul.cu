@@ -148,65 +148,53 @@ matmul_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float 
         store_out(y, ep, s.y[e / kTileRows][e % kTileRows], e, rows, row0, tok0);
 }
 
-// One split of one tile: its X and W tiles whole in (dynamic) shared memory, kSplitCols
-// columns of each row, F16. Afterwards the same memory holds the split's sums.
+// One split of one tile in (dynamic) shared memory, F16, kSplitCols columns a row: the W
+// tile, then the X tile's rows of `fragments` x 16 tokens (a short prompt's few tokens take
+// little), then, in a cluster, each of the block's splits' sums. The global-memory path's sums
+// take the W tile's place once the multiply has read it.
 constexpr int kSplitLd = kSplitCols + 8;  // padded as kLd
 constexpr int kSplitRunsPerRow = kSplitCols / kRun;
-struct SplitSmem {
-    union {
-        struct {
-            __half x[kTileN][kSplitLd], w[kTileRows][kSplitLd];
-        } in;
-        FloatTile y;
-    };
+using SplitRow = __half[kSplitLd];
+using SumsRow = float[kLdOut];
+struct SplitLayout {
+    int fragments, per_block;  // per_block: 0 on the global-memory path
+    __host__ __device__ static constexpr size_t w_bytes() {
+        return size_t(kTileRows) * sizeof(SplitRow);
+    }
+    __host__ __device__ size_t x_bytes() const { return size_t(16 * fragments) * sizeof(SplitRow); }
+    __host__ __device__ size_t sums_bytes() const {
+        return size_t(16 * fragments) * sizeof(SumsRow);
+    }
+    __host__ __device__ size_t bytes() const {
+        return w_bytes() + x_bytes() + size_t(per_block) * sums_bytes();
+    }
 };
+static_assert(sizeof(SumsRow) * kTileN <= SplitLayout::w_bytes(), "the sums fit the W tile");
+
+struct SplitTiles {
+    SplitRow *w, *x;
+};
+
+__device__ __forceinline__ SplitTiles split_tiles(uint8_t *smem) {
+    return {reinterpret_cast<SplitRow *>(smem),
+            reinterpret_cast<SplitRow *>(smem + SplitLayout::w_bytes())};
+}
+
 constexpr int kSplitWarpRows = 16;  // warp w multiplies rows 16w.. with every token of the tile
+constexpr int kSplitBlocksPerSm = 4;  // a short prompt's tiles fit 4 to an SM (registers)
 static_assert(kTileRows == kSplitWarpRows * (kMatmulThreads / 32) &&
                   kTileRows * kSplitRunsPerRow % kMatmulThreads == 0,
-              "matmul_split_kernel: four warps of 16 rows; every thread fills as many W runs");
+              "split_sum: four warps of 16 rows; every thread fills as many W runs");
 
-// X runs per thread in flight at once (16 registers each): with the W runs, a tile of 16 to
-// 32 tokens is one round trip to memory.
-constexpr int kXBatch = 4;
-
-// kXBatch runs of the split's X tile from run0 (a thread's runs, kMatmulThreads apart), as
-// F32; runs past the tokens or columns read a valid one and are zeroed (no branch: the loads
-// can all be issued before the first is used).
-__device__ __forceinline__ void load_x_batch(const float *x, int cols, int n, int tok0, int k0,
-                                             int run0, float (&v)[kXBatch][kRun]) {
-#pragma unroll
-    for (int i = 0; i < kXBatch; ++i) {
-        int run = run0 + i * kMatmulThreads;
-        int t = tok0 + run / kSplitRunsPerRow, k = k0 + run % kSplitRunsPerRow * kRun;
-        load_x_run(x + size_t(min(t, n - 1)) * cols + min(k, cols - kRun), v[i]);
-        if (t >= n || k >= cols)
-            for (float &e : v[i]) e = 0.0f;
-    }
-}
-
-__device__ __forceinline__ void store_x_batch(SplitSmem &s, int x_runs, int run0,
-                                              const float (&v)[kXBatch][kRun]) {
-#pragma unroll
-    for (int i = 0; i < kXBatch; ++i) {
-        int run = run0 + i * kMatmulThreads;
-        if (run < x_runs)
-            store_run(&s.in.x[run / kSplitRunsPerRow][run % kSplitRunsPerRow * kRun], v[i]);
-    }
-}
-
-// The split's tiles into shared memory as F16, the W tile's loads and the first batch of the X
-// tile's in flight together before the first is stored: one round trip to memory for a tile
-// of up to 32 tokens, instead of one per step of kTileK. The loads are branch-free (a run past
-// the rows reads a valid one and is zeroed). Tokens up to t_rows (whole fragments of 16).
+// The split's tiles into shared memory as F16, every load branch-free (a run past the rows,
+// tokens or columns reads a valid one and is zeroed) so that the compiler can issue them
+// before it converts the first: about one round trip to memory for a short prompt's split,
+// instead of one per step of kTileK.
 template <class F>
-__device__ __forceinline__ void load_split(SplitSmem &s, const uint8_t *w, const float *x,
+__device__ __forceinline__ void load_split(const SplitTiles &s, const uint8_t *w, const float *x,
                                            int rows, int cols, int n, int row0, int tok0,
                                            int k0, int t_rows) {
     constexpr int kWRuns = kTileRows * kSplitRunsPerRow / kMatmulThreads;
-    int x_runs = t_rows * kSplitRunsPerRow;
-    float xv[kXBatch][kRun];
-    load_x_batch(x, cols, n, tok0, k0, threadIdx.x, xv);
-    __half2 wh[kWRuns][kRun / 2];
 #pragma unroll
     for (int i = 0; i < kWRuns; ++i) {
         int run = threadIdx.x + i * kMatmulThreads;
@@ -215,27 +203,23 @@ __device__ __forceinline__ void load_split(SplitSmem &s, const uint8_t *w, const
         dequant16<F>(w + row_bytes<F>(cols) * min(r, rows - 1), min(k, cols - kRun), v);
         if (r >= rows || k >= cols)
             for (float &e : v) e = 0.0f;
-        to_half(wh[i], v);
+        store_run(&s.w[run / kSplitRunsPerRow][run % kSplitRunsPerRow * kRun], v);
     }
-    store_x_batch(s, x_runs, threadIdx.x, xv);
-#pragma unroll
-    for (int i = 0; i < kWRuns; ++i) {
-        int run = threadIdx.x + i * kMatmulThreads;
-        store_half_run(&s.in.w[run / kSplitRunsPerRow][run % kSplitRunsPerRow * kRun], wh[i]);
-    }
-    for (int run0 = threadIdx.x + kXBatch * kMatmulThreads; run0 < x_runs;
-         run0 += kXBatch * kMatmulThreads) {
-        load_x_batch(x, cols, n, tok0, k0, run0, xv);
-        store_x_batch(s, x_runs, run0, xv);
+    for (int run = threadIdx.x; run < t_rows * kSplitRunsPerRow; run += kMatmulThreads) {
+        int t = tok0 + run / kSplitRunsPerRow, k = k0 + run % kSplitRunsPerRow * kRun;
+        float v[kRun];
+        load_x_run(x + size_t(min(t, n - 1)) * cols + min(k, cols - kRun), v);
+        if (t >= n || k >= cols)
+            for (float &e : v) e = 0.0f;
+        store_run(&s.x[run / kSplitRunsPerRow][run % kSplitRunsPerRow * kRun], v);
     }
 }
 
-// Split z of the tile at (row0, tok0) into `sums` ([token][row]; it may be s.y): tile_splits'
-// sum for that split, chunk by chunk of 16 columns in the same order (the same F32 chain per
-// element: the same bits), its tiles loaded at once (load_split). Warp w takes rows 16w.. with
-// every token of the tile.
+// Split z of the tile at (row0, tok0) into `sums` ([token][row], the layout's fragments x 16
+// tokens): tile_splits' sum for that split, chunk by chunk of 16 columns in the same order
+// (the same F32 chain per element: the same bits). Warp w takes rows 16w.. with every token.
 template <class F>
-__device__ __forceinline__ void split_sum(SplitSmem &s, FloatTile &sums, const uint8_t *w,
+__device__ __forceinline__ void split_sum(const SplitTiles &s, SumsRow *sums, const uint8_t *w,
                                           const float *x, int rows, int cols, int n, int row0,
                                           int tok0, int z) {
     int k0 = z * kSplitCols, fragments = (min(kTileN, n - tok0) + 15) / 16;
@@ -247,16 +231,16 @@ __device__ __forceinline__ void split_sum(SplitSmem &s, FloatTile &sums, const u
     for (auto &a : acc) wmma::fill_fragment(a, 0.0f);
     for (int c = 0; c < chunks; ++c) {
         wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
-        wmma::load_matrix_sync(b, &s.in.w[r0][16 * c], kSplitLd);
+        wmma::load_matrix_sync(b, &s.w[r0][16 * c], kSplitLd);
 #pragma unroll
         for (int i = 0; i < kTileN / 16; ++i) {
             if (i >= fragments) continue;
             wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
-            wmma::load_matrix_sync(a, &s.in.x[16 * i][16 * c], kSplitLd);
+            wmma::load_matrix_sync(a, &s.x[16 * i][16 * c], kSplitLd);
             wmma::mma_sync(acc[i], a, b, acc[i]);
         }
     }
-    __syncthreads();  // the tiles are read: sums may be their memory, the next split's loads follow
+    __syncthreads();  // the tiles are read: the sums may take their place, the next split's loads
 #pragma unroll
     for (int i = 0; i < kTileN / 16; ++i)
         if (i < fragments)
@@ -267,23 +251,24 @@ __device__ __forceinline__ void split_sum(SplitSmem &s, FloatTile &sums, const u
 // A block per tile and split (blockIdx.x rows, .y tokens, .z split): the split's sum
 // (split_sum) goes to scratch, and the tile's last block to arrive adds the splits' sums in
 // split order, then the epilogue. Only the elements of the tile's real tokens are stored. The
-// sm_80 path of a split launch, and sm_90's where a cluster's shared memory is too small.
+// sm_80 path of a split launch, and sm_90's past a cluster's size.
 template <class F>
-__global__ void __launch_bounds__(kMatmulThreads)
+__global__ void __launch_bounds__(kMatmulThreads, kSplitBlocksPerSm)
 matmul_split_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
                     float *__restrict__ y, int rows, int cols, int n, MatmulScratch scratch,
                     MatmulEpilogue ep) {
     extern __shared__ __align__(32) uint8_t smem[];
-    SplitSmem &s = *reinterpret_cast<SplitSmem *>(smem);
     __shared__ bool last;
+    SplitTiles s = split_tiles(smem);
+    SumsRow *sums = reinterpret_cast<SumsRow *>(smem);  // in the W tile's place
     int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN;
-    split_sum<F>(s, s.y, w, x, rows, cols, n, row0, tok0, blockIdx.z);
+    split_sum<F>(s, sums, w, x, rows, cols, n, row0, tok0, blockIdx.z);
     int valid = min(kTileN, n - tok0) * kTileRows;
     int tile = blockIdx.y * gridDim.x + blockIdx.x;
     size_t stride = size_t(gridDim.x) * gridDim.y * kTileN * kTileRows;  // from split to split
     float *part = scratch.partial + size_t(tile) * kTileN * kTileRows;
     for (int e = threadIdx.x; e < valid; e += kMatmulThreads)
-        part[blockIdx.z * stride + e] = s.y[e / kTileRows][e % kTileRows];
+        part[blockIdx.z * stride + e] = sums[e / kTileRows][e % kTileRows];
     __threadfence();  // the sum is visible before the arrival is counted
     __syncthreads();
     if (threadIdx.x == 0) last = atomicAdd(&scratch.done[tile], 1) == int(gridDim.z) - 1;
@@ -294,47 +279,81 @@ matmul_split_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
     if (threadIdx.x == 0) scratch.done[tile] = 0;  // for the next launch
 }
 
-// A cluster per tile (sm_90): its blockIdx.z-th block sums splits per_block * z.. (split_sum)
-// into its own shared memory, one tile of sums each after the split's tiles; then every block
-// adds a share of the tile's elements over all the cluster's sums, in split order, reading
-// the others' shared memory: no trip through global memory, no atomic. The same F32 adds in
-// the same order as add_splits: the same bits.
-constexpr int kClusterMax = 8;  // blocks of a cluster (the portable most)
+// A cluster per tile (sm_90), a block per split: each block's split sum (split_sum) stays in
+// its shared memory, then every block adds a share of the tile's elements over all the
+// cluster's sums, in split order, reading the others' shared memory: no trip through global
+// memory, no atomic. The same F32 adds in the same order as add_splits: the same bits.
+constexpr int kClusterMax = 8;  // blocks of a cluster (the portable most): splits of 2,048 columns
 template <class F>
-__global__ void __launch_bounds__(kMatmulThreads)
+__global__ void __launch_bounds__(kMatmulThreads, kSplitBlocksPerSm)
 matmul_cluster_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
-                      float *__restrict__ y, int rows, int cols, int n, int per_block,
+                      float *__restrict__ y, int rows, int cols, int n, SplitLayout l,
                       MatmulEpilogue ep) {
 #if __CUDA_ARCH__ >= 900
     extern __shared__ __align__(32) uint8_t smem[];
-    SplitSmem &s = *reinterpret_cast<SplitSmem *>(smem);
-    FloatTile *sums = reinterpret_cast<FloatTile *>(smem + sizeof(SplitSmem));
+    SplitTiles s = split_tiles(smem);
+    SumsRow *sums = reinterpret_cast<SumsRow *>(smem + SplitLayout::w_bytes() + l.x_bytes());
     cg::cluster_group cluster = cg::this_cluster();
-    int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN;
-    int splits = col_splits(cols), first = int(blockIdx.z) * per_block;
-    for (int z = first; z < min(splits, first + per_block); ++z)
-        split_sum<F>(s, sums[z - first], w, x, rows, cols, n, row0, tok0, z);
+    int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN, splits = int(gridDim.z);
+    split_sum<F>(s, sums, w, x, rows, cols, n, row0, tok0, blockIdx.z);
     cluster.sync();  // every split's sums are in place
-    int valid = min(kTileN, n - tok0) * kTileRows, blocks = int(gridDim.z);
+    int valid = min(kTileN, n - tok0) * kTileRows;
     for (int e = int(blockIdx.z) * kMatmulThreads + threadIdx.x; e < valid;
-         e += blocks * kMatmulThreads) {
+         e += splits * kMatmulThreads) {
         int t = e / kTileRows, r = e % kTileRows;
-        float sum = 0.0f;
-        for (int z0 = 0; z0 < splits; z0 += kReduceDepth) {
-            float v[kReduceDepth];
+        float v[kClusterMax];
 #pragma unroll
-            for (int d = 0; d < kReduceDepth; ++d) {
-                int z = min(z0 + d, splits - 1);
-                v[d] = cluster.map_shared_rank(sums, z / per_block)[z % per_block][t][r];
-            }
+        for (int z = 0; z < kClusterMax; ++z)
+            v[z] = cluster.map_shared_rank(sums, min(z, splits - 1))[t][r];
+        float sum = v[0];
 #pragma unroll
-            for (int d = 0; d < kReduceDepth; ++d)
-                if (z0 + d < splits) sum = z0 + d == 0 ? v[d] : sum + v[d];
-        }
+        for (int z = 1; z < kClusterMax; ++z)
+            if (z < splits) sum += v[z];
         store_out(y, ep, sum, e, rows, row0, tok0);
     }
     cluster.sync();  // the sums stay until every block has read them
 #endif
+}
+
+// Whether a split launch's sums meet in a cluster: sm_90 and later, at most kClusterMax
+// splits, where the scratch allows it.
+static orcd_status clustered(const MatmulScratch &scratch, int splits, bool *out) {
+    *out = false;
+    if (!scratch.clusters || splits > kClusterMax) return ORCD_OK;
+    int major = 0;
+    ORCD_TRY(compute_major(&major));
+    *out = major >= 9;
+    return ORCD_OK;
+}
+
+// A kernel may take all the shared memory a block can have beside its static shared memory,
+// over the 48 KiB it gets without asking (asked once per kernel: each launch passes its size).
+template <class... Params>
+static cudaError_t allow_shared_memory(void (*kernel)(Params...)) {
+    int optin = 0;
+    if (shared_memory_optin(&optin) != ORCD_OK) return cudaErrorInvalidDevice;
+    cudaFuncAttributes a{};
+    if (cudaError_t e = cudaFuncGetAttributes(&a, kernel); e != cudaSuccess) return e;
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                optin - int(a.sharedSizeBytes));
+}
+
+template <class... Params, class... Args>
+static cudaError_t launch_cluster(void (*kernel)(Params...), dim3 grid, size_t smem,
+                                  cudaStream_t stream, Args... args) {
+    cudaLaunchAttribute attr{};
+    attr.id = cudaLaunchAttributeClusterDimension;
+    attr.val.clusterDim.x = 1;
+    attr.val.clusterDim.y = 1;
+    attr.val.clusterDim.z = grid.z;
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = dim3(kMatmulThreads);
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cfg.attrs = &attr;
+    cfg.numAttrs = 1;
+    return cudaLaunchKernelEx(&cfg, kernel, args...);
 }
 
 // Whether a launch of `tiles` tiles gives each split a block of its own: where the tiles alone
@@ -346,59 +365,6 @@ static bool split_blocks(const MatmulScratch &scratch, int tiles, int splits) {
     if (scratch.split == 1 || !fits) return fits;
     int sms = 0;
     return multiprocessors(&sms) == ORCD_OK && tiles < 2 * sms;
-}
-
-// How a cluster shares a tile's splits: per_block consecutive splits a block, at most
-// kClusterMax blocks; each block's shared memory holds the split's tiles and its sums.
-struct ClusterShape {
-    int per_block, blocks;
-    size_t smem;
-};
-
-static ClusterShape cluster_shape(int splits) {
-    int per_block = (splits + kClusterMax - 1) / kClusterMax;
-    return {per_block, (splits + per_block - 1) / per_block,
-            sizeof(SplitSmem) + size_t(per_block) * sizeof(FloatTile)};
-}
-
-// Whether a split launch's sums meet in a cluster (sm_90 and later, where the scratch allows
-// it and a block may have the shared memory).
-static orcd_status cluster_fits(const MatmulScratch &scratch, int splits, bool *out) {
-    *out = false;
-    if (!scratch.clusters) return ORCD_OK;
-    int major = 0, optin = 0;
-    ORCD_TRY(compute_major(&major));
-    if (major < 9) return ORCD_OK;
-    ORCD_TRY(shared_memory_optin(&optin));
-    *out = cluster_shape(splits).smem <= size_t(optin);
-    return ORCD_OK;
-}
-
-// A kernel may take all the shared memory a block can have, over the 48 KiB it gets without
-// asking (asked once per kernel: the launches pass what they use).
-template <class... Params>
-static cudaError_t allow_shared_memory(void (*kernel)(Params...)) {
-    int optin = 0;
-    if (shared_memory_optin(&optin) != ORCD_OK) return cudaErrorUnknown;
-    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, optin);
-}
-
-template <class... Params, class... Args>
-static cudaError_t launch_cluster(void (*kernel)(Params...), dim3 grid, const ClusterShape &c,
-                                  cudaStream_t stream, Args... args) {
-    cudaLaunchAttribute attr{};
-    attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim.x = 1;
-    attr.val.clusterDim.y = 1;
-    attr.val.clusterDim.z = unsigned(c.blocks);
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = grid;
-    cfg.blockDim = dim3(kMatmulThreads);
-    cfg.dynamicSmemBytes = c.smem;
-    cfg.stream = stream;
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
-    return cudaLaunchKernelEx(&cfg, kernel, args...);
 }
 
 static int row_tiles(int rows) { return (rows + kTileRows - 1) / kTileRows; }
@@ -434,21 +400,22 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
             matmul_kernel<F><<<grid, kMatmulThreads, 0, stream>>>(wb, x, y, rows, cols, n, e);
             return check(cudaGetLastError(), "matmul kernel launch");
         }
-        bool clustered = false;
-        ORCD_TRY(cluster_fits(scratch, splits, &clustered));
-        if (clustered) {
+        // a split a block: the tiles' fragments of 16 tokens size the shared memory
+        SplitLayout l{(std::min(n, kTileN) + 15) / 16, 0};
+        grid.z = unsigned(splits);
+        bool cluster = false;
+        ORCD_TRY(clustered(scratch, splits, &cluster));
+        if (cluster) {
             static const cudaError_t allowed = allow_shared_memory(matmul_cluster_kernel<F>);
             ORCD_CUDA(allowed);
-            ClusterShape c = cluster_shape(splits);
-            grid.z = unsigned(c.blocks);
-            return check(launch_cluster(matmul_cluster_kernel<F>, grid, c, stream, wb, x, y, rows,
-                                        cols, n, c.per_block, e),
+            l.per_block = 1;
+            return check(launch_cluster(matmul_cluster_kernel<F>, grid, l.bytes(), stream, wb, x,
+                                        y, rows, cols, n, l, e),
                          "matmul cluster kernel launch");
         }
         static const cudaError_t allowed = allow_shared_memory(matmul_split_kernel<F>);
         ORCD_CUDA(allowed);
-        grid.z = unsigned(splits);
-        matmul_split_kernel<F><<<grid, kMatmulThreads, sizeof(SplitSmem), stream>>>(
+        matmul_split_kernel<F><<<grid, kMatmulThreads, l.bytes(), stream>>>(
             wb, x, y, rows, cols, n, scratch, e);
         return check(cudaGetLastError(), "matmul split kernel launch");
     });

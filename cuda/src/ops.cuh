@@ -26,9 +26,9 @@ orcd_status matvec(MatvecPath path, int ggml_type, const void *w, const float *x
 // The columns are summed in splits of kSplitCols, each from zero, and the splits' sums added
 // in order: a row's result is the same bits whatever n and whichever blocks computed it (the
 // prompt cache recomputes a prompt's last rows alone, SPEC §8). Where the tiles alone would
-// leave the GPU idle (a short prompt), each split takes a block of its own (on sm_90 a
-// cluster's block, up to 8 a tile) and the sums meet in shared memory, or the last block of a
-// tile adds them up in `scratch` (null: one block walks every split).
+// leave the GPU idle (a short prompt), each split takes a block of its own, and a tile's sums
+// meet in a thread-block cluster's shared memory (sm_90, up to 8 splits) or the tile's last
+// block adds them up in `scratch` (null: one block walks every split).
 constexpr int kSplitCols = 256;
 __host__ __device__ constexpr int col_splits(int cols) {
     return (cols + kSplitCols - 1) / kSplitCols;
