@@ -192,3 +192,21 @@ def test_execute_logprobs_on_token_events(serve):
         r = await s.client.post("/execute", json={**JOB, "job_id": "j3", "logprobs": 21})
         assert r.status_code == 400 and (await r.get_json())["message"].startswith("logprobs")
     serve(check)
+
+
+def test_api_key_guards_every_route_but_the_probes(serve):
+    """--api-key adds the authorize hook; without one no request needs a key."""
+    from orcd.server.app import create_app
+
+    async def check(s):
+        guarded = create_app(s.state, api_key="k").test_client()
+        assert (await guarded.post("/execute", json=JOB)).status_code == 401
+        assert (await guarded.post("/cancel", json={"job_id": "j1"})).status_code == 401
+        assert (await guarded.get("/v1/models")).status_code == 401
+        assert (await guarded.get("/health")).status_code == 200
+        assert (await guarded.get("/metrics")).status_code == 200
+        authorized = await guarded.get("/v1/models", headers={"Authorization": "Bearer k"})
+        assert authorized.status_code == 200
+        assert (await s.client.get("/v1/models")).status_code == 200
+        assert (await s.client.post("/cancel", json={"job_id": "j1"})).status_code == 202
+    serve(check)
