@@ -51,7 +51,7 @@ FusedMatvec qkv_op(const Pass &p, int layer) {
     const orcd_model_config &c = p.m.cfg;
     const LayerWeights &l = p.m.w.layers[layer];
     FusedMatvec op = fused_op(p, Epilogue::qkv, p.a.x, c.embedding_length, &l.attn_norm, c.rms_eps,
-                              qkv_view(c, p.a).q);
+                              qkv_view(p.m, p.a).q);
     if (l.attn_qkv.data) {
         op.w[0] = l.attn_qkv;
         op.parts = 1;
@@ -68,7 +68,7 @@ FusedMatvec qkv_op(const Pass &p, int layer) {
 DecodeAttention attention_op(const Pass &p, int layer) {
     size_t at = layer * p.m.kv.layer_elems;
     AttentionShape s = layer_attention_shape(p.m.cfg, layer);
-    return {qkv_view(p.m.cfg, p.a).q, p.m.kv.k + at, p.m.kv.v + at, p.a.partial, p.a.att,
+    return {qkv_view(p.m, p.a).q, p.m.kv.k + at, p.m.kv.v + at, p.a.partial, p.a.att,
             p.a.splits_done, s, attention_decode_splits(s), p.pos0,
             p.m.w.layers[layer].attn_sinks.f32()};
 }

@@ -37,8 +37,9 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     Model &m = e->model;
     m.cfg = c;
     TensorMap tensors;
-    ORCD_TRY(upload_tensors(e->alloc, t, n, chunk, progress, user, e->stream, &tensors));
-    ORCD_TRY(bind_weights(c, tensors, &m.w));
+    ORCD_TRY(upload_tensors(e->alloc, t, n, e->options.joint ? joint_tensors(c) : JointGroups{},
+                            chunk, progress, user, e->stream, &tensors));
+    ORCD_TRY(bind_weights(c, tensors, e->options.joint, &m.w));
     m.decode = decode_path_for(e->options, c, m.w);
     m.matvec = e->options.matvec;
     int major = 0;

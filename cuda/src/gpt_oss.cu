@@ -22,7 +22,7 @@ orcd_status mixture_of_experts(const Pass &p, const LayerWeights &l) {
 
 orcd_status layer(const Pass &p, int i) {
     const LayerWeights &l = p.m.w.layers[i];
-    QkvView v = qkv_view(p.m.cfg, p.a);
+    QkvView v = qkv_view(p.m, p.a);
     ORCD_TRY(rmsnorm(p, p.a.x, l.attn_norm, p.a.xn, p.n));
     ORCD_TRY(qkv(p, l, v));
     ORCD_TRY(rope(p, v));

@@ -13,7 +13,7 @@ namespace orcd {
 namespace {
 
 orcd_status ffn(const Pass &p, const LayerWeights &l) {
-    FfnView f = ffn_view(p.m.cfg, p.a);
+    FfnView f = ffn_view(p.m, p.a);
     if (l.ffn_gate.data) {
         ORCD_TRY(project(p, l.ffn_gate, p.a.xn, f.gate, p.n));
         ORCD_TRY(project(p, l.ffn_up, p.a.xn, f.up, p.n));
@@ -27,7 +27,7 @@ orcd_status ffn(const Pass &p, const LayerWeights &l) {
 
 orcd_status layer(const Pass &p, int i) {
     const LayerWeights &l = p.m.w.layers[i];
-    QkvView v = qkv_view(p.m.cfg, p.a);
+    QkvView v = qkv_view(p.m, p.a);
     ORCD_TRY(rmsnorm(p, p.a.x, l.attn_norm, p.a.xn, p.n));
     ORCD_TRY(qkv(p, l, v));
     ORCD_TRY(rope(p, v));

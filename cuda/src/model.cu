@@ -51,16 +51,16 @@ static size_t moe_bytes(const orcd_model_config &c, int rows) {
     return c.arch == ORCD_ARCH_GPT_OSS ? moe_scratch_bytes(moe_weights(c), rows) : 0;
 }
 
-QkvView qkv_view(const orcd_model_config &c, const Activations &a) {
-    int q = q_dim(c), kv = kv_dim(c);
-    if (fused_tensors(c)) return {a.qkv, a.qkv + q, a.qkv + q + kv, q + 2 * kv, q + 2 * kv};
+QkvView qkv_view(const Model &m, const Activations &a) {
+    int q = q_dim(m.cfg), kv = kv_dim(m.cfg);
+    if (m.w.joint_qkv) return {a.qkv, a.qkv + q, a.qkv + q + kv, q + 2 * kv, q + 2 * kv};
     float *k = a.qkv + aligned(size_t(a.rows) * q);
     return {a.qkv, k, k + aligned(size_t(a.rows) * kv), q, kv};
 }
 
-FfnView ffn_view(const orcd_model_config &c, const Activations &a) {
-    int f = c.feed_forward_length;
-    if (fused_tensors(c)) return {a.ffn, a.ffn + f, 2 * f};
+FfnView ffn_view(const Model &m, const Activations &a) {
+    int f = m.cfg.feed_forward_length;
+    if (m.w.joint_gate_up) return {a.ffn, a.ffn + f, 2 * f};
     return {a.ffn, a.ffn + aligned(size_t(a.rows) * f), f};
 }
 
@@ -225,11 +225,75 @@ static orcd_status bind_layer(const orcd_model_config &c, const TensorMap &t, in
     return find(t, name("ffn_down.weight"), f, d, &l->ffn_down);
 }
 
-orcd_status bind_weights(const orcd_model_config &c, const TensorMap &t, Weights *w) {
+JointGroups joint_tensors(const orcd_model_config &c) {
+    JointGroups groups;
+    if (fused_tensors(c)) return groups;  // the file's own
+    for (int i = 0; i < c.block_count; ++i) {
+        std::string b = "blk." + std::to_string(i) + ".";
+        groups.push_back({b + "attn_q.weight", b + "attn_k.weight", b + "attn_v.weight"});
+        groups.push_back({b + "attn_q.bias", b + "attn_k.bias", b + "attn_v.bias"});
+        groups.push_back({b + "ffn_gate.weight", b + "ffn_up.weight"});
+    }
+    return groups;
+}
+
+// Whether each tensor's bytes end where the next one's begin, all of one type.
+static bool side_by_side(std::initializer_list<const Tensor *> tensors) {
+    const Tensor *prev = nullptr;
+    for (const Tensor *t : tensors) {
+        if (!t->data) return false;
+        if (prev && (static_cast<const char *>(prev->data) + prev->nbytes != t->data ||
+                     prev->type != t->type))
+            return false;
+        prev = t;
+    }
+    return true;
+}
+
+// One tensor of a's rows and then b's (and c's), at a's address.
+static Tensor joined(const Tensor &a, const Tensor &b, const Tensor *c = nullptr) {
+    Tensor t = a;
+    t.ne1 += b.ne1 + (c ? c->ne1 : 0);
+    t.nbytes += b.nbytes + (c ? c->nbytes : 0);
+    return t;
+}
+
+// Vectors a, b, c end to end, at a's address.
+static Tensor joined_vectors(const Tensor &a, const Tensor &b, const Tensor &c) {
+    Tensor t = a;
+    t.ne0 += b.ne0 + c.ne0;
+    t.nbytes += b.nbytes + c.nbytes;
+    return t;
+}
+
+// The joint_tensors groups of every layer bound as one tensor each, where every layer's were
+// placed side by side (the activations' layout is the model's: all layers or none).
+static void bind_joint(const orcd_model_config &c, bool joint, Weights *w) {
+    bool qkv = joint && !fused_tensors(c), gate_up = joint && !fused_tensors(c);
+    for (const LayerWeights &l : w->layers) {
+        qkv = qkv && side_by_side({&l.attn_q, &l.attn_k, &l.attn_v}) &&
+              (!l.attn_q_bias.data ||
+               side_by_side({&l.attn_q_bias, &l.attn_k_bias, &l.attn_v_bias}));
+        gate_up = gate_up && side_by_side({&l.ffn_gate, &l.ffn_up});
+    }
+    for (LayerWeights &l : w->layers) {
+        if (qkv) {
+            l.attn_qkv = joined(l.attn_q, l.attn_k, &l.attn_v);
+            if (l.attn_q_bias.data)
+                l.attn_qkv_bias = joined_vectors(l.attn_q_bias, l.attn_k_bias, l.attn_v_bias);
+        }
+        if (gate_up) l.ffn_up = joined(l.ffn_gate, l.ffn_up), l.ffn_gate = Tensor{};
+    }
+    w->joint_qkv = qkv || fused_tensors(c);
+    w->joint_gate_up = gate_up || fused_tensors(c);
+}
+
+orcd_status bind_weights(const orcd_model_config &c, const TensorMap &t, bool joint, Weights *w) {
     int d = c.embedding_length;
     ORCD_TRY(find(t, "token_embd.weight", d, c.vocab_size, &w->token_embd));
     w->layers.assign(c.block_count, LayerWeights{});
     for (int i = 0; i < c.block_count; ++i) ORCD_TRY(bind_layer(c, t, i, &w->layers[i]));
+    bind_joint(c, joint, w);
     ORCD_TRY(find(t, "output_norm.weight", d, 1, &w->output_norm));
     if (!t.count("output.weight")) {
         w->output = w->token_embd;

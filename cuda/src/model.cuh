@@ -21,6 +21,7 @@ struct Tensor {
     const void *data = nullptr;
     int type = 0;
     int64_t ne0 = 0, ne1 = 0, ne2 = 1;
+    size_t nbytes = 0;
     const float *f32() const { return static_cast<const float *>(data); }
 };
 
@@ -29,12 +30,14 @@ using TensorMap = std::unordered_map<std::string, Tensor>;
 struct LayerWeights {
     Tensor attn_norm;
     Tensor attn_q, attn_k, attn_v;            // llama, qwen2
-    Tensor attn_qkv;                          // phi3: rows Q, then K, then V
+    Tensor attn_qkv;                          // rows Q, then K, then V: phi3's, or joint
     Tensor attn_q_bias, attn_k_bias, attn_v_bias;  // qwen2 (`attn_q.bias` ...)
+    Tensor attn_qkv_bias;                     // the three side by side, with a joint attn_qkv
     Tensor attn_output;
     Tensor attn_output_bias, attn_sinks;      // gpt-oss
     Tensor ffn_norm;                          // gpt-oss: post_attention_norm
-    Tensor ffn_gate;                          // absent in phi3: ffn_up holds gate, then up
+    Tensor ffn_gate;                          // absent in phi3 and where joint: ffn_up holds
+                                              // gate, then up
     Tensor ffn_up, ffn_down;
     // gpt-oss's mixture of experts: the router (ffn_gate_inp) and the experts' matrices
     // (ffn_{gate,up,down}_exps, ne2 = experts), each with its bias.
@@ -48,6 +51,10 @@ struct Weights {
     std::vector<LayerWeights> layers;
     Tensor output_norm;
     Tensor output;  // token_embd when the file has no output.weight (tied)
+    // Every layer's Q, K, V rows are one matrix (attn_qkv), and its gate and up rows one
+    // (ffn_up): phi3's file has them so, other files' were placed side by side at load
+    // (joint_tensors); the activations' layout follows (qkv_view, ffn_view).
+    bool joint_qkv = false, joint_gate_up = false;
 };
 
 struct KvCache {
@@ -114,22 +121,28 @@ struct QkvView {
     float *q, *k, *v;
     int q_stride, kv_stride;
 };
-QkvView qkv_view(const orcd_model_config &c, const Activations &a);
+QkvView qkv_view(const Model &m, const Activations &a);
 
 // Gate and up rows inside Activations::ffn, likewise (phi3's ffn_up holds gate, then up).
 struct FfnView {
     float *gate, *up;
     int stride;
 };
-FfnView ffn_view(const orcd_model_config &c, const Activations &a);
+FfnView ffn_view(const Model &m, const Activations &a);
 
 AttentionShape attention_shape(const orcd_model_config &c);
 size_t activation_bytes(const orcd_model_config &c, int rows, int logits_rows);
 orcd_status activations_alloc(Allocator &alloc, const orcd_model_config &c, int rows,
                               int logits_rows, cudaStream_t stream, Activations *a);
 
-// Binds every tensor the architecture needs; ORCD_ERR_INVALID naming a missing one.
-orcd_status bind_weights(const orcd_model_config &c, const TensorMap &t, Weights *w);
+// The tensors to place side by side at load (upload_tensors), so that one launch multiplies
+// them together: each layer's q, k, v and their biases, and its gate and up. A group whose
+// tensors differ in type is left apart.
+using JointGroups = std::vector<std::vector<std::string>>;
+JointGroups joint_tensors(const orcd_model_config &c);
+// Binds every tensor the architecture needs; ORCD_ERR_INVALID naming a missing one. With
+// `joint`, where every layer's groups of joint_tensors lie side by side, each is bound as one.
+orcd_status bind_weights(const orcd_model_config &c, const TensorMap &t, bool joint, Weights *w);
 size_t kv_cache_bytes(const orcd_model_config &c);
 orcd_status kv_cache_alloc(Allocator &alloc, const orcd_model_config &c, KvCache *kv);
 // inv_freq of the rope, divided by the config's rope_factors (longrope, YaRN) when it has them.

@@ -37,6 +37,11 @@ orcd_status options_from_env(Options *out) {
     else if (clusters && *clusters && !is(clusters, "1"))
         return fail(ORCD_ERR_INVALID, "ORCD_CLUSTERS=%s: use 0 (split sums through global "
                     "memory) or 1 (through a cluster's shared memory, the default)", clusters);
+    const char *joint = std::getenv("ORCD_JOINT");
+    if (is(joint, "0")) o.joint = false;
+    else if (joint && *joint && !is(joint, "1"))
+        return fail(ORCD_ERR_INVALID, "ORCD_JOINT=%s: use 0 (a tensor an allocation) or 1 (q, k, "
+                    "v and gate, up side by side, the default)", joint);
     const char *m = std::getenv("ORCD_MATVEC");
     if (is(m, "f32")) o.matvec = MatvecPath::f32;
     else if (m && *m && !is(m, "q8_1"))

@@ -20,6 +20,10 @@
 //   ORCD_CLUSTERS    "0": a short prompt's split matmul adds its splits' sums through global
 //                    memory and an atomic arrival count (the sm_80 way) instead of inside a
 //                    thread-block cluster's shared memory (sm_90, the default there).
+//   ORCD_JOINT       "0": each weight tensor in an allocation of its own; unset or "1": a
+//                    layer's q, k, v and its gate, up placed side by side at load where they
+//                    share a format, so that one matmul launch multiplies each group
+//                    (model.cu's joint_tensors; the same bits either way).
 //   ORCD_FAULT       test-only, alloc:N: read by each Allocator when it is made (alloc.cuh).
 #pragma once
 #include "common.cuh"
@@ -37,6 +41,7 @@ struct Options {
     MatvecPath matvec = MatvecPath::q8_1;
     bool overlap = true;  // where the device has it (sm_90 and later)
     bool clusters = true;  // the same
+    bool joint = true;     // q, k, v (gate, up) placed side by side at load: one launch
 };
 
 // ORCD_ERR_INVALID naming the variable for a value it does not take.

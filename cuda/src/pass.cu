@@ -31,7 +31,9 @@ orcd_status rmsnorm(const Pass &p, const float *x, const Tensor &w, float *out, 
 }
 
 orcd_status qkv(const Pass &p, const LayerWeights &l, const QkvView &v) {
-    if (l.attn_qkv.data) return project(p, l.attn_qkv, p.a.xn, v.q, p.n);
+    if (l.attn_qkv.data)
+        return project(p, l.attn_qkv, p.a.xn, v.q, p.n,
+                       l.attn_qkv_bias.data ? &l.attn_qkv_bias : nullptr);
     bool biased = l.attn_q_bias.data;  // qwen2, gpt-oss: all three or none
     ORCD_TRY(project(p, l.attn_q, p.a.xn, v.q, p.n, biased ? &l.attn_q_bias : nullptr));
     ORCD_TRY(project(p, l.attn_k, p.a.xn, v.k, p.n, biased ? &l.attn_k_bias : nullptr));

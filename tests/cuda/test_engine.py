@@ -249,6 +249,20 @@ def test_same_ids_across_processes_with_and_without_cuda_graph(synth, arch, fuse
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gpt-oss"])
+@pytest.mark.parametrize("fused", ["1", "0"])
+def test_joint_projections_give_the_same_ids_from_fewer_allocations(synth, arch, fused):
+    """q, k, v (with their biases) and gate, up placed side by side at load, one matmul per
+    group (ORCD_JOINT, model.cu's joint_tensors): the ids of a tensor an allocation, in a 4-token
+    prefill and its decode steps, fused or step by step."""
+    path = synth(arch)
+    joint = run_job(path, ORCD_FUSED=fused)
+    apart = run_job(path, ORCD_FUSED=fused, ORCD_JOINT="0")
+    assert joint["jobs"] == apart["jobs"]
+    assert joint["allocations"] < apart["allocations"]
+
+
+@pytest.mark.gpu
 def test_oom_during_a_job_frees_its_buffers_and_the_next_job_succeeds(synth):
     path = synth("llama")
     clean = run_job(path, "score")
@@ -374,6 +388,7 @@ def test_without_a_gpu_the_engine_names_the_cpu_device():
     ("ORCD_MATVEC", "int4", "ORCD_MATVEC=int4: use f32"),
     ("ORCD_OVERLAP", "yes", "ORCD_OVERLAP=yes: use 0"),
     ("ORCD_CLUSTERS", "yes", "ORCD_CLUSTERS=yes: use 0"),
+    ("ORCD_JOINT", "2", "ORCD_JOINT=2: use 0"),
 ])
 def test_a_bad_switch_fails_engine_creation_naming_it(monkeypatch, name, value, names):
     from orcd.engine.cuda import CudaEngine
