@@ -30,7 +30,7 @@ orcd_status layer(const Pass &p, int i) {
     QkvView v = qkv_view(p.m, p.a);
     ORCD_TRY(rmsnorm(p, p.a.x, l.attn_norm, p.a.xn, p.n));
     ORCD_TRY(qkv(p, l, v));
-    ORCD_TRY(rope(p, v));
+    ORCD_TRY(rope_store(p, i, v));
     ORCD_TRY(attention(p, i, v));
     ORCD_TRY(project_residual(p, l.attn_output, p.a.att));
     ORCD_TRY(rmsnorm(p, p.a.x, l.ffn_norm, p.a.xn, p.n));

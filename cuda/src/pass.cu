@@ -40,17 +40,17 @@ orcd_status qkv(const Pass &p, const LayerWeights &l, const QkvView &v) {
     return project(p, l.attn_v, p.a.xn, v.v, p.n, biased ? &l.attn_v_bias : nullptr);
 }
 
-orcd_status rope(const Pass &p, const QkvView &v) {
-    const orcd_model_config &c = p.m.cfg;
-    ORCD_TRY(rope(v.q, p.n, v.q_stride, c.head_count, c.head_dim, p.m.rope, p.pos0, p.stream));
-    return rope(v.k, p.n, v.kv_stride, c.head_count_kv, c.head_dim, p.m.rope, p.pos0, p.stream);
+orcd_status rope_store(const Pass &p, int layer, const QkvView &v) {
+    AttentionShape s = layer_attention_shape(p.m.cfg, layer);
+    half *k = p.m.kv.k + layer * p.m.kv.layer_elems, *vc = p.m.kv.v + layer * p.m.kv.layer_elems;
+    return rope_store(v.q, v.k, v.v, v.q_stride, v.kv_stride, p.n, p.m.cfg.head_count, p.m.rope,
+                      k, vc, s, p.pos0, p.stream);
 }
 
 orcd_status attention(const Pass &p, int layer, const QkvView &v) {
     AttentionShape s = layer_attention_shape(p.m.cfg, layer);
     const float *sinks = p.m.w.layers[layer].attn_sinks.f32();
     half *k = p.m.kv.k + layer * p.m.kv.layer_elems, *vc = p.m.kv.v + layer * p.m.kv.layer_elems;
-    ORCD_TRY(kv_store(v.k, v.v, v.kv_stride, p.n, k, vc, s, p.pos0, p.stream));
     if (p.n == 1)
         return attention_decode(v.q, k, vc, p.a.att, p.a.partial, s, p.pos0, p.stream, sinks);
     return attention_prefill(v.q, v.q_stride, k, vc, p.a.att, p.n, s, p.pos0, p.stream, sinks,

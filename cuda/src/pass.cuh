@@ -24,10 +24,9 @@ orcd_status project_residual(const Pass &p, const Tensor &w, const float *x,
 orcd_status rmsnorm(const Pass &p, const float *x, const Tensor &w, float *out, int n);
 // Q, K, V of a.xn (+ their biases when the layer has them)
 orcd_status qkv(const Pass &p, const LayerWeights &l, const QkvView &v);
-// rope on Q and K
-orcd_status rope(const Pass &p, const QkvView &v);
-// K, V into layer i's cache, then attention over it into a.att: the layer's window and
-// sinks when it has them.
+// rope on Q and K, then K and V into layer i's cache (one launch)
+orcd_status rope_store(const Pass &p, int layer, const QkvView &v);
+// attention over layer i's cache into a.att: the layer's window and sinks when it has them
 orcd_status attention(const Pass &p, int layer, const QkvView &v);
 // x = token_embd[ids]
 orcd_status embed(const Pass &p, const int32_t *ids);

@@ -1,25 +1,38 @@
 // Rotary position embedding, NORM (llama, over GGUF's permuted Q/K rows) or NEOX (qwen2,
-// phi3). Angles in double: the same float32 cos/sin as the NumPy reference at any position.
+// phi3), fused with the KV cache's write of the rotated keys and the values.
+#include "attention_decode.cuh"
 #include "common.cuh"
 #include "rope.cuh"
 
 namespace orcd {
 
-__global__ void rope_kernel(float *x, int stride, int head_dim, RopeTable t, const int *pos0) {
-    int i = threadIdx.x;  // pair index, < dims/2
-    float *h = x + size_t(blockIdx.x) * stride + size_t(blockIdx.y) * head_dim;
-    double theta = double(*pos0 + int(blockIdx.x)) * t.inv_freq[i];
-    float c = float(cos(theta) * t.scale), s = float(sin(theta) * t.scale);
-    int a = t.neox ? i : 2 * i, b = t.neox ? i + t.dims / 2 : 2 * i + 1;
-    float xa = h[a], xb = h[b];
-    h[a] = xa * c - xb * s;
-    h[b] = xa * s + xb * c;
+// A block per row and head, the q heads' first: rope on the head in place, and for a kv head
+// its K (rotated) and V into the cache at *pos0 + row.
+__global__ void rope_store_kernel(float *q, float *k, const float *v, int q_stride, int kv_stride,
+                                  int heads, RopeTable t, half *kc, half *vc, AttentionShape s,
+                                  const int *pos0) {
+    int token = blockIdx.x, head = blockIdx.y, kv_head = head - heads, pos = *pos0 + token;
+    bool is_q = head < heads;
+    float *h = is_q ? q + size_t(token) * q_stride + size_t(head) * s.head_dim
+                    : k + size_t(token) * kv_stride + size_t(kv_head) * s.head_dim;
+    if (int(threadIdx.x) < t.dims / 2) rotate_pair(h, threadIdx.x, t, pos);
+    if (is_q) return;  // the whole block
+    __syncthreads();   // the head's rotated values, written by other threads of the block
+    const float *vh = v + size_t(token) * kv_stride + size_t(kv_head) * s.head_dim;
+    size_t dst = (size_t(kv_head) * s.ctx + pos) * s.head_dim;
+    for (int d = threadIdx.x; d < s.head_dim; d += blockDim.x) {
+        kc[dst + d] = __float2half_rn(h[d]);
+        vc[dst + d] = __float2half_rn(vh[d]);
+    }
 }
 
-orcd_status rope(float *x, int n, int stride, int heads, int head_dim, const RopeTable &table,
-                 const int *pos0, cudaStream_t stream) {
-    rope_kernel<<<dim3(n, heads), table.dims / 2, 0, stream>>>(x, stride, head_dim, table, pos0);
-    return check(cudaGetLastError(), "rope kernel launch");
+orcd_status rope_store(float *q, float *k, const float *v, int q_stride, int kv_stride, int n,
+                       int heads, const RopeTable &table, half *k_cache, half *v_cache,
+                       const AttentionShape &s, const int *pos0, cudaStream_t stream) {
+    dim3 grid(n, heads + s.kv_heads);
+    rope_store_kernel<<<grid, kMaxHeadDim, 0, stream>>>(q, k, v, q_stride, kv_stride, heads, table,
+                                                        k_cache, v_cache, s, pos0);
+    return check(cudaGetLastError(), "rope_store kernel launch");
 }
 
 }  // namespace orcd

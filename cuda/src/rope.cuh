@@ -1,5 +1,7 @@
 #pragma once
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
+#include "attention.cuh"
 #include "orcd_cuda.h"
 
 namespace orcd {
@@ -13,9 +15,23 @@ struct RopeTable {
     float scale;
 };
 
-// Rotates the first `dims` features of every head of n rows of x (row i at x + i * stride,
-// at position *pos0 + i), in place.
-orcd_status rope(float *x, int n, int stride, int heads, int head_dim, const RopeTable &table,
-                 const int *pos0, cudaStream_t stream);
+// Pair i (< dims/2) of the head at h rotated in place for position pos: angles in double (the
+// same float32 cos and sin as the NumPy reference at any position), scaled.
+__device__ __forceinline__ void rotate_pair(float *h, int i, const RopeTable &t, int pos) {
+    double theta = double(pos) * t.inv_freq[i];
+    float c = float(cos(theta) * t.scale), s = float(sin(theta) * t.scale);
+    int a = t.neox ? i : 2 * i, b = t.neox ? i + t.dims / 2 : 2 * i + 1;
+    float xa = h[a], xb = h[b];
+    h[a] = xa * c - xb * s;
+    h[b] = xa * s + xb * c;
+}
+
+// rope on every q head (`heads`) and kv head of n rows (row i at position *pos0 + i; q and k
+// rows `q_stride` and `kv_stride` apart, v's as k's), in place; then each kv head's rotated K
+// and its V into the caches (AttentionShape's layout) at those positions. Head size and kv
+// heads are s's; head_dim must be at most kMaxHeadDim.
+orcd_status rope_store(float *q, float *k, const float *v, int q_stride, int kv_stride, int n,
+                       int heads, const RopeTable &table, half *k_cache, half *v_cache,
+                       const AttentionShape &s, const int *pos0, cudaStream_t stream);
 
 }  // namespace orcd
