@@ -150,8 +150,9 @@ matmul_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float 
 
 // One split of one tile in (dynamic) shared memory, F16, kSplitCols columns a row: the W
 // tile, then the X tile's rows of `fragments` x 16 tokens (a short prompt's few tokens take
-// little), then, in a cluster, each of the block's splits' sums. The global-memory path's sums
-// take the W tile's place once the multiply has read it.
+// little), then, in a cluster, each of the block's splits' sums; on the global-memory path the
+// sums take the W tile's place once the multiply has read it, and a flag follows the X tile.
+// All of it dynamic: wmma's 32-byte alignment holds from the start of the block's memory.
 constexpr int kSplitLd = kSplitCols + 8;  // padded as kLd
 constexpr int kSplitRunsPerRow = kSplitCols / kRun;
 using SplitRow = __half[kSplitLd];
@@ -166,7 +167,7 @@ struct SplitLayout {
         return size_t(16 * fragments) * sizeof(SumsRow);
     }
     __host__ __device__ size_t bytes() const {
-        return w_bytes() + x_bytes() + size_t(per_block) * sums_bytes();
+        return w_bytes() + x_bytes() + (per_block ? size_t(per_block) * sums_bytes() : 16);
     }
 };
 static_assert(sizeof(SumsRow) * kTileN <= SplitLayout::w_bytes(), "the sums fit the W tile");
@@ -255,10 +256,10 @@ __device__ __forceinline__ void split_sum(const SplitTiles &s, SumsRow *sums, co
 template <class F>
 __global__ void __launch_bounds__(kMatmulThreads, kSplitBlocksPerSm)
 matmul_split_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
-                    float *__restrict__ y, int rows, int cols, int n, MatmulScratch scratch,
-                    MatmulEpilogue ep) {
+                    float *__restrict__ y, int rows, int cols, int n, SplitLayout l,
+                    MatmulScratch scratch, MatmulEpilogue ep) {
     extern __shared__ __align__(32) uint8_t smem[];
-    __shared__ bool last;
+    bool &last = *reinterpret_cast<bool *>(smem + SplitLayout::w_bytes() + l.x_bytes());
     SplitTiles s = split_tiles(smem);
     SumsRow *sums = reinterpret_cast<SumsRow *>(smem);  // in the W tile's place
     int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN;
@@ -326,8 +327,9 @@ static orcd_status clustered(const MatmulScratch &scratch, int splits, bool *out
     return ORCD_OK;
 }
 
-// A kernel may take all the shared memory a block can have beside its static shared memory,
-// over the 48 KiB it gets without asking (asked once per kernel: each launch passes its size).
+// A kernel may take all the shared memory a block can have beside its static shared memory
+// (none here), over the 48 KiB it gets without asking (asked once per kernel: each launch
+// passes its size).
 template <class... Params>
 static cudaError_t allow_shared_memory(void (*kernel)(Params...)) {
     int optin = 0;
@@ -416,7 +418,7 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
         static const cudaError_t allowed = allow_shared_memory(matmul_split_kernel<F>);
         ORCD_CUDA(allowed);
         matmul_split_kernel<F><<<grid, kMatmulThreads, l.bytes(), stream>>>(
-            wb, x, y, rows, cols, n, scratch, e);
+            wb, x, y, rows, cols, n, l, scratch, e);
         return check(cudaGetLastError(), "matmul split kernel launch");
     });
 }
