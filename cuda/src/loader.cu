@@ -90,8 +90,9 @@ orcd_status place_joint(Allocator &alloc, const orcd_tensor *tensors, int n,
 }  // namespace
 
 orcd_status upload_tensors(Allocator &alloc, const orcd_tensor *tensors, int n,
-                           const JointGroups &joint, size_t chunk_bytes, orcd_progress_fn progress, void *user,
-                           cudaStream_t stream, TensorMap *out) {
+                           const JointGroups &joint, size_t chunk_bytes,
+                           orcd_progress_fn progress, void *user, cudaStream_t stream,
+                           TensorMap *out) {
     if (chunk_bytes == 0) return fail(ORCD_ERR_INVALID, "load chunk size must be positive");
     Staging staging;
     ORCD_TRY(staging.init(chunk_bytes));
