@@ -30,12 +30,9 @@ from orcd.server.state import ServerState
 from orcd.server.trace import traced
 
 CALLBACK_TIMEOUT_SEC = 5.0
-# The engine thread runs Python between decode steps (sampling glue, detokenization), and the
-# event loop runs Quart's answer while a job's prefill starts: a thread that wants the GIL waits
-# up to this interval for a holder that does not block (5 ms by default). bench/host_path.py on a
-# 2-core machine, 8 runs each: /health p99 during decode median 3.8 ms at 0.5 ms, 3.0 ms at 0.1 ms,
-# within its run-to-run spread; first text unchanged (issue 17).
-GIL_SWITCH_INTERVAL_SEC = 0.0001
+# The engine thread runs Python between decode steps (sampling glue, detokenization); with the
+# default 5 ms GIL switch interval the event loop could wait that long to answer /health.
+GIL_SWITCH_INTERVAL_SEC = 0.0005
 GRACEFUL_SEC = 1.0
 
 
