@@ -59,18 +59,23 @@ class Server:
         finally:
             conn.close()
 
-    def complete(self, body: dict) -> Streamed:
-        """POST /v1/completions with stream on; read to the end."""
-        conn = self.connect()
+    def complete(self, body: dict, conn: http.client.HTTPConnection | None = None) -> Streamed:
+        """POST /v1/completions with stream on; read to the end. On `conn`, kept alive for the
+        next request, else on a connection of its own (opened before the clock starts)."""
+        own = conn is None
+        conn = conn or self.connect()
         try:
             sent = time.perf_counter()
             response = self.post(conn, "/v1/completions", {**body, "stream": True})
             if response.status != 200:
                 raise SystemExit(f"orcd bench server: {self.url}/v1/completions answered HTTP "
                                  f"{response.status}: {response.read()[:500]!r}")
-            return read_stream(response, sent)
+            streamed = read_stream(response, sent)
+            response.read()  # the body's end: the connection can take the next request
+            return streamed
         finally:
-            conn.close()
+            if own:
+                conn.close()
 
 
 def read_stream(response: http.client.HTTPResponse, sent: float) -> Streamed:

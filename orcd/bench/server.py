@@ -2,7 +2,9 @@
 OpenAI's streaming /v1/completions (temperature 0), beside another server (`--peer URL`,
 e.g. llama-server on the same file) when one is given:
 
-- time to first streamed text p50/p95, over five ~20-token prompts
+- time to first streamed text p50/p95, over five ~20-token prompts: each on a connection of
+  its own, and again on one kept-alive connection (as clients that pool their connections,
+  e.g. the OpenAI SDK, send them; the connection's first request is not timed)
 - inter-token time p50/p95 and streamed tokens/s, over every run
 - /health p50/p99, one GET every 4 ms while a 1,500-token completion streams
 - cancel -> terminal frame (orcd's /cancel; no OpenAI equivalent)
@@ -102,6 +104,21 @@ def first_text(server: Server, runs: int, tokens: int) -> tuple[dict, list]:
     return figures, streams
 
 
+def first_text_kept_alive(server: Server, runs: int, tokens: int) -> dict:
+    """Time to first text of first_text's completions, one after another on one connection."""
+    conn, ttft = server.connect(), []
+    try:
+        server.complete({"prompt": PROMPTS[0], "max_tokens": 4, "temperature": 0}, conn)
+        for i in range(runs):
+            s = server.complete({"prompt": PROMPTS[i % len(PROMPTS)], "max_tokens": tokens,
+                                 "temperature": 0}, conn)
+            if arrivals := s.text_arrivals():
+                ttft.append(arrivals[0] - s.sent)
+    finally:
+        conn.close()
+    return {"ttft_kept_ms_p50": ms(ttft, 50), "ttft_kept_ms_p95": ms(ttft, 95)}
+
+
 def health_during_decode(server: Server, requests: int) -> dict:
     """GET /health every 4 ms while a long completion streams, until it ends or `requests`."""
     long = Background(server, {"prompt": PROMPTS[0], "max_tokens": LONG_TOKENS,
@@ -186,6 +203,7 @@ def wait_idle(server: Server) -> None:
 def measure(server: Server, args, is_orcd: bool = True) -> tuple[dict, list]:
     server.complete({"prompt": PROMPTS[0], "max_tokens": 4, "temperature": 0})  # warm-up
     figures, streams = first_text(server, args.runs, args.tokens)
+    figures.update(first_text_kept_alive(server, args.runs, args.tokens))
     figures.update(health_during_decode(server, args.health_requests))
     if is_orcd:
         figures.update(cancel_latency(server, args.runs))
@@ -195,6 +213,7 @@ def measure(server: Server, args, is_orcd: bool = True) -> tuple[dict, list]:
 
 
 ROWS = (("time to first text", "ttft_ms_p50", "ttft_ms_p95", "ms p50 / p95"),
+        ("  on a kept-alive connection", "ttft_kept_ms_p50", "ttft_kept_ms_p95", "ms p50 / p95"),
         ("inter-token time", "inter_token_ms_p50", "inter_token_ms_p95", "ms p50 / p95"),
         ("streamed tokens/s", "tokens_per_s", None, "median"),
         ("/health during decode", "health_ms_p50", "health_ms_p99", "ms p50 / p99"),

@@ -12,7 +12,7 @@ def test_bench_server_measures_every_figure(tiny_model, monkeypatch, capsys):
     with started_worker(str(tiny_model), "cpu", "--trace") as (server, log_path):
         figures, streams = bench.measure(server, args)
         breakdown = bench.trace_breakdown(log_path, streams)
-    for name in ("ttft_ms_p50", "inter_token_ms_p95", "health_ms_p99", "cancel_ms_max",
+    for name in ("ttft_ms_p50", "ttft_kept_ms_p50", "inter_token_ms_p95", "health_ms_p99", "cancel_ms_max",
                  "prefix_ttft_ms_p50", "prefix_nocache_ttft_ms_p50"):
         assert figures[name] >= 0.0, figures
     assert figures["health_requests"] > 0
