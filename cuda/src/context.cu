@@ -99,10 +99,4 @@ orcd_status compute_major(int *out) {
     return cached_attribute(cudaDevAttrComputeCapabilityMajor, cache, "compute capability", out);
 }
 
-orcd_status shared_memory_optin(int *out) {
-    static std::atomic<int> cache[kMaxDevices];
-    return cached_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin, cache,
-                            "shared memory per block", out);
-}
-
 }  // namespace orcd

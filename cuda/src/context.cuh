@@ -11,10 +11,8 @@ orcd_status context_init(int device);
 // launch shapes of the decode kernels read it at every launch.
 orcd_status multiprocessors(int *out);
 
-// The same for its compute capability's major number, and for the most shared memory a block
-// may ask for (cudaFuncAttributeMaxDynamicSharedMemorySize).
+// The same for its compute capability's major number.
 orcd_status compute_major(int *out);
-orcd_status shared_memory_optin(int *out);
 
 // Makes `device` current on the calling host thread (the decode loop runs on its own thread).
 orcd_status use_device(int device);

@@ -9,6 +9,7 @@
 #include "context.cuh"
 #include "matmul.cuh"
 #include "ops.cuh"
+#include "overlap.cuh"
 #include "quant.cuh"
 
 namespace orcd {
@@ -150,7 +151,7 @@ matmul_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float 
 
 // One split of one tile in (dynamic) shared memory, F16, kSplitCols columns a row: the W
 // tile, then the X tile's rows of `fragments` x 16 tokens (a short prompt's few tokens take
-// little), then, in a cluster, each of the block's splits' sums; on the global-memory path the
+// little), then, in a cluster, the split's sums; on the global-memory path the
 // sums take the W tile's place once the multiply has read it, and a flag follows the X tile.
 // All of it dynamic: wmma's 32-byte alignment holds from the start of the block's memory.
 constexpr int kSplitLd = kSplitCols + 8;  // padded as kLd
@@ -158,16 +159,16 @@ constexpr int kSplitRunsPerRow = kSplitCols / kRun;
 using SplitRow = __half[kSplitLd];
 using SumsRow = float[kLdOut];
 struct SplitLayout {
-    int fragments, per_block;  // per_block: 0 on the global-memory path
+    int fragments;
+    bool cluster;  // the sums after the X tile; else the arrival flag there
     __host__ __device__ static constexpr size_t w_bytes() {
         return size_t(kTileRows) * sizeof(SplitRow);
     }
-    __host__ __device__ size_t x_bytes() const { return size_t(16 * fragments) * sizeof(SplitRow); }
-    __host__ __device__ size_t sums_bytes() const {
-        return size_t(16 * fragments) * sizeof(SumsRow);
+    __host__ __device__ constexpr size_t x_bytes() const {
+        return size_t(16 * fragments) * sizeof(SplitRow);
     }
-    __host__ __device__ size_t bytes() const {
-        return w_bytes() + x_bytes() + (per_block ? size_t(per_block) * sums_bytes() : 16);
+    __host__ __device__ constexpr size_t bytes() const {
+        return w_bytes() + x_bytes() + (cluster ? size_t(16 * fragments) * sizeof(SumsRow) : 16);
     }
 };
 static_assert(sizeof(SumsRow) * kTileN <= SplitLayout::w_bytes(), "the sums fit the W tile");
@@ -327,35 +328,13 @@ static orcd_status clustered(const MatmulScratch &scratch, int splits, bool *out
     return ORCD_OK;
 }
 
-// A kernel may take all the shared memory a block can have beside its static shared memory
-// (none here), over the 48 KiB it gets without asking (asked once per kernel: each launch
-// passes its size).
+// A split kernel may take its largest layout's shared memory (a whole tile of 64 tokens), over
+// the 48 KiB a block gets without asking (85 KB at most: every sm_80+ GPU has it); asked once
+// per kernel, each launch passing its own size.
 template <class... Params>
-static cudaError_t allow_shared_memory(void (*kernel)(Params...)) {
-    int optin = 0;
-    if (shared_memory_optin(&optin) != ORCD_OK) return cudaErrorInvalidDevice;
-    cudaFuncAttributes a{};
-    if (cudaError_t e = cudaFuncGetAttributes(&a, kernel); e != cudaSuccess) return e;
+static cudaError_t allow_shared_memory(void (*kernel)(Params...), bool cluster) {
     return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                optin - int(a.sharedSizeBytes));
-}
-
-template <class... Params, class... Args>
-static cudaError_t launch_cluster(void (*kernel)(Params...), dim3 grid, size_t smem,
-                                  cudaStream_t stream, Args... args) {
-    cudaLaunchAttribute attr{};
-    attr.id = cudaLaunchAttributeClusterDimension;
-    attr.val.clusterDim.x = 1;
-    attr.val.clusterDim.y = 1;
-    attr.val.clusterDim.z = grid.z;
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = grid;
-    cfg.blockDim = dim3(kMatmulThreads);
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = stream;
-    cfg.attrs = &attr;
-    cfg.numAttrs = 1;
-    return cudaLaunchKernelEx(&cfg, kernel, args...);
+                                int(SplitLayout{kTileN / 16, cluster}.bytes()));
 }
 
 // Whether a launch of `tiles` tiles gives each split a block of its own: where the tiles alone
@@ -403,19 +382,20 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
             return check(cudaGetLastError(), "matmul kernel launch");
         }
         // a split a block: the tiles' fragments of 16 tokens size the shared memory
-        SplitLayout l{(std::min(n, kTileN) + 15) / 16, 0};
+        SplitLayout l{(std::min(n, kTileN) + 15) / 16, false};
         grid.z = unsigned(splits);
-        bool cluster = false;
-        ORCD_TRY(clustered(scratch, splits, &cluster));
-        if (cluster) {
-            static const cudaError_t allowed = allow_shared_memory(matmul_cluster_kernel<F>);
+        ORCD_TRY(clustered(scratch, splits, &l.cluster));
+        if (l.cluster) {
+            static const cudaError_t allowed = allow_shared_memory(matmul_cluster_kernel<F>, true);
             ORCD_CUDA(allowed);
-            l.per_block = 1;
-            return check(launch_cluster(matmul_cluster_kernel<F>, grid, l.bytes(), stream, wb, x,
-                                        y, rows, cols, n, l, e),
+            cudaLaunchAttribute cluster{};
+            cluster.id = cudaLaunchAttributeClusterDimension;
+            cluster.val.clusterDim = {1, 1, grid.z};  // a tile's splits
+            return check(launch_with(matmul_cluster_kernel<F>, grid, kMatmulThreads, l.bytes(),
+                                     stream, &cluster, 1, wb, x, y, rows, cols, n, l, e),
                          "matmul cluster kernel launch");
         }
-        static const cudaError_t allowed = allow_shared_memory(matmul_split_kernel<F>);
+        static const cudaError_t allowed = allow_shared_memory(matmul_split_kernel<F>, false);
         ORCD_CUDA(allowed);
         matmul_split_kernel<F><<<grid, kMatmulThreads, l.bytes(), stream>>>(
             wb, x, y, rows, cols, n, l, scratch, e);

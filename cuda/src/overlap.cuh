@@ -60,23 +60,32 @@ __device__ inline void prefetch_vector(const void *p, size_t bytes) {
     if (end > begin) prefetch_l2(reinterpret_cast<const void *>(begin), uint32_t(end - begin));
 }
 
-// kernel<<<grid, block, smem, stream>>>(args...), with the programmatic-serialization attribute
-// when overlap: the kernel must call wait_for_previous_kernel() before it touches the
-// activations.
+// kernel<<<grid, block, smem, stream>>>(args...) with `count` launch attributes (also matmul's
+// thread-block clusters).
+template <class... Params, class... Args>
+cudaError_t launch_with(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                        cudaStream_t stream, cudaLaunchAttribute *attrs, int count,
+                        Args &&...args) {
+    cudaLaunchConfig_t cfg{};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = smem;
+    cfg.stream = stream;
+    cfg.attrs = attrs;
+    cfg.numAttrs = count;
+    return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+}
+
+// The same with the programmatic-serialization attribute when overlap: the kernel must call
+// wait_for_previous_kernel() before it touches the activations.
 template <class... Params, class... Args>
 cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
                    cudaStream_t stream, bool overlap, Args &&...args) {
     cudaLaunchAttribute attr{};
     attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attr.val.programmaticStreamSerializationAllowed = 1;
-    cudaLaunchConfig_t cfg{};
-    cfg.gridDim = grid;
-    cfg.blockDim = block;
-    cfg.dynamicSmemBytes = smem;
-    cfg.stream = stream;
-    cfg.attrs = &attr;
-    cfg.numAttrs = overlap ? 1 : 0;
-    return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
+    return launch_with(kernel, grid, block, smem, stream, &attr, overlap ? 1 : 0,
+                       std::forward<Args>(args)...);
 }
 
 }  // namespace orcd
