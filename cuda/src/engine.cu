@@ -43,7 +43,7 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     m.decode = decode_path_for(e->options, c, m.w);
     m.matvec = e->options.matvec;
     int major = 0;
-    ORCD_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, e->device));
+    ORCD_TRY(compute_major(&major));  // of e->device, current since orcd_engine_load
     m.overlap = e->options.overlap && major >= 9;
     ORCD_TRY(kv_cache_alloc(e->alloc, c, &m.kv));
     ORCD_TRY(rope_table_alloc(e->alloc, c, &m.rope, e->stream));
