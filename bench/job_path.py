@@ -6,8 +6,9 @@ Times, on the real CudaEngine (median of --runs): the per-job residency check; t
 of a fresh prompt of 2 .. 2,000 tokens (prefill + first sample + publish, no cache); a chat
 turn that adds ~30 tokens to a 2,000-token conversation the cache holds; and the decode step.
 With --kernels, torch.profiler (CUPTI sees every kernel of the process, ours too) records a
-20-token job, a 512-token one and a cached turn, and writes each one's GPU kernels (count, total and mean
-µs) and the GPU-busy share of its wall time: what is GPU work and what is launch overhead.
+20-token job, a 512-token one, a cached turn and 64 decode steps, and writes each one's GPU kernels
+(count, total and mean µs) and the GPU-busy share of its wall time: what is GPU work and what is
+launch overhead; for the decode steps also one step's kernels in order (duration, gap before).
 """
 from __future__ import annotations
 
@@ -58,7 +59,9 @@ def kernels(engine: CudaEngine, vocab: int, rng: random.Random, path: str) -> No
         for name, job in (("20-token prompt, first id", lambda: first_id_s(engine, ids(vocab, 20, rng))),
                           ("512-token prompt, first id", lambda: first_id_s(engine, ids(vocab, 512, rng))),
                           ("cached turn (+30 of 2,000), 8 ids",
-                           lambda: cached_turn(engine, rng, vocab, conversation)[0])):
+                           lambda: cached_turn(engine, rng, vocab, conversation)[0]),
+                          ("64 decode steps after a 20-token prompt",
+                           lambda: timed_stream(stream(engine, ids(vocab, 20, rng), 65))[1])):
             job()  # warm
             with profile(activities=[ProfilerActivity.CUDA, ProfilerActivity.CPU]) as prof:
                 wall = job()
@@ -74,6 +77,21 @@ def kernels(engine: CudaEngine, vocab: int, rng: random.Random, path: str) -> No
                           f"after the first CPU event; GPU span {spans[-1][1] - spans[0][0]:.0f} us; "
                           f"gaps between kernels: sum {sum(g for g in gaps if g > 0):.0f} us, "
                           f"largest {sorted(gaps)[-5:]}\n")
+            if name.startswith("64 decode"):
+                out.write(one_step(spans))
+
+
+def one_step(spans) -> str:
+    """The kernels of the 32nd decode step in order: from one embedding lookup to the next."""
+    starts = [i for i, (_, _, name) in enumerate(spans) if "embed" in name]
+    if len(starts) < 34:
+        return f"one step: only {len(starts)} embedding kernels seen\n"
+    lines = ["one decode step, kernel by kernel (us: duration, gap before it):"]
+    for i in range(starts[32], starts[33]):
+        start, end, name = spans[i]
+        lines.append(f"  {end - start:7.2f} {start - spans[i - 1][1]:6.2f}  {name[:90]}")
+    step = spans[starts[33]][0] - spans[starts[32]][0]
+    return "\n".join(lines) + f"\nstep {step:.1f} us\n"
 
 
 def main() -> int:
