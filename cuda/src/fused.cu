@@ -36,8 +36,8 @@ __device__ inline void prefetch_constants(const FusedMatvec &op) {
 // At least kMinBlocks blocks of kMaxWarps per SM (<= 128 registers): as in matvec.cu, the bound
 // lets ptxas keep every load of a step in flight rather than sink each to its use. Launched to
 // overlap its predecessor (op.overlap), the kernel first asks L2 for the start of its weights
-// (op.prefetch[i] bytes of part i) and its constants, then waits for the predecessor's
-// activations.
+// (op.prefetch[i] bytes of part i) and its constants; fused_matvec_block then loads its first
+// rows and waits for the predecessor's activations.
 template <bool Int, int Steps>
 __global__ void __launch_bounds__(kMaxWarps * 32, kMinBlocks)
 fused_matvec_kernel(const FusedMatvec op) {
@@ -45,7 +45,6 @@ fused_matvec_kernel(const FusedMatvec op) {
     for (int i = 0; i < op.parts; ++i)
         prefetch_share(op.w[i].data, op.prefetch[i], blockIdx.x, gridDim.x);
     if (op.overlap) prefetch_constants(op);
-    wait_for_previous_kernel();
     allow_next_kernel();
     fused_matvec_block<Int, Steps>(op, smem, blockIdx.x, gridDim.x);
 }
@@ -96,18 +95,19 @@ int split_for(int cols) {
 // repeat the last unit.
 int steps_for(int cols, int split) { return cols / 32 <= 32 * split ? 1 : kFusedSteps; }
 
-// Warps per block: the most (x staged once for more pairs) that still gives every SM a block,
-// and at least one group of `split`. Blocks: at most kBlocksPerSm per SM, whose groups then
-// take further pairs, so that a large matrix (the output's vocabulary) does not stage x once
-// per few pairs.
-orcd_status launch_shape(int pairs, int split, int *warps, unsigned *blocks) {
+// Warps per block: `wanted` (at least one group of `split`), or where 0 the most (x staged
+// once for more pairs) that still gives every SM a block, and at least one group. Blocks: at
+// most kBlocksPerSm per SM, whose groups then take further pairs, so that a large matrix (the
+// output's vocabulary) does not stage x once per few pairs.
+orcd_status launch_shape(int pairs, int split, int wanted, int *warps, unsigned *blocks) {
     int sms = 0;
     ORCD_TRY(multiprocessors(&sms));
     int least = std::max(2, split);
-    *warps = least;
+    *warps = std::max(least, wanted);
     for (int cand : {kMaxWarps, 4}) {
         int groups = cand / split;
-        if (*warps == least && cand >= split && (pairs + groups - 1) / groups >= sms) *warps = cand;
+        if (!wanted && *warps == least && cand >= split && (pairs + groups - 1) / groups >= sms)
+            *warps = cand;
     }
     int groups = *warps / split;
     *blocks = unsigned(std::min((pairs + groups - 1) / groups, kBlocksPerSm * sms));
@@ -123,7 +123,7 @@ orcd_status fused_matvec(const FusedMatvec &op_, cudaStream_t stream) {
     for (int i = 0; i < op.parts; ++i) rows += int(op.w[i].ne1);
     unsigned blocks = 0;
     op.split = split_for(op.cols);
-    ORCD_TRY(launch_shape((rows + 1) / 2, op.split, &warps, &blocks));
+    ORCD_TRY(launch_shape((rows + 1) / 2, op.split, op.block_warps, &warps, &blocks));
     size_t smem = fused_matvec_smem(op);
     for (int i = 0; i < op.parts; ++i) {
         size_t bytes = 0;

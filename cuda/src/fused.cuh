@@ -45,6 +45,10 @@ struct FusedMatvec {
     bool integer;      // set by fused_matvec_check: every part takes the integer path
     int split;         // warps that share a pair (split-K; set by fused_matvec, else 1):
                        // divides the block's warps
+    bool streamed;     // where the op allows it, rows loaded ahead (fused_stage.cuh's
+                       // streamed_pairs); else pair by pair after x is staged
+    int block_warps;   // warps per block (fused_matvec's launch): 0, the most that still give
+                       // every SM a block; else this many, at least `split`
     bool overlap;      // launched to overlap the kernel before it (overlap.cuh), prefetching
                        // the first kFusedPrefetchBytes of its weights meanwhile
     size_t prefetch[3];  // set by fused_matvec when overlap: bytes of each part asked of L2
@@ -85,7 +89,8 @@ FusedMatvec gate_up_op(const Pass &p, int layer);
 FusedMatvec down_op(const Pass &p, int layer);
 // rmsnorm(x) → output → a.logits
 FusedMatvec logits_op(const Pass &p);
-// a.hidden as Q8_1, 32 values at a time ({nullptr, nullptr} when the width is no multiple of 32)
+// a.hidden as Q8_1, 32 values at a time ({nullptr, nullptr} when the width is no multiple of 32,
+// or with ORCD_HIDDEN_Q8=0: ffn_down's blocks then round it as they stage it)
 XQ8_1 hidden_q(const Pass &p);
 
 // qkv_op, attention_op and logits_op as launches of their own

@@ -13,6 +13,7 @@
 #pragma once
 #include "fused.cuh"
 #include "matvec.cuh"
+#include "overlap.cuh"
 #include "quant.cuh"
 #include "reduce.cuh"
 
@@ -155,26 +156,27 @@ __device__ inline StagedX stage_x(const FusedMatvec &op, uint8_t *smem) {
     return {f, q, scales, false};
 }
 
-// Both rows' dots over the units of `member` of `group` warps that share the pair (split-K:
-// warp m takes units m * 32 + lane, + 32 * group, ...), summed over the warp (every lane gets
-// them). Steps units of each row are loaded before the first is dotted (kFusedSteps, or 1 where
-// one pass of the group covers the row: fused.cu's steps_for), the step loops unrolled as in
-// matvec.cu to keep the units in registers. A step past the row is computed on its last unit
-// and dropped: skipping it with a break in the unrolled loops cost decode speed on the H200
-// (Qwen shape 922 -> 762 t/s, Phi-3 364 -> 164), the units no longer staying in registers.
-template <class F, int Steps = kFusedSteps>
-__device__ inline float2 pair_dot_q8_1(const uint8_t *w0, const uint8_t *w1, const StagedX &x,
-                                       int cols, int member, int group) {
-    int units = cols / 32, lane = threadIdx.x % 32, stride = 32 * group;
-    float acc0 = 0.0f, acc1 = 0.0f;
-    for (int u0 = 32 * member + lane; u0 < units; u0 += stride * Steps) {
-        typename F::Unit a[Steps], b[Steps];
+// A pair's units of one pass of its group (split-K: warp m of the group takes units
+// m * 32 + lane, + 32 * group, ...; a pass is Steps such units of each row), loaded before the
+// first is dotted. A step past the row is computed on its last unit and dropped: skipping it
+// with a break in the unrolled loops cost decode speed on the H200 (Qwen shape 922 -> 762
+// t/s, Phi-3 364 -> 164), the units no longer staying in registers.
+template <class F, int Steps>
+struct PairUnits {
+    typename F::Unit a[Steps], b[Steps];
+
+    __device__ __forceinline__ void load(const uint8_t *w0, const uint8_t *w1, int u0, int units,
+                                         int stride) {
 #pragma unroll
         for (int j = 0; j < Steps; ++j) {
             int u = min(u0 + stride * j, units - 1);
             a[j].load(w0, u);
             b[j].load(w1, u);
         }
+    }
+
+    __device__ __forceinline__ void dot(const StagedX &x, int u0, int units, int stride,
+                                        float &acc0, float &acc1) const {
 #pragma unroll
         for (int j = 0; j < Steps; ++j) {
             bool in = u0 + stride * j < units;
@@ -184,6 +186,21 @@ __device__ inline float2 pair_dot_q8_1(const uint8_t *w0, const uint8_t *w1, con
             acc0 += in ? d0 : 0.0f;
             acc1 += in ? d1 : 0.0f;
         }
+    }
+};
+
+// Both rows' dots over the units of `member` of `group` warps that share the pair, pass by
+// pass (Steps units of each row: kFusedSteps, or 1 where one pass of the group covers the row,
+// fused.cu's steps_for), summed over the warp (every lane gets them).
+template <class F, int Steps = kFusedSteps>
+__device__ inline float2 pair_dot_q8_1(const uint8_t *w0, const uint8_t *w1, const StagedX &x,
+                                       int cols, int member, int group) {
+    int units = cols / 32, stride = 32 * group;
+    float acc0 = 0.0f, acc1 = 0.0f;
+    for (int u0 = 32 * member + threadIdx.x % 32; u0 < units; u0 += stride * Steps) {
+        PairUnits<F, Steps> w;
+        w.load(w0, w1, u0, units, stride);
+        w.dot(x, u0, units, stride, acc0, acc1);
     }
     return {warp_reduce_sum(acc0), warp_reduce_sum(acc1)};
 }
@@ -318,51 +335,155 @@ __device__ inline void epilogue(const FusedMatvec &op, const Pair &p, int rows, 
     }
 }
 
-// Block `block` of `blocks` (warps of 32 threads each, in groups of op.split warps that share a
-// pair): x staged once, then group g takes the pairs block * groups + g, + blocks * groups, ...;
-// a block with no pair stages nothing. A group's warps meet in shared memory, where its first
-// warp adds their sums in warp order (the same bits from run to run) and runs the epilogue.
-template <bool Int, int Steps = kFusedSteps>
-__device__ inline void fused_matvec_block(const FusedMatvec &op, uint8_t *smem, int block,
-                                          int blocks) {
-    __shared__ float2 partial[32];  // a block's warps
-    int rows = total_rows(op), warps = blockDim.x / 32, pairs = (rows + 1) / 2;
-    int group = max(op.split, 1), groups = warps / group;
-    int warp = threadIdx.x / 32, member = warp % group, lane = threadIdx.x % 32;
-    if (block * groups >= pairs) return;
+// Where a block's warps stand in the op: rows and pairs of it, the warps that share a pair
+// (group), the groups of the block, and this warp's place.
+struct Geometry {
+    int rows, pairs, group, groups, warp, member, lane;
+};
+
+__device__ inline Geometry geometry_of(const FusedMatvec &op) {
+    Geometry g;
+    g.rows = total_rows(op);
+    g.pairs = (g.rows + 1) / 2;
+    g.group = max(op.split, 1);
+    g.groups = int(blockDim.x) / 32 / g.group;
+    g.warp = threadIdx.x / 32;
+    g.member = g.warp % g.group;
+    g.lane = threadIdx.x % 32;
+    return g;
+}
+
+// A pair's sums, once its warps have dotted it: the group's warps meet in shared memory, where
+// its first warp adds their sums in warp order (the same bits from run to run) and runs the
+// epilogue. Every warp of the block calls it (the barriers).
+__device__ __forceinline__ void finish_pair(const FusedMatvec &op, const Geometry &g, float2 *partial,
+                                   bool mine, const Pair &pair, float2 y) {
+    if (g.group > 1) {
+        if (g.lane == 0) partial[g.warp] = y;
+        __syncthreads();
+        if (g.member == 0)
+            for (int m = 1; m < g.group; ++m)
+                y.x += partial[g.warp + m].x, y.y += partial[g.warp + m].y;
+        __syncthreads();  // partial is rewritten by the next pair
+    }
+    if (!mine || g.member != 0) return;
+    if (g.lane == 0) epilogue(op, pair, g.rows, y.x, y.y);
+    if (op.epilogue == Epilogue::swiglu && op.out_q.q) quantize_group_if_last(op, pair.a);
+}
+
+// The start of a pair's two rows in its parts' weights, all of format F.
+template <class F>
+__device__ __forceinline__ void pair_rows(const FusedMatvec &op, const Pair &pair,
+                                          const uint8_t *&w0, const uint8_t *&w1) {
+    int r0 = pair.row0, r1 = pair.row1;
+    int part0 = part_of(op, r0), part1 = part_of(op, r1);
+    w0 = static_cast<const uint8_t *>(op.w[part0].data) + row_bytes<F>(op.cols) * r0;
+    w1 = static_cast<const uint8_t *>(op.w[part1].data) + row_bytes<F>(op.cols) * r1;
+}
+
+// Formats whose pair of units (one step) is small enough that a warp holds a second pair's
+// while it dots the first, or holds the first while it stages x, without spilling.
+template <class F>
+constexpr bool kStreamable = sizeof(typename F::Unit) <= 64;
+
+// The integer path where every part is of format F (kStreamable) and one step of a group covers
+// a row: the units of the warp's first pair are loaded before the kernel waits for its
+// predecessor (weights are never written: overlap.cuh) and before x is staged, and those of
+// each next pair before the current one is dotted, so that a warp's loads of its pairs overlap
+// instead of taking a round trip each.
+template <class F>
+__device__ __forceinline__ void streamed_pairs(const FusedMatvec &op, uint8_t *smem,
+                                               const Geometry &g, float2 *partial, int block,
+                                               int blocks) {
+    constexpr int Steps = 1;
+    int units = op.cols / 32, stride = 32 * g.group, u0 = 32 * g.member + g.lane;
+    int step = blocks * g.groups, p = block * g.groups + g.warp / g.group;
+    PairUnits<F, Steps> now, next;
+    Pair pair{}, following{};
+    const uint8_t *w0, *w1;
+    if (p < g.pairs) {
+        pair = pair_of(op, p, g.rows);
+        pair_rows<F>(op, pair, w0, w1);
+        now.load(w0, w1, u0, units, stride);
+    }
+    wait_for_previous_kernel();
+    StagedX x = stage_x<true>(op, smem);
+    for (int p0 = block * g.groups; p0 < g.pairs; p0 += step, p += step) {  // the same in the block
+        bool mine = p < g.pairs;
+        if (p + step < g.pairs) {
+            following = pair_of(op, p + step, g.rows);
+            pair_rows<F>(op, following, w0, w1);
+            next.load(w0, w1, u0, units, stride);
+        }
+        float2 y{0.0f, 0.0f};
+        if (mine) {
+            float acc0 = 0.0f, acc1 = 0.0f;
+            now.dot(x, u0, units, stride, acc0, acc1);
+            y = {warp_reduce_sum(acc0), warp_reduce_sum(acc1)};
+        }
+        finish_pair(op, g, partial, mine, pair, y);
+        now = next, pair = following;
+    }
+}
+
+// Pair by pair, each format as its pair's part has it (or the plain path): x staged once, then
+// group g takes the pairs block * groups + g, + blocks * groups, ...
+template <bool Int, int Steps>
+__device__ __forceinline__ void pairs_one_by_one(const FusedMatvec &op, uint8_t *smem, const Geometry &g,
+                                        float2 *partial, int block, int blocks) {
+    wait_for_previous_kernel();
     StagedX x = stage_x<Int>(op, smem);
-    for (int p0 = block * groups; p0 < pairs; p0 += blocks * groups) {  // the same in the block
-        int p = p0 + warp / group;
-        bool mine = p < pairs;
+    for (int p0 = block * g.groups; p0 < g.pairs; p0 += blocks * g.groups) {  // the same in the block
+        int p = p0 + g.warp / g.group;
+        bool mine = p < g.pairs;
         Pair pair{};
         float2 y{0.0f, 0.0f};
         if (mine) {
-            pair = pair_of(op, p, rows);
-            int r0 = pair.row0, r1 = pair.row1;
-            int part0 = part_of(op, r0), part1 = part_of(op, r1);
+            pair = pair_of(op, p, g.rows);
+            int r0 = pair.row0;
+            int part0 = part_of(op, r0);
             y = on_format<Int, float2>(op.w[part0].type, [&](auto f) {
                 using F = decltype(f);
-                const uint8_t *w0 = static_cast<const uint8_t *>(op.w[part0].data);
-                const uint8_t *w1 = static_cast<const uint8_t *>(op.w[part1].data);
-                w0 += row_bytes<F>(op.cols) * r0;
-                w1 += row_bytes<F>(op.cols) * r1;
+                const uint8_t *w0, *w1;
+                pair_rows<F>(op, pair, w0, w1);
                 if constexpr (Int)
-                    return pair_dot_q8_1<F, Steps>(w0, w1, x, op.cols, member, group);
-                else return pair_dot_f32<F>(w0, w1, x, op.cols, member, group);
+                    return pair_dot_q8_1<F, Steps>(w0, w1, x, op.cols, g.member, g.group);
+                else return pair_dot_f32<F>(w0, w1, x, op.cols, g.member, g.group);
             });
         }
-        if (group > 1) {
-            if (lane == 0) partial[warp] = y;
-            __syncthreads();
-            if (member == 0)
-                for (int m = 1; m < group; ++m)
-                    y.x += partial[warp + m].x, y.y += partial[warp + m].y;
-            __syncthreads();  // partial is rewritten by the next pair
-        }
-        if (!mine || member != 0) continue;
-        if (lane == 0) epilogue(op, pair, rows, y.x, y.y);
-        if (op.epilogue == Epilogue::swiglu && op.out_q.q) quantize_group_if_last(op, pair.a);
+        finish_pair(op, g, partial, mine, pair, y);
     }
+}
+
+__device__ __forceinline__ bool one_format(const FusedMatvec &op) {
+    for (int i = 1; i < op.parts; ++i)
+        if (op.w[i].type != op.w[0].type) return false;
+    return true;
+}
+
+// Block `block` of `blocks` (warps of 32 threads each, in groups of op.split warps that share a
+// pair): a block with no pair returns at once; the others wait for the kernel before them
+// (overlap.cuh: a no-op unless launched to overlap it), stage x once and take their pairs,
+// streamed where the op allows it.
+template <bool Int, int Steps = kFusedSteps>
+__device__ __forceinline__ void fused_matvec_block(const FusedMatvec &op, uint8_t *smem,
+                                                   int block, int blocks) {
+    __shared__ float2 partial[32];  // a block's warps
+    Geometry g = geometry_of(op);
+    if (block * g.groups >= g.pairs) return;
+    if constexpr (Int && Steps == 1) {
+        if (op.streamed && one_format(op) && op.cols / 32 <= 32 * g.group) {
+            bool streamed = on_format<true, bool>(op.w[0].type, [&](auto f) {
+                using F = decltype(f);
+                if constexpr (kStreamable<F>) {
+                    streamed_pairs<F>(op, smem, g, partial, block, blocks);
+                    return true;
+                } else return false;
+            });
+            if (streamed) return;
+        }
+    }
+    pairs_one_by_one<Int, Steps>(op, smem, g, partial, block, blocks);
 }
 
 }  // namespace orcd

@@ -250,6 +250,22 @@ def test_same_ids_across_processes_with_and_without_cuda_graph(synth, arch, fuse
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "gpt-oss"])
+@pytest.mark.parametrize("fused", ["1", "persistent"])
+def test_fused_block_shapes_and_hidden_rounding_give_the_same_ids(synth, arch, fused):
+    """The fused decode matvecs' warps per block (ORCD_FUSED_WARPS), rows loaded ahead or pair by
+    pair (ORCD_FUSED_STREAM) and where the hidden vector is rounded to Q8_1 (ORCD_HIDDEN_Q8: once
+    by gate/up, or by each ffn_down block as it stages it) change who computes what and when,
+    never a bit of the ids."""
+    path = synth(arch)
+    spread = run_job(path, ORCD_FUSED=fused)
+    for env in ({"ORCD_FUSED_WARPS": "8"}, {"ORCD_FUSED_WARPS": "2"}, {"ORCD_HIDDEN_Q8": "0"},
+                {"ORCD_FUSED_STREAM": "0"},
+                {"ORCD_FUSED_WARPS": "8", "ORCD_HIDDEN_Q8": "0", "ORCD_OVERLAP": "0"}):
+        assert run_job(path, ORCD_FUSED=fused, **env)["jobs"] == spread["jobs"], env
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gpt-oss"])
 @pytest.mark.parametrize("fused", ["1", "0"])
 def test_joint_projections_give_the_same_ids_from_fewer_allocations(synth, arch, fused):
     """q, k, v (with their biases) and gate, up placed side by side at load, one matmul per
@@ -389,6 +405,9 @@ def test_without_a_gpu_the_engine_names_the_cpu_device():
     ("ORCD_OVERLAP", "yes", "ORCD_OVERLAP=yes: use 0"),
     ("ORCD_CLUSTERS", "yes", "ORCD_CLUSTERS=yes: use 0"),
     ("ORCD_JOINT", "2", "ORCD_JOINT=2: use 0"),
+    ("ORCD_FUSED_WARPS", "16", "ORCD_FUSED_WARPS=16: use 2, 4 or 8"),
+    ("ORCD_HIDDEN_Q8", "no", "ORCD_HIDDEN_Q8=no: use 0"),
+    ("ORCD_FUSED_STREAM", "2", "ORCD_FUSED_STREAM=2: use 0"),
 ])
 def test_a_bad_switch_fails_engine_creation_naming_it(monkeypatch, name, value, names):
     from orcd.engine.cuda import CudaEngine
