@@ -44,19 +44,20 @@ orcd_status options_from_env(Options *out) {
                     "v and gate, up side by side, the default)", joint);
     const char *warps = std::getenv("ORCD_FUSED_WARPS");
     if (is(warps, "2") || is(warps, "4") || is(warps, "8")) o.fused_warps = std::atoi(warps);
-    else if (warps && *warps && !is(warps, "spread"))
+    else if (is(warps, "spread")) o.fused_warps = 0;
+    else if (warps && *warps)
         return fail(ORCD_ERR_INVALID, "ORCD_FUSED_WARPS=%s: use 2, 4 or 8 (warps per fused "
-                    "matvec block) or spread (over every SM, the default)", warps);
+                    "matvec block; 8 is the default) or spread (over every SM)", warps);
     const char *stream = std::getenv("ORCD_FUSED_STREAM");
     if (is(stream, "0")) o.fused_stream = false;
     else if (stream && *stream && !is(stream, "1"))
         return fail(ORCD_ERR_INVALID, "ORCD_FUSED_STREAM=%s: use 0 (rows loaded pair by pair) or "
                     "1 (loaded ahead, the default)", stream);
     const char *hidden = std::getenv("ORCD_HIDDEN_Q8");
-    if (is(hidden, "0")) o.hidden_q8 = false;
-    else if (hidden && *hidden && !is(hidden, "1"))
+    if (is(hidden, "1")) o.hidden_q8 = true;
+    else if (hidden && *hidden && !is(hidden, "0"))
         return fail(ORCD_ERR_INVALID, "ORCD_HIDDEN_Q8=%s: use 0 (ffn_down rounds the hidden "
-                    "vector itself) or 1 (gate/up rounds it once, the default)", hidden);
+                    "vector itself, the default) or 1 (gate/up rounds it once)", hidden);
     const char *m = std::getenv("ORCD_MATVEC");
     if (is(m, "f32")) o.matvec = MatvecPath::f32;
     else if (m && *m && !is(m, "q8_1"))

@@ -9,19 +9,21 @@
 //   ORCD_PERSISTENT_BLOCKS  blocks per SM of the persistent decode kernel, 1 to 4 (unset: as
 //                    many as fit, up to 4): fewer blocks meet at its barriers sooner, more keep
 //                    more loads in flight.
-//   ORCD_FUSED_WARPS warps per block of the fused decode matvecs: "2", "4" or "8" (at least the
-//                    warps that share one pair of rows), or unset / "spread": the most that still
-//                    give every SM a block. Fewer warps spread a small matrix over more SMs;
-//                    more share one staging of x, a shorter chain per warp. The same bits.
+//   ORCD_FUSED_WARPS warps per block of the fused decode matvecs: unset or "8", "4", "2" (at
+//                    least the warps that share one pair of rows), or "spread": the most that
+//                    still give every SM a block. Fewer warps spread a small matrix over more
+//                    SMs; more share one staging of x, a shorter chain per warp, which the H200
+//                    prefers (Qwen2.5-0.5B shape: 8 warps 1,124 t/s, spread 1,083). The same bits.
 //   ORCD_FUSED_STREAM "0": each warp of a fused decode matvec loads a pair's rows after x is
 //                    staged, one pair after another; unset or "1": where every part has one
 //                    format with small units, its first pair's rows before it waits for the
 //                    kernel before it, and each next pair's while it dots the current one
 //                    (fused_stage.cuh's streamed_pairs). The same bits.
-//   ORCD_HIDDEN_Q8   "0": the gate/up step leaves the hidden vector as floats only and ffn_down's
-//                    blocks each round it to Q8_1 as they stage it; unset or "1": the gate/up
-//                    step's last warp of each 32 outputs rounds them once (an atomic count per
-//                    32). The same bits.
+//   ORCD_HIDDEN_Q8   unset or "0": the gate/up step leaves the hidden vector as floats and
+//                    ffn_down's blocks each round it to Q8_1 as they stage it; "1": the gate/up
+//                    step's last warp of each 32 outputs rounds them once (a fence and an atomic
+//                    count per pair of outputs; with 8 warps slower on the H200, 1,124 against
+//                    1,143 t/s). The same bits.
 //   ORCD_CUDA_GRAPH  "0": the decode step is launched kernel by kernel instead of replayed
 //                    from a CUDA graph.
 //   ORCD_MATVEC      "f32": quantized weights meet F32 activations (the plain path); unset,
@@ -55,9 +57,9 @@ struct Options {
     bool overlap = true;  // where the device has it (sm_90 and later)
     bool clusters = true;  // the same
     bool joint = true;     // q, k, v (gate, up) placed side by side at load: one launch
-    int fused_warps = 0;   // warps per fused matvec block; 0: spread over every SM
+    int fused_warps = 8;   // warps per fused matvec block; 0: spread over every SM
     bool fused_stream = true;  // fused matvec warps load their next rows ahead
-    bool hidden_q8 = true;  // gate/up rounds the hidden vector to Q8_1 for ffn_down
+    bool hidden_q8 = false;  // gate/up rounds the hidden vector to Q8_1 for ffn_down
 };
 
 // ORCD_ERR_INVALID naming the variable for a value it does not take.

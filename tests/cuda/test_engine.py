@@ -257,11 +257,11 @@ def test_fused_block_shapes_and_hidden_rounding_give_the_same_ids(synth, arch, f
     by gate/up, or by each ffn_down block as it stages it) change who computes what and when,
     never a bit of the ids."""
     path = synth(arch)
-    spread = run_job(path, ORCD_FUSED=fused)
-    for env in ({"ORCD_FUSED_WARPS": "8"}, {"ORCD_FUSED_WARPS": "2"}, {"ORCD_HIDDEN_Q8": "0"},
+    default = run_job(path, ORCD_FUSED=fused)  # 8 warps, hidden rounded by ffn_down, streamed
+    for env in ({"ORCD_FUSED_WARPS": "spread"}, {"ORCD_FUSED_WARPS": "2"}, {"ORCD_HIDDEN_Q8": "1"},
                 {"ORCD_FUSED_STREAM": "0"},
-                {"ORCD_FUSED_WARPS": "8", "ORCD_HIDDEN_Q8": "0", "ORCD_OVERLAP": "0"}):
-        assert run_job(path, ORCD_FUSED=fused, **env)["jobs"] == spread["jobs"], env
+                {"ORCD_FUSED_WARPS": "spread", "ORCD_HIDDEN_Q8": "1", "ORCD_OVERLAP": "0"}):
+        assert run_job(path, ORCD_FUSED=fused, **env)["jobs"] == default["jobs"], env
 
 
 @pytest.mark.gpu
