@@ -21,8 +21,8 @@ FusedMatvec fused_op(const Pass &p, Epilogue e, const float *x, int cols, const 
     FusedMatvec op{};
     op.path = p.m.matvec;
     op.overlap = p.m.overlap;
-    op.block_warps = p.m.fused_warps;
-    op.streamed = p.m.fused_stream;
+    op.block_warps = p.m.fused.warps;
+    op.streamed = p.m.fused.stream;
     op.epilogue = e;
     op.x = x;
     op.cols = cols;
@@ -45,7 +45,7 @@ orcd_status layer(const Pass &p, int i) {
 
 XQ8_1 hidden_q(const Pass &p) {
     int f = p.m.cfg.feed_forward_length;
-    if (f % 32 || !p.m.hidden_q8) return {nullptr, nullptr};
+    if (f % 32 || !p.m.fused.hidden_q8) return {nullptr, nullptr};
     return {p.a.hidden_q, reinterpret_cast<block_q8_1_scale *>(p.a.hidden_q + f)};
 }
 

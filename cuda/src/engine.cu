@@ -45,9 +45,7 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     int major = 0;
     ORCD_TRY(compute_major(&major));  // of e->device, current since orcd_engine_load
     m.overlap = e->options.overlap && major >= 9;
-    m.fused_warps = e->options.fused_warps;
-    m.hidden_q8 = e->options.hidden_q8;
-    m.fused_stream = e->options.fused_stream;
+    m.fused = e->options.fused;
     ORCD_TRY(kv_cache_alloc(e->alloc, c, &m.kv));
     ORCD_TRY(rope_table_alloc(e->alloc, c, &m.rope, e->stream));
     m.cfg.rope_factors = nullptr;  // the caller's memory, read only during load

@@ -85,9 +85,7 @@ struct Model {
     DecodePath decode = DecodePath::steps;  // how one token goes through: decode_path_for
     MatvecPath matvec = MatvecPath::q8_1;   // options.cuh's ORCD_MATVEC
     bool overlap = false;  // the fused decode kernels overlap their predecessors (ORCD_OVERLAP)
-    int fused_warps = 8;     // warps per fused matvec block, 0: spread (ORCD_FUSED_WARPS)
-    bool hidden_q8 = false;  // gate/up also leaves the hidden vector as Q8_1 (ORCD_HIDDEN_Q8)
-    bool fused_stream = true;  // fused matvec warps load their next rows ahead (ORCD_FUSED_STREAM)
+    FusedTuning fused;     // how the fused decode matvecs share out their work (options.cuh)
     PersistentPlan plan;                    // DecodePath::persistent
 };
 

@@ -48,15 +48,15 @@ orcd_status options_from_env(Options *out) {
     ORCD_TRY(on_off("ORCD_JOINT", "a tensor an allocation", "q, k, v and gate, up side by side",
                     &o.joint));
     const char *warps = std::getenv("ORCD_FUSED_WARPS");
-    if (is(warps, "2") || is(warps, "4") || is(warps, "8")) o.fused_warps = std::atoi(warps);
-    else if (is(warps, "spread")) o.fused_warps = 0;
+    if (is(warps, "2") || is(warps, "4") || is(warps, "8")) o.fused.warps = std::atoi(warps);
+    else if (is(warps, "spread")) o.fused.warps = 0;
     else if (warps && *warps)
         return fail(ORCD_ERR_INVALID, "ORCD_FUSED_WARPS=%s: use 2, 4 or 8 (warps per fused "
                     "matvec block; 8 is the default) or spread (over every SM)", warps);
     ORCD_TRY(on_off("ORCD_FUSED_STREAM", "rows loaded pair by pair", "loaded ahead",
-                    &o.fused_stream));
+                    &o.fused.stream));
     ORCD_TRY(on_off("ORCD_HIDDEN_Q8", "ffn_down rounds the hidden vector itself",
-                    "gate/up rounds it once", &o.hidden_q8));
+                    "gate/up rounds it once", &o.fused.hidden_q8));
     const char *m = std::getenv("ORCD_MATVEC");
     if (is(m, "f32")) o.matvec = MatvecPath::f32;
     else if (m && *m && !is(m, "q8_1"))

@@ -48,6 +48,14 @@ namespace orcd {
 enum class DecodePath { steps, fused, persistent };
 enum class MatvecPath { q8_1, f32 };
 
+// How the fused decode matvecs share out their work (ORCD_FUSED_WARPS, ORCD_FUSED_STREAM,
+// ORCD_HIDDEN_Q8): the same bits whatever the values.
+struct FusedTuning {
+    int warps = 8;           // warps per block; 0: spread over every SM
+    bool stream = true;      // warps load their next rows ahead
+    bool hidden_q8 = false;  // gate/up rounds the hidden vector to Q8_1 for ffn_down
+};
+
 struct Options {
     DecodePath decode = DecodePath::fused;
     bool decode_chosen = false;  // ORCD_FUSED set: take that path or, where it does not fit, steps
@@ -57,9 +65,7 @@ struct Options {
     bool overlap = true;  // where the device has it (sm_90 and later)
     bool clusters = true;  // the same
     bool joint = true;     // q, k, v (gate, up) placed side by side at load: one launch
-    int fused_warps = 8;   // warps per fused matvec block; 0: spread over every SM
-    bool fused_stream = true;  // fused matvec warps load their next rows ahead
-    bool hidden_q8 = false;  // gate/up rounds the hidden vector to Q8_1 for ffn_down
+    FusedTuning fused;
 };
 
 // ORCD_ERR_INVALID naming the variable for a value it does not take.
