@@ -4,13 +4,9 @@ any machine (tests/cuda/test_engine.py checks the same messages through an engin
 from __future__ import annotations
 
 import ctypes
-import shutil
-import subprocess
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 FIELDS = ("decode", "decode_chosen", "persistent_blocks_per_sm", "graphs", "matvec", "overlap",
           "clusters", "joint", "fused_warps", "fused_stream", "hidden_q8")
 SWITCHES = ("ORCD_FUSED", "ORCD_PERSISTENT_BLOCKS", "ORCD_CUDA_GRAPH", "ORCD_MATVEC",
@@ -22,16 +18,9 @@ DEFAULTS = {"decode": 1, "decode_chosen": 0, "persistent_blocks_per_sm": 0, "gra
 
 
 @pytest.fixture(scope="module")
-def host_options(tmp_path_factory):
-    nvcc = shutil.which("nvcc")
-    if nvcc is None:
-        pytest.skip("needs nvcc (the build's compiler driver) to compile options.cu for the host")
-    lib = tmp_path_factory.mktemp("options_host") / "options_host.so"
-    subprocess.run([nvcc, "-std=c++17", "-O1", "-shared", "-Xcompiler", "-fPIC",
-                    f"-I{ROOT / 'cuda/src'}", f"-I{ROOT / 'cuda/include'}",
-                    str(ROOT / "cuda/src/options.cu"), str(ROOT / "cuda/src/context.cu"),
-                    str(ROOT / "tests/cuda/options_host.cpp"), "-o", str(lib)], check=True)
-    cdll = ctypes.CDLL(str(lib))
+def host_options(host_library):
+    cdll = host_library("options_host", ["cuda/src/options.cu", "cuda/src/context.cu",
+                                         "tests/cuda/options_host.cpp"])
     cdll.orcd_last_error.restype = ctypes.c_char_p
     return cdll
 

@@ -5,9 +5,6 @@ checked on any machine."""
 from __future__ import annotations
 
 import ctypes
-import shutil
-import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,19 +12,11 @@ import pytest
 from orcd import quant
 from orcd.quant.activations import dequantize_activations_q8_1, quantize_activations_q8_1
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def host_quant(tmp_path_factory):
-    nvcc = shutil.which("nvcc")
-    if nvcc is None:
-        pytest.skip("needs nvcc (the build's compiler driver) to compile quant.cuh for the host")
-    lib = tmp_path_factory.mktemp("quant_host") / "quant_host.so"
-    subprocess.run([nvcc, "-std=c++17", "-O1", "-shared", "-Xcompiler", "-fPIC,-ffp-contract=off",
-                    f"-I{ROOT / 'cuda/src'}", f"-I{ROOT / 'cuda/include'}",
-                    str(ROOT / "tests/cuda/quant_host.cpp"), "-o", str(lib)], check=True)
-    return ctypes.CDLL(str(lib))
+def host_quant(host_library):
+    return host_library("quant_host", ["tests/cuda/quant_host.cpp"], "-fPIC,-ffp-contract=off")
 
 
 @pytest.mark.parametrize("ggml_type", list(quant.BLOCKS), ids=lambda t: t.name)
