@@ -152,6 +152,12 @@ def measure_llama_cpp(path: Path, args) -> dict:
     return figures(load_s, run, args, llm.n_vocab(), lambda n: prefill_flops(path, n))
 
 
+def token_share(cfg, name: str) -> float:
+    """The share of tensor `name` one token uses: of a mixture of experts (`*_exps`) the
+    experts it is routed to, expert_used_count / expert_count; of any other tensor all of it."""
+    return cfg.expert_used_count / cfg.expert_count if "_exps" in name and cfg.expert_count else 1.0
+
+
 def weight_bytes_per_token(path: Path) -> int:
     """Every matrix is read once per token; of token_embd only one row, unless it is also the
     output matrix (tied); of a mixture of experts (`*_exps`) only the experts a token uses."""
@@ -159,9 +165,7 @@ def weight_bytes_per_token(path: Path) -> int:
     from orcd.models import describe
     with orcd.gguf.open(path) as f:
         cfg = describe(f)
-        share = cfg.expert_used_count / cfg.expert_count if cfg.expert_count else 1.0
-        total = sum(t.nbytes * (share if "_exps" in name else 1.0)
-                    for name, t in f.tensors.items())
+        total = sum(t.nbytes * token_share(cfg, name) for name, t in f.tensors.items())
         tied = "output.weight" not in f.tensors
         return int(total if tied else total - f.tensors["token_embd.weight"].nbytes)
 
@@ -185,9 +189,7 @@ def prefill_flops(path: Path, n: int) -> float:
     from orcd.models import describe
     with orcd.gguf.open(path) as f:
         cfg = describe(f)
-        share = cfg.expert_used_count / cfg.expert_count if cfg.expert_count else 1.0
-        matrices = sum(math.prod(t.shape) * (share if "_exps" in name else 1.0)
-                       for name, t in f.tensors.items()
+        matrices = sum(math.prod(t.shape) * token_share(cfg, name) for name, t in f.tensors.items()
                        if name.startswith("blk.") and name.endswith(".weight") and len(t.shape) >= 2)
     pairs = sum(causal_pairs(n, cfg.sliding_window if cfg.uses_sliding_window(layer) else 0)
                 for layer in range(cfg.block_count))
