@@ -18,6 +18,7 @@ stage by stage (see orcd/server/trace.py), from the client's send to its read.
 from __future__ import annotations
 
 import contextlib
+import http.client
 import json
 import sys
 import time
@@ -105,15 +106,20 @@ def first_text(server: Server, runs: int, tokens: int) -> tuple[dict, list]:
 
 
 def first_text_kept_alive(server: Server, runs: int, tokens: int) -> dict:
-    """Time to first text of first_text's completions, one after another on one connection."""
+    """Time to first text of first_text's completions, one after another on one connection;
+    none from a server that closes the connection after a stream (llama-server does)."""
     conn, ttft = server.connect(), []
     try:
         server.complete({"prompt": PROMPTS[0], "max_tokens": 4, "temperature": 0}, conn)
         for i in range(runs):
             s = server.complete({"prompt": PROMPTS[i % len(PROMPTS)], "max_tokens": tokens,
                                  "temperature": 0}, conn)
+            if conn.sock is None:  # the response said it closes: the next would reconnect
+                raise ConnectionError("not kept alive")
             if arrivals := s.text_arrivals():
                 ttft.append(arrivals[0] - s.sent)
+    except (http.client.RemoteDisconnected, ConnectionError):
+        ttft = []  # not kept alive: nothing to time
     finally:
         conn.close()
     return {"ttft_kept_ms_p50": ms(ttft, 50), "ttft_kept_ms_p95": ms(ttft, 95)}

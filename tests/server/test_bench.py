@@ -1,8 +1,11 @@
 """`orcd bench server` runs end to end against a real worker (its figures are not judged here)."""
 import argparse
+import http.server
+import json
+import threading
 
 from orcd.bench import server as bench
-from orcd.bench.http_client import started_worker
+from orcd.bench.http_client import Server, started_worker
 
 
 def test_bench_server_measures_every_figure(tiny_model, monkeypatch, capsys):
@@ -19,3 +22,33 @@ def test_bench_server_measures_every_figure(tiny_model, monkeypatch, capsys):
     assert "received -> handler" in breakdown and breakdown["total"] > 0
     print(bench.table(figures, {"model": "tiny"}, figures, "http://peer"))
     assert "orcd/peer" in capsys.readouterr().out
+
+
+class _ClosingPeer(http.server.BaseHTTPRequestHandler):
+    """A server that streams one completion chunk and closes the connection after it, as
+    llama-server does after a stream."""
+    protocol_version = "HTTP/1.0"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        chunk = json.dumps({"id": "c", "choices": [{"text": "hi", "finish_reason": "length"}]})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.end_headers()
+        self.wfile.write(f"data: {chunk}\n\ndata: [DONE]\n\n".encode())
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_peer_that_closes_streams_gets_no_kept_alive_figure():
+    peer = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ClosingPeer)
+    threading.Thread(target=peer.serve_forever, daemon=True).start()
+    try:
+        server = Server(f"http://127.0.0.1:{peer.server_address[1]}")
+        assert bench.first_text(server, 2, 4)[0]["ttft_ms_p50"] >= 0.0
+        assert bench.first_text_kept_alive(server, 2, 4) == {"ttft_kept_ms_p50": None,
+                                                             "ttft_kept_ms_p95": None}
+    finally:
+        peer.shutdown()
+        peer.server_close()
