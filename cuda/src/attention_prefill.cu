@@ -520,7 +520,9 @@ static orcd_status scalar_prefill(const float *q, int q_stride, const half *kc, 
     return check(cudaGetLastError(), "attention_prefill kernel launch");
 }
 
-// Split the keys when the whole grid would leave SMs idle and the partials fit.
+// Split the keys when the whole grid would leave SMs idle and the partials of its tiles fit:
+// decided per tile of queries, so that a prompt's rows take the same path whatever rows follow
+// them in their last tile (decode.cu rounds a short prefill up to its graph's bucket).
 template <int HD>
 static orcd_status flash_prefill(const float *q, int q_stride, const half *kc, const half *vc,
                                  float *out, int n, const AttentionShape &s, const int *pos0,
@@ -529,7 +531,7 @@ static orcd_status flash_prefill(const float *q, int q_stride, const half *kc, c
     int tiles = (n + kTileRows - 1) / kTileRows, segments = prefill_segments(s), sms = 0;
     ORCD_TRY(multiprocessors(&sms));
     bool split = partial && segments > 1 && s.heads * tiles < sms &&
-                 split_floats(s, n) <= partial_floats;
+                 split_floats(s, tiles * kTileRows) <= partial_floats;
     size_t smem = sizeof(FlashSmem<HD>);
     if (!flash_fits<HD>())
         return scalar_prefill(q, q_stride, kc, vc, out, n, s, pos0, stream, sinks);

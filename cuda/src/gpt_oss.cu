@@ -43,15 +43,23 @@ orcd_status fused_layer(const Pass &p, int i) {
 
 }  // namespace
 
+orcd_status gpt_oss_layers(const Model &m, const Activations &a, const int32_t *ids, int n,
+                           const int *pos0, cudaStream_t stream) {
+    Pass p{m, a, n, pos0, stream};
+    ORCD_TRY(embed(p, ids));
+    for (int i = 0; i < m.cfg.block_count; ++i) ORCD_TRY(layer(p, i));
+    return ORCD_OK;
+}
+
 orcd_status gpt_oss_forward(const Model &m, const Activations &a, const int32_t *ids, int n,
                             const int *pos0, bool all_logits, cudaStream_t stream) {
     Pass p{m, a, n, pos0, stream};
-    ORCD_TRY(embed(p, ids));
     if (n == 1 && m.decode != DecodePath::steps) {
+        ORCD_TRY(embed(p, ids));
         for (int i = 0; i < m.cfg.block_count; ++i) ORCD_TRY(fused_layer(p, i));
         return fused_logits(p);
     }
-    for (int i = 0; i < m.cfg.block_count; ++i) ORCD_TRY(layer(p, i));
+    ORCD_TRY(gpt_oss_layers(m, a, ids, n, pos0, stream));
     return logits(p, all_logits);
 }
 

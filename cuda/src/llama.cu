@@ -39,15 +39,21 @@ orcd_status layer(const Pass &p, int i) {
 
 }  // namespace
 
+orcd_status llama_layers(const Model &m, const Activations &a, const int32_t *ids, int n,
+                         const int *pos0, cudaStream_t stream) {
+    Pass p{m, a, n, pos0, stream};
+    ORCD_TRY(embed(p, ids));
+    for (int i = 0; i < m.cfg.block_count; ++i) ORCD_TRY(layer(p, i));
+    return ORCD_OK;
+}
+
 orcd_status llama_forward(const Model &m, const Activations &a, const int32_t *ids, int n,
                           const int *pos0, bool all_logits, cudaStream_t stream) {
     if (n == 1 && m.decode == DecodePath::persistent)
         return llama_decode_persistent(m, a, ids, pos0, stream);
     if (n == 1 && m.decode == DecodePath::fused) return llama_decode_fused(m, a, ids, pos0, stream);
-    Pass p{m, a, n, pos0, stream};
-    ORCD_TRY(embed(p, ids));
-    for (int i = 0; i < m.cfg.block_count; ++i) ORCD_TRY(layer(p, i));
-    return logits(p, all_logits);
+    ORCD_TRY(llama_layers(m, a, ids, n, pos0, stream));
+    return logits(Pass{m, a, n, pos0, stream}, all_logits);
 }
 
 }  // namespace orcd

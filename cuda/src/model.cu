@@ -5,6 +5,7 @@
 #include <vector>
 #include "model.cuh"
 #include "ops.cuh"
+#include "pass.cuh"
 
 namespace orcd {
 
@@ -336,6 +337,18 @@ orcd_status forward(const Model &m, const Activations &a, const int32_t *ids, in
     if (m.cfg.arch == ORCD_ARCH_GPT_OSS)
         return gpt_oss_forward(m, a, ids, n, pos0, all_logits, stream);
     return llama_forward(m, a, ids, n, pos0, all_logits, stream);
+}
+
+orcd_status prefill_layers(const Model &m, const Activations &a, const int32_t *ids, int n,
+                           const int *pos0, cudaStream_t stream) {
+    if (n < 2 || n > a.rows)
+        return fail(ORCD_ERR_INVALID, "prefill of %d tokens on buffers for %d", n, a.rows);
+    if (m.cfg.arch == ORCD_ARCH_GPT_OSS) return gpt_oss_layers(m, a, ids, n, pos0, stream);
+    return llama_layers(m, a, ids, n, pos0, stream);
+}
+
+orcd_status prefill_logits(const Model &m, const Activations &a, int n, cudaStream_t stream) {
+    return logits(Pass{m, a, n, nullptr, stream}, false);
 }
 
 }  // namespace orcd

@@ -154,6 +154,9 @@ orcd_status rope_table_alloc(Allocator &alloc, const orcd_model_config &c, RopeT
 // the KV cache. Logits of every row when all_logits, else of the last row only.
 orcd_status llama_forward(const Model &m, const Activations &a, const int32_t *ids, int n,
                           const int *pos0, bool all_logits, cudaStream_t stream);
+// Its embeddings and layers alone, step by step, leaving the rows in a.x (no logits).
+orcd_status llama_layers(const Model &m, const Activations &a, const int32_t *ids, int n,
+                         const int *pos0, cudaStream_t stream);
 
 // The same forward pass for one token (id, at *pos) in fused kernels (decode_fused.cu), taken
 // when m.decode is DecodePath::fused.
@@ -179,6 +182,8 @@ DecodePath decode_path_for(const Options &o, const orcd_model_config &c, const W
 // DecodePath::steps.
 orcd_status gpt_oss_forward(const Model &m, const Activations &a, const int32_t *ids, int n,
                             const int *pos0, bool all_logits, cudaStream_t stream);
+orcd_status gpt_oss_layers(const Model &m, const Activations &a, const int32_t *ids, int n,
+                           const int *pos0, cudaStream_t stream);
 // Layer i's attention shape: gpt-oss slides its window on the even layers.
 AttentionShape layer_attention_shape(const orcd_model_config &c, int layer);
 // A gpt-oss layer's experts as moe() takes them; their shape alone without a layer.
@@ -187,5 +192,10 @@ MoeWeights moe_weights(const orcd_model_config &c, const LayerWeights *l = nullp
 // The architecture's forward pass (llama_forward or gpt_oss_forward).
 orcd_status forward(const Model &m, const Activations &a, const int32_t *ids, int n,
                     const int *pos0, bool all_logits, cudaStream_t stream);
+// The same pass of n > 1 tokens in two parts: the embeddings and layers (what only *pos0, in
+// device memory, places: a CUDA graph of it serves any position), then the last row's logits.
+orcd_status prefill_layers(const Model &m, const Activations &a, const int32_t *ids, int n,
+                           const int *pos0, cudaStream_t stream);
+orcd_status prefill_logits(const Model &m, const Activations &a, int n, cudaStream_t stream);
 
 }  // namespace orcd

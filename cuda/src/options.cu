@@ -41,6 +41,10 @@ orcd_status options_from_env(Options *out) {
             return fail(ORCD_ERR_INVALID, "ORCD_PERSISTENT_BLOCKS=%s: use 1 to 4 blocks per SM", b);
     }
     o.graphs = !is(std::getenv("ORCD_CUDA_GRAPH"), "0");
+    ORCD_TRY(on_off("ORCD_PREFILL_GRAPH", "a short prefill launched kernel by kernel",
+                    "replayed from a graph", &o.prefill_graphs));
+    ORCD_TRY(on_off("ORCD_DECODE_AHEAD", "step k + 1 launched once id k is read",
+                    "launched before", &o.decode_ahead));
     ORCD_TRY(on_off("ORCD_OVERLAP", "each decode kernel after the last", "overlapping launches",
                     &o.overlap));
     ORCD_TRY(on_off("ORCD_CLUSTERS", "split sums through global memory",

@@ -25,7 +25,15 @@
 //                    count per pair of outputs; with 8 warps slower on the H200, 1,124 against
 //                    1,143 t/s). The same bits.
 //   ORCD_CUDA_GRAPH  "0": the decode step is launched kernel by kernel instead of replayed
-//                    from a CUDA graph.
+//                    from a CUDA graph (and so is a short prompt's prefill, ORCD_PREFILL_GRAPH).
+//   ORCD_PREFILL_GRAPH "0": a prompt chunk of up to kGraphedPrefillRows tokens is launched
+//                    kernel by kernel; unset or "1": its layers are replayed from a CUDA graph
+//                    captured once per size bucket (decode.cu), its launches (about ten a layer)
+//                    costing the host one. The same bits.
+//   ORCD_DECODE_AHEAD "0": the decode loop launches step k + 1 once it has read id k; unset or
+//                    "1": before it reads it (the sampler advances the step on the device), so
+//                    that the GPU does not wait for the host between steps. A grammar-constrained
+//                    job always waits: its next mask needs id k. The same ids.
 //   ORCD_MATVEC      "f32": quantized weights meet F32 activations (the plain path); unset,
 //                    empty or "q8_1": activations rounded to Q8_1 meet them in integers.
 //   ORCD_OVERLAP     "0": each fused decode kernel starts when the one before it has ended.
@@ -61,6 +69,8 @@ struct Options {
     bool decode_chosen = false;  // ORCD_FUSED set: take that path or, where it does not fit, steps
     int persistent_blocks_per_sm = 0;  // 0: as many as fit
     bool graphs = true;
+    bool prefill_graphs = true;  // where graphs are on
+    bool decode_ahead = true;
     MatvecPath matvec = MatvecPath::q8_1;
     bool overlap = true;  // where the device has it (sm_90 and later)
     bool clusters = true;  // the same
