@@ -75,9 +75,10 @@ cdef extern from "orcd_cuda.h":
     orcd_status orcd_engine_check_residency(const orcd_engine *engine, int *resident) nogil
     orcd_status orcd_engine_forward_logits(orcd_engine *engine, const int32_t *ids, int n,
                                            float *logits) nogil
-    orcd_status orcd_engine_generate(orcd_engine *engine, const int32_t *prompt, int n_prompt,
-                                     int n_cached, const orcd_sampling *params, int max_tokens,
-                                     const int32_t *stop_ids, int n_stop) nogil
+    orcd_status orcd_engine_start_job(orcd_engine *engine, const int32_t *prompt, int n_prompt,
+                                      int n_cached, const orcd_sampling *params, int max_tokens,
+                                      const int32_t *stop_ids, int n_stop) nogil
+    orcd_status orcd_engine_job_status(orcd_engine *engine, int wait, int *running) nogil
     orcd_status orcd_engine_read_tokens(orcd_engine *engine, int start, int32_t *out, int cap,
                                         int timeout_ms, int *n_out, int *finished,
                                         orcd_logprob *logprobs) nogil
@@ -87,7 +88,11 @@ cdef extern from "orcd_cuda.h":
                                      int n_words) nogil
     orcd_status orcd_test_logprobs(int device, const float *logits, int rows, int vocab,
                                    const int32_t *ids, int top_n, orcd_logprob *out) nogil
-    void orcd_engine_begin_job(orcd_engine *engine) nogil
+    ctypedef struct orcd_job_times:
+        int64_t entered
+        int64_t prefilled
+        int64_t first_id
+    void orcd_engine_job_times(const orcd_engine *engine, orcd_job_times *out) nogil
     orcd_status orcd_sample_host_logits(int device, const float *logits, int vocab,
                                         const orcd_sampling *params, uint64_t step,
                                         const int32_t *history, int n_history,
@@ -313,14 +318,18 @@ cdef class DeviceModel:
         check(st)
         return out
 
-    def begin_job(self):
-        """Empty the token ring and clear the cancel flag, before generate's thread starts."""
-        orcd_engine_begin_job(self.live())
+    def job_times(self) -> dict:
+        """perf_counter_ns of the running (or last) job's C stages that it has reached: entered,
+        prefilled (the prompt's prefill and first sample launched), first_id (seen on the host)."""
+        cdef orcd_job_times t
+        orcd_engine_job_times(self.live(), &t)
+        return {name: ns for name, ns in (("entered", t.entered), ("prefilled", t.prefilled),
+                                          ("first_id", t.first_id)) if ns}
 
-    def generate(self, prompt_ids, params, int max_tokens, stop_ids, int n_cached=0,
-                 int top_logprobs=-1, bint prompt_logprobs=False, bint constrained=False):
-        """Run one job to its end (call from a thread of its own, after begin_job: the GIL is
-        released); ids appear in the ring as they are produced. Raises Cancelled after cancel().
+    def start_job(self, prompt_ids, params, int max_tokens, stop_ids, int n_cached=0,
+                  int top_logprobs=-1, bint prompt_logprobs=False, bint constrained=False):
+        """Hand one job to the engine's decode thread and return at once: the ring is emptied,
+        then ids appear in it as they are produced; job_running() and job_error() tell its end.
         n_cached: leading prompt tokens whose KV rows the previous job left (not prefilled).
         top_logprobs >= 0: each id comes with its logprob record (read_tokens); prompt_logprobs:
         the prompt is scored too (prompt_logprobs()); constrained: token k waits for put_mask(k)."""
@@ -334,9 +343,28 @@ cdef class DeviceModel:
         cdef int n_stop = len(stop_ids)
         cdef orcd_status st
         with nogil:
-            st = orcd_engine_generate(e, &p[0], <int>p.shape[0], n_cached, &sp, max_tokens, &s[0],
-                                      n_stop)
+            st = orcd_engine_start_job(e, &p[0], <int>p.shape[0], n_cached, &sp, max_tokens,
+                                       &s[0], n_stop)
         check(st)
+
+    def job_running(self) -> bool:
+        cdef int running = 0
+        orcd_engine_job_status(self.live(), 0, &running)
+        return bool(running)
+
+    def job_error(self, bint wait=False):
+        """The last job's error (Cancelled after cancel()) once it has ended, else None; with
+        wait, after waiting for its end (the GIL released)."""
+        cdef orcd_engine *e = self.live()
+        cdef int running = 0
+        cdef orcd_status st
+        with nogil:
+            st = orcd_engine_job_status(e, wait, &running)
+        try:
+            check(st)
+        except Exception as error:  # noqa: BLE001 - returned, for the caller to raise
+            return error
+        return None
 
     def read_tokens(self, int start, int timeout_ms, int top_n=-1):
         """(ids past the first `start` of the running job, finished), waiting up to timeout_ms;

@@ -209,21 +209,34 @@ orcd_status orcd_engine_check_residency(const orcd_engine *engine, int *resident
 orcd_status orcd_engine_forward_logits(orcd_engine *engine, const int32_t *ids, int n,
                                        float *logits);
 
-/* Empties the token ring and clears the cancel flag: call it before orcd_engine_generate
- * starts on its thread, so that a reader never sees the previous job's ids. */
-void orcd_engine_begin_job(orcd_engine *engine);
+/* Where the last job's host time went before its first id (`orcd serve --trace`), each in ns
+ * of CLOCK_MONOTONIC (Python's time.perf_counter_ns), 0 until reached: entered, when the
+ * decode thread started the job; prefilled, when the prompt's prefill and the first sample
+ * were launched; first_id, when the first id was seen on the host (before it is published). */
+typedef struct {
+    int64_t entered, prefilled, first_id;
+} orcd_job_times;
 
-/* One job, blocking (call it without the GIL): prefill the prompt, then sample and decode
- * until max_tokens, an id of stop_ids, the end of the context, or orcd_engine_cancel.
- * Each id is published to the engine's token ring as soon as it is known (stop ids too).
+void orcd_engine_job_times(const orcd_engine *engine, orcd_job_times *out);
+
+/* One job on the engine's own decode thread (started with the first job): returns at once,
+ * the token ring emptied and the cancel flag cleared, the prompt and stop ids copied. The job
+ * prefills the prompt, then samples and decodes until max_tokens, an id of stop_ids, the end
+ * of the context, or orcd_engine_cancel; each id is published to the token ring as soon as it
+ * is known (stop ids too). No GIL or caller's thread is needed to start it.
  * n_cached (0 <= n_cached < n_prompt): the first n_cached prompt tokens are the prefix the KV
  * cache holds from the previous job, and prefill starts after them (the prompt cache).
  * ORCD_CUDA_GRAPH=0 at engine creation: no CUDA graph, each step launched kernel by kernel.
  * Only a job that scores its prompt allocates device memory (its prompt's logits), freed at
- * its end; a failed allocation there is ORCD_ERR_OOM and leaves the engine as loaded. */
-orcd_status orcd_engine_generate(orcd_engine *engine, const int32_t *prompt, int n_prompt,
-                                 int n_cached, const orcd_sampling *params, int max_tokens,
-                                 const int32_t *stop_ids, int n_stop);
+ * its end; a failed allocation there is ORCD_ERR_OOM and leaves the engine as loaded.
+ * ORCD_ERR_INVALID if a job is still running (orcd_engine_job_status with wait first). */
+orcd_status orcd_engine_start_job(orcd_engine *engine, const int32_t *prompt, int n_prompt,
+                                  int n_cached, const orcd_sampling *params, int max_tokens,
+                                  const int32_t *stop_ids, int n_stop);
+
+/* The last job's end: *running while it runs (ORCD_OK then); once it has ended, its status,
+ * with its message in orcd_last_error. wait: block until it has ended. */
+orcd_status orcd_engine_job_status(orcd_engine *engine, int wait, int *running);
 
 /* Waits up to timeout_ms for ids of the running job past the first `start` ones; copies up to
  * cap of them to out. *n_out: ids copied; *finished: the job has ended and all ids are out.

@@ -63,7 +63,8 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
 
 orcd_status engine_init(orcd_engine *e) {
     ORCD_CUDA(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking));
-    ORCD_CUDA(cudaEventCreateWithFlags(&e->decode.token_ready, cudaEventDisableTiming));
+    for (cudaEvent_t &ready : e->decode.token_ready)
+        ORCD_CUDA(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming));
     ORCD_CUDA(cudaHostAlloc(&e->ring.slots, TokenRing::kCapacity * sizeof(int32_t),
                             cudaHostAllocDefault));
     ORCD_CUDA(cudaHostAlloc(&e->ring.records, TokenRing::kCapacity * sizeof(orcd_logprob),
@@ -114,12 +115,25 @@ extern "C" orcd_status orcd_engine_create(int device, orcd_engine **out) {
 
 extern "C" void orcd_engine_destroy(orcd_engine *e) {
     if (!e) return;
+    if (e->job.thread.joinable()) {  // the running job (if any) stops at its next step
+        orcd_engine_cancel(e);
+        {
+            std::lock_guard<std::mutex> lock(e->job.mu);
+            e->job.quit = true;
+        }
+        e->job.cv.notify_all();
+        e->job.thread.join();
+    }
     cudaSetDevice(e->device);
     if (e->stream) cudaStreamSynchronize(e->stream);
-    for (auto &by_mask : e->decode.graph)
-        for (cudaGraphExec_t g : by_mask)
-            if (g) cudaGraphExecDestroy(g);
-    if (e->decode.token_ready) cudaEventDestroy(e->decode.token_ready);
+    for (auto &by_penalty : e->decode.graph)
+        for (auto &by_mask : by_penalty)
+            for (cudaGraphExec_t g : by_mask)
+                if (g) cudaGraphExecDestroy(g);
+    for (cudaGraphExec_t g : e->decode.prefill)
+        if (g) cudaGraphExecDestroy(g);
+    for (cudaEvent_t ready : e->decode.token_ready)
+        if (ready) cudaEventDestroy(ready);
     if (e->ring.slots) cudaFreeHost(e->ring.slots);
     if (e->ring.records) cudaFreeHost(e->ring.records);
     if (e->decode.state_host) cudaFreeHost(e->decode.state_host);
@@ -211,8 +225,7 @@ orcd_status sample_once(Allocator &alloc, cudaStream_t stream, const float *logi
     if (n_history)
         ORCD_CUDA(cudaMemcpyAsync(dev_history, history, n_history * sizeof(int32_t),
                                   cudaMemcpyHostToDevice, stream));
-    ORCD_TRY(sample(s, dev_logits, args, state, dev_history, cap, p.temperature == 0.0f, dev_mask,
-                    stream));
+    ORCD_TRY(sample(s, dev_logits, args, state, dev_history, cap, sampler_path(p), dev_mask, stream));
     ORCD_CUDA(cudaMemcpyAsync(&st, state, sizeof st, cudaMemcpyDeviceToHost, stream));
     ORCD_CUDA(cudaStreamSynchronize(stream));
     *out = st.token;

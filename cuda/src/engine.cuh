@@ -4,6 +4,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <string>
+#include <thread>
 #include <vector>
 #include "alloc.cuh"
 #include "logprobs.cuh"
@@ -18,10 +20,25 @@ struct TokenRing {
     static constexpr long kCapacity = 4096;
     int32_t *slots = nullptr;
     orcd_logprob *records = nullptr;  // beside each slot, for a job that asks for logprobs
-    std::mutex mu;
+    mutable std::mutex mu;
     std::condition_variable cv;
     long published = 0, consumed = 0;
     bool finished = true;
+};
+
+// The engine's decode thread and the job handed to it (orcd_engine_start_job): the caller
+// returns at once, and the job starts without waiting for any lock the caller's runtime holds
+// (Python's GIL).
+struct JobSlot {
+    std::vector<int32_t> prompt, stop_ids;
+    int n_cached = 0, max_tokens = 0;
+    orcd_sampling params{};
+    bool pending = false, running = false, quit = false;
+    orcd_status status = ORCD_OK;
+    std::string error;  // the ended job's message
+    std::mutex mu;
+    std::condition_variable cv;
+    std::thread thread;
 };
 
 // What a job asks beyond ids (orcd_sampling's last fields), the device records of its logprobs,
@@ -63,16 +80,24 @@ orcd_status score_token(orcd_engine *e, const float *logits);
 // Waits for the host's mask of generated token `step` and uploads it.
 orcd_status await_mask(orcd_engine *e, int step);
 
+// Prompt chunks of up to kGraphedPrefillRows tokens are replayed from a CUDA graph of their
+// layers, one per size bucket of kPrefillBucket rows (decode.cu).
+constexpr int kPrefillBucket = 16, kGraphedPrefillRows = 256;
+
 // What a decode step reads from device memory, so that one captured graph serves every step
-// and job; and the graphs themselves, one per sampling path (index: greedy, then masked).
+// and job; the graphs themselves, one per sampling path (index: greedy, penalized, masked); and
+// the prefill graphs, one per bucket.
 struct DecodeState {
     StepState *state = nullptr;       // device
     SamplingArgs *args = nullptr;     // device
     int32_t *history = nullptr;       // device, prompt and generated ids
     int history_cap = 0;
-    StepState *state_host = nullptr;  // pinned, copied to `state` before each step
-    cudaEvent_t token_ready = nullptr;
-    cudaGraphExec_t graph[2][2] = {{nullptr, nullptr}, {nullptr, nullptr}};
+    StepState *state_host = nullptr;  // pinned, copied to `state` when a job starts
+    // Step k's id is in the ring when token_ready[k % 2] has passed: step k + 1's is recorded
+    // before step k's is waited for.
+    cudaEvent_t token_ready[2] = {nullptr, nullptr};
+    cudaGraphExec_t graph[2][2][2] = {};
+    cudaGraphExec_t prefill[kGraphedPrefillRows / kPrefillBucket] = {};
 };
 
 size_t decode_state_bytes(const orcd_model_config &c);
@@ -93,5 +118,7 @@ struct orcd_engine {
     orcd::DecodeState decode;
     orcd::JobExtras extras;
     orcd::TokenRing ring;
+    orcd::JobSlot job;
+    orcd_job_times times{};  // written by the decode loop before the ring's lock publishes an id
     std::atomic<bool> cancel{false};
 };

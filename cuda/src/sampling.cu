@@ -26,6 +26,10 @@ SamplingArgs sampling_args(const orcd_sampling &p) {
     return a;
 }
 
+SamplerPath sampler_path(const orcd_sampling &p) {
+    return {p.temperature == 0.0f, p.repetition_penalty != 1.0f};
+}
+
 // Philox4x32-10 (Salmon et al. 2011, Random123): 10 rounds, the key bumped between rounds.
 __device__ uint4 philox4x32_10(uint4 c, uint2 k) {
     for (int round = 0; round < 10; ++round) {
@@ -68,9 +72,14 @@ __global__ void penalize_kernel(const float *logits, const uint8_t *seen, const 
     work[i] = greedy ? l : l / a->temperature;
 }
 
+// The drawn id becomes the next step's token, one position on: the device advances the step
+// itself, so that the host may launch step k + 1 before it has read id k (decode.cu).
 __device__ void commit(int32_t id, StepState *state, int32_t *history, int history_cap) {
     state->token = id;
     if (state->n_history < history_cap) history[state->n_history] = id;
+    ++state->pos;
+    ++state->step;
+    ++state->n_history;
 }
 
 __device__ __forceinline__ void keep_best(float x, int i, float &v, int &id, int vocab) {
@@ -335,18 +344,26 @@ orcd_status sampler_init(Sampler &s, Allocator &alloc, int vocab, cudaStream_t s
 }
 
 orcd_status sample(const Sampler &s, const float *logits, const SamplingArgs *args,
-                   StepState *state, int32_t *history, int history_cap, bool greedy,
+                   StepState *state, int32_t *history, int history_cap, SamplerPath path,
                    const uint32_t *mask, cudaStream_t stream) {
-    clear_seen_kernel<<<blocks_for(s.vocab), 256, 0, stream>>>(s.seen, s.vocab);
-    mark_seen_kernel<<<blocks_for(history_cap), 256, 0, stream>>>(s.seen, s.vocab, history, state);
-    penalize_kernel<<<blocks_for(s.vocab), 256, 0, stream>>>(logits, s.seen, args, s.work,
-                                                              s.vocab, greedy, mask);
-    ORCD_CUDA(cudaGetLastError());
+    bool greedy = path.greedy;
+    // Greedy with no penalty and no mask: the argmax of the logits themselves, which is what
+    // penalize_kernel would copy to `work` (argmax_blocks_kernel reads 16-byte-aligned rows).
+    bool plain = greedy && !path.penalized && !mask && reinterpret_cast<uintptr_t>(logits) % 16 == 0;
+    if (!plain) {
+        clear_seen_kernel<<<blocks_for(s.vocab), 256, 0, stream>>>(s.seen, s.vocab);
+        mark_seen_kernel<<<blocks_for(history_cap), 256, 0, stream>>>(s.seen, s.vocab, history,
+                                                                      state);
+        penalize_kernel<<<blocks_for(s.vocab), 256, 0, stream>>>(logits, s.seen, args, s.work,
+                                                                  s.vocab, greedy, mask);
+        ORCD_CUDA(cudaGetLastError());
+    }
     if (greedy) {  // the pairwise blocks' buffers hold the argmax blocks' bests
         int blocks = std::min({kArgmaxBlocks, pairwise_max_blocks(s.vocab),
                                int(blocks_for(s.vocab / 4 + 1))});
-        argmax_blocks_kernel<<<blocks, kArgmaxThreads, 0, stream>>>(s.work, s.vocab,
-                                                                    s.block_sums, s.blocks);
+        argmax_blocks_kernel<<<blocks, kArgmaxThreads, 0, stream>>>(plain ? logits : s.work,
+                                                                    s.vocab, s.block_sums,
+                                                                    s.blocks);
         ORCD_CUDA(cudaGetLastError());
         argmax_kernel<<<1, kArgmaxThreads, 0, stream>>>(s.block_sums, s.blocks, blocks, s.vocab,
                                                         state, history, history_cap);

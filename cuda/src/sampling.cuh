@@ -44,12 +44,23 @@ struct Sampler {
 size_t sampler_bytes(int vocab);
 orcd_status sampler_init(Sampler &s, Allocator &alloc, int vocab, cudaStream_t stream);
 
+// The sampler's kernels for a job, known on the host (a decode graph is captured for each):
+// greedy (temperature 0) takes the argmax path; without a repetition penalty (and a mask) that
+// path reads the logits as they are.
+struct SamplerPath {
+    bool greedy = false;
+    bool penalized = true;
+};
+
+SamplerPath sampler_path(const orcd_sampling &p);
+
 // Picks the next id from logits[vocab] as orcd.engine.sampling.sample does, writes it to
-// state->token and history[state->n_history]. `greedy` (temperature 0) takes the argmax path.
+// state->token and history[state->n_history], and advances the state a step: pos, step and
+// n_history each one on.
 // history holds up to history_cap ids. mask: NULL, or a bitmask of the allowed ids (bit i % 32
 // of word i / 32); the others count as -inf logits, as orcd.engine.constraint.masked makes them.
 orcd_status sample(const Sampler &s, const float *logits, const SamplingArgs *args,
-                   StepState *state, int32_t *history, int history_cap, bool greedy,
+                   StepState *state, int32_t *history, int history_cap, SamplerPath path,
                    const uint32_t *mask, cudaStream_t stream);
 
 }  // namespace orcd

@@ -89,6 +89,12 @@ class Engine(abc.ABC):
             raise InternalError(f"{n_cached} prompt tokens asked from the cache, which holds "
                                 f"{self.reusable_prefix(prompt_ids)} of them")
 
+    def job_marks(self) -> dict[str, int]:
+        """Where the running job's time went inside the engine, for `orcd serve --trace`: stage
+        name -> time.perf_counter_ns() of each stage reached (the engine_ stages of orcd.server.trace.STAGES);
+        an engine without such stages has none."""
+        return {}
+
     @abc.abstractmethod
     def health(self) -> dict:
         """Cached and cheap: {"arch", "model", "quant_kind", "vram_bytes_used",

@@ -6,7 +6,6 @@ The KV cache keeps the last job's rows for the next one's shared prefix (Engine.
 """
 from __future__ import annotations
 
-import concurrent.futures
 import pathlib
 import threading
 from typing import Iterator
@@ -45,8 +44,6 @@ class CudaEngine(Engine):
         self.gpu_device = gpu_device
         self.chunk_bytes = chunk_bytes
         self._model = self._cuda.DeviceModel(gpu_device)
-        # The C decode loop blocks (without the GIL) for a whole job, on a thread kept for it.
-        self._decoder = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="orcd-decode")
         info = self._cuda.device_info(gpu_device)
         self._health = {"device": "cuda", "gpu_device": gpu_device, "gpu_name": info["name"],
                         "sm": info["sm"], "cuda_runtime_version": self._cuda.runtime_version(),
@@ -95,36 +92,37 @@ class CudaEngine(Engine):
         with_prompt = scoring is not None and scoring.with_prompt
         if with_prompt:
             n_cached = 0  # the C loop prefills the whole prompt to score it
-        self._model.begin_job()
         self.cached_ids = prompt_ids[:n_cached]  # what the rows hold should the job fail
-        job = self._decoder.submit(self._model.generate, prompt_ids, params, max_tokens,
-                                   stop_ids, n_cached, top_n, with_prompt, constraint is not None)
+        # On the engine's own decode thread (C, no GIL): the prefill starts at once.
+        model = self._model
+        model.start_job(prompt_ids, params, max_tokens, stop_ids, n_cached, top_n, with_prompt,
+                        constraint is not None)
         produced: list[int] = []
         try:
             if constraint is not None:
-                self._model.put_mask(0, constraint.allowed())
+                model.put_mask(0, constraint.allowed())
             finished = False
             while not finished:
                 if cancel.is_set():
-                    self._model.cancel()
-                done = job.done()  # before the read: a finished job's ring is final
+                    model.cancel()
+                done = not model.job_running()  # before the read: a finished job's ring is final
                 ids, records, finished = self._read(len(produced), top_n)
-                # A job that failed before reaching the C loop never finishes the ring.
                 finished = finished or (not ids and done)
-                if with_prompt and not scoring.prompt and (ids or finished) and not failed(job):
-                    scoring.prompt = self._model.prompt_logprobs(len(prompt_ids) - 1, top_n)
+                scored = with_prompt and not scoring.prompt and (ids or finished)
+                if scored and model.job_error() is None:
+                    scoring.prompt = model.prompt_logprobs(len(prompt_ids) - 1, top_n)
                 for k, token in enumerate(ids):
                     if scoring is not None:
                         scoring.generated.append(records[k])
                     if constraint is not None and token not in stop_ids:
                         constraint.consume(token)  # and the next token's mask, while the GPU waits
-                        self._model.put_mask(len(produced) + k + 1, constraint.allowed())
+                        model.put_mask(len(produced) + k + 1, constraint.allowed())
                 produced += ids
                 yield from ids
         finally:
-            if not job.done():
-                self._model.cancel()  # the consumer stopped early: end the loop
-            error = job.exception()
+            if model.job_running():
+                model.cancel()  # the consumer stopped early: end the loop
+            error = model.job_error(wait=True)
             self._refresh()
             # Every id but the last published one was decoded into the cache before the next
             # was published (read or not, ids published later only add rows).
@@ -141,6 +139,10 @@ class CudaEngine(Engine):
             ids, finished = self._model.read_tokens(start, POLL_MS)
             return ids, None, finished
         return self._model.read_tokens(start, POLL_MS, top_n)
+
+    def job_marks(self) -> dict[str, int]:
+        """The C decode loop's stamps of the running job (orcd_engine_job_times)."""
+        return {f"engine_{name}": ns for name, ns in self._model.job_times().items()}
 
     def forward_logits(self, ids):
         """Logits (len(ids), vocab) of ids at positions 0.. from an empty cache (tests)."""
@@ -166,6 +168,3 @@ class CudaEngine(Engine):
         self.cached_ids = []
         self._health["vram_bytes_used"] = 0
 
-
-def failed(job) -> bool:
-    return job.done() and job.exception() is not None

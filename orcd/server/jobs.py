@@ -217,6 +217,8 @@ class JobRunner:
         if kind != "token":
             job.stream.put_threadsafe(kind, data)
             return
+        if job.trace is not None and "first_event" not in job.trace.marks:
+            job.trace.merge(self.engine.job_marks())
         job.mark("first_event")
         now = time.monotonic()
         if job.last_token_at is None:

@@ -18,6 +18,10 @@ STAGES = (
     "tokenize_start",  # the engine thread picks the job up
     "tokenized",       # prompt ids known, cached prefix found, `started` queued
     "generate_start",  # the engine thread calls the engine
+    # the engine's own stages (Engine.job_marks; the CUDA engine's C decode loop):
+    "engine_entered",    # the decode thread enters the C loop
+    "engine_prefilled",  # the prompt's prefill and the first sample are launched
+    "engine_first_id",   # the first id is on the host (published to the token ring next)
     "first_event",     # the first token's text is known (prefill, first sample, detokenized)
     "loop_received",   # the event loop holds the first token's frame
     "frame_yielded",   # the response body hands that frame to Quart
@@ -39,6 +43,11 @@ class Trace:
         """The first time the request reaches `stage`; later calls keep that time."""
         if stage not in self.marks:
             self.marks[stage] = time.perf_counter_ns()
+
+    def merge(self, marks: dict[str, int]) -> None:
+        """Stages timed elsewhere (the engine's), perf_counter_ns each."""
+        for stage, ns in marks.items():
+            self.marks.setdefault(stage, ns)
 
     def fields(self) -> dict:
         """For the narration line: the absolute start, and each stage in µs after it."""

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from orcd import _cuda, reference
 from orcd.engine.cpu import CpuEngine
 from orcd.engine.logprobs import Scoring
 from orcd.engine.sampling import SamplingParams, sample
-from orcd.errors import CudaError, InsufficientVram, InternalError
+from orcd.errors import Cancelled, CudaError, InsufficientVram, InternalError
 from orcd.models import ARCHITECTURES
 from orcd.testing.parity import (Q8_1_ROUTER_TIE, check_greedy, check_logits, router_gaps,
                                  tolerance)
@@ -262,6 +263,90 @@ def test_fused_block_shapes_and_hidden_rounding_give_the_same_ids(synth, arch, f
                 {"ORCD_FUSED_STREAM": "0"},
                 {"ORCD_FUSED_WARPS": "spread", "ORCD_HIDDEN_Q8": "1", "ORCD_OVERLAP": "0"}):
         assert run_job(path, ORCD_FUSED=fused, **env)["jobs"] == default["jobs"], env
+
+
+RUN_PROMPTS = """
+import json, sys, threading
+from orcd.engine.cuda import CudaEngine
+from orcd.engine.logprobs import Scoring
+from orcd.engine.sampling import SamplingParams
+engine = CudaEngine(0)
+engine.load(sys.argv[1], 256)
+greedy = SamplingParams(temperature=0.0)
+penalized = SamplingParams(temperature=0.0, repetition_penalty=1.3)
+sampled = SamplingParams(temperature=0.8, top_k=40, seed=7)
+ids = [(i * 37) % 50 + 3 for i in range(256)]
+out = []
+
+def job(prompt, params, n_cached=0, tokens=12):
+    scoring = Scoring(top_n=3)
+    got = list(engine.generate(prompt, params, tokens, set(), threading.Event(), n_cached, scoring))
+    out.append([got, [[lp.logprob, lp.top] for lp in scoring.generated]])
+    return got
+
+# prompt chunks of each kind: 2 rows, inside a bucket, on its edge, past 64, at the context's end
+for n, params in ((2, greedy), (5, sampled), (16, penalized), (17, greedy), (33, sampled),
+                  (64, greedy), (65, penalized), (200, sampled), (240, greedy)):
+    got = job(ids[:n], params)
+# a turn that adds to the last job: the cache keeps its first 245 rows, 3 are prefilled at 245,
+# where their bucket (16) would pass the context of 256
+turn = ids[:240] + got[:5] + ids[:3]
+job(turn, greedy, engine.reusable_prefix(turn), tokens=4)
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("arch", ["llama", "qwen2", "gpt-oss"])
+def test_prefill_graphs_and_decode_ahead_give_the_same_ids_and_logprobs(synth, arch):
+    """A prompt chunk of up to 256 rows replayed from its size bucket's graph (ORCD_PREFILL_GRAPH:
+    the prompt rounded up to 16 rows with id 0), and decode step k + 1 launched before id k is
+    read (ORCD_DECODE_AHEAD), each against kernel-by-kernel launches and the step launched after
+    the read: the same ids and the same logprobs, to the bit, for greedy, penalized and sampled
+    jobs of prompts from 2 to 240 rows and a cached turn at the end of the context."""
+    path = synth(arch)
+
+    def run(**env):
+        proc = subprocess.run([sys.executable, "-c", RUN_PROMPTS, str(path)], cwd=ROOT,
+                              capture_output=True, text=True, env=os.environ | env, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        return json.loads(proc.stdout)
+
+    default = run()
+    assert run(ORCD_PREFILL_GRAPH="0", ORCD_DECODE_AHEAD="0") == default
+    assert run(ORCD_PREFILL_GRAPH="0") == default
+    assert run(ORCD_CUDA_GRAPH="0") == default
+    assert [len(ids) for ids, _ in default] == [12] * 9 + [4]
+
+
+@pytest.mark.gpu
+def test_the_decode_thread_takes_one_job_at_a_time(synth):
+    """A job goes to the engine's own decode thread (orcd_engine_start_job) and start_job returns
+    at once; a second job while the first runs is refused, and the first ends as asked."""
+    engine = cuda_engine(synth("llama"))
+    model = engine._model
+    model.start_job([1, 5, 9], GREEDY, 250, set())
+    assert model.job_running()
+    with pytest.raises(InternalError, match="still running"):
+        model.start_job([1, 5, 9], GREEDY, 4, set())
+    model.cancel()
+    assert isinstance(model.job_error(wait=True), Cancelled)
+    assert not model.job_running()
+    assert generate(engine, [1, 5, 9], GREEDY, max_tokens=4)  # the thread takes the next job
+
+
+@pytest.mark.gpu
+def test_job_marks_time_the_c_loop_stages_in_order(synth):
+    """What `orcd serve --trace` adds between generate_start and first_event: when the C loop
+    was entered, had launched the prefill and first sample, and saw the first id."""
+    engine = cuda_engine(synth("llama"))
+    assert engine.job_marks() == {}
+    before = time.perf_counter_ns()
+    generate(engine, [1, 5, 9, 13], GREEDY, max_tokens=3)
+    after = time.perf_counter_ns()
+    marks = engine.job_marks()
+    assert list(marks) == ["engine_entered", "engine_prefilled", "engine_first_id"]
+    assert before < marks["engine_entered"] <= marks["engine_prefilled"] <= marks["engine_first_id"] < after
 
 
 @pytest.mark.gpu
