@@ -1,6 +1,7 @@
 // Elementwise steps: bias, residual, SwiGLU.
 #include "activation.cuh"
 #include "common.cuh"
+#include "overlap.cuh"
 
 namespace orcd {
 
@@ -22,6 +23,8 @@ __global__ void residual_kernel(float *x, const float *y, int count) {
 
 __global__ void swiglu_kernel(const float *gate, const float *up, int stride, float *out, int n,
                               int ffn) {
+    allow_next_kernel();
+    wait_for_previous_kernel();
     long i = long(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= long(n) * ffn) return;
     long row = i / ffn, c = i % ffn;
@@ -40,9 +43,10 @@ orcd_status residual(float *x, const float *y, int count, cudaStream_t stream) {
 }
 
 orcd_status swiglu(const float *gate, const float *up, int stride, float *out, int n, int ffn,
-                   cudaStream_t stream) {
-    swiglu_kernel<<<blocks_for(long(n) * ffn), kThreads, 0, stream>>>(gate, up, stride, out, n, ffn);
-    return check(cudaGetLastError(), "swiglu kernel launch");
+                   cudaStream_t stream, bool overlap) {
+    return check(launch(swiglu_kernel, blocks_for(long(n) * ffn), kThreads, 0, stream, overlap,
+                        gate, up, stride, out, n, ffn),
+                 "swiglu kernel launch");
 }
 
 }  // namespace orcd

@@ -12,6 +12,6 @@ orcd_status residual(float *x, const float *y, int count, cudaStream_t stream);
 
 // out[i, :] = silu(gate[i, :]) * up[i, :] (rows at gate/up + i * stride), out is [n, ffn].
 orcd_status swiglu(const float *gate, const float *up, int stride, float *out, int n, int ffn,
-                   cudaStream_t stream);
+                   cudaStream_t stream, bool overlap = false);
 
 }  // namespace orcd

@@ -75,6 +75,7 @@ size_t attention_prefill_partial_floats(const AttentionShape &s);
 orcd_status attention_prefill(const float *q, int q_stride, const half *k_cache,
                               const half *v_cache, float *out, int n, const AttentionShape &s,
                               const int *pos0, cudaStream_t stream, const float *sinks = nullptr,
-                              float *partial = nullptr, size_t partial_floats = 0);
+                              float *partial = nullptr, size_t partial_floats = 0,
+                              bool overlap = false);
 
 }  // namespace orcd

@@ -17,6 +17,7 @@
 #include "attention_decode.cuh"
 #include "common.cuh"
 #include "context.cuh"
+#include "overlap.cuh"
 
 namespace orcd {
 
@@ -438,6 +439,8 @@ attention_prefill_flash_kernel(const float *q, int q_stride, const half *kc, con
                                float *out, float *partial, int n, AttentionShape s,
                                const int *pos0, const float *sinks, int segments) {
     extern __shared__ uint4 smem[];
+    allow_next_kernel();
+    wait_for_previous_kernel();
     FlashSmem<HD> &sm = *reinterpret_cast<FlashSmem<HD> *>(smem);
     PrefillTile t = prefill_tile(n, s, pos0, blockIdx.x, blockIdx.y);
     int first_segment = t.first / kSegmentKeys, last_segment = t.last / kSegmentKeys;
@@ -463,6 +466,8 @@ attention_prefill_flash_kernel(const float *q, int q_stride, const half *kc, con
 __global__ void attention_prefill_combine_kernel(const float *partial, float *out, int n,
                                                  AttentionShape s, const int *pos0,
                                                  const float *sinks, int segments) {
+    allow_next_kernel();
+    wait_for_previous_kernel();
     int head = blockIdx.x, i = blockIdx.y, d = threadIdx.x, hd = s.head_dim;
     PrefillTile t = prefill_tile(n, s, pos0, head, i / kTileRows);
     int count = t.last / kSegmentKeys - t.first / kSegmentKeys + 1;
@@ -527,7 +532,7 @@ template <int HD>
 static orcd_status flash_prefill(const float *q, int q_stride, const half *kc, const half *vc,
                                  float *out, int n, const AttentionShape &s, const int *pos0,
                                  cudaStream_t stream, const float *sinks, float *partial,
-                                 size_t partial_floats) {
+                                 size_t partial_floats, bool overlap) {
     int tiles = (n + kTileRows - 1) / kTileRows, segments = prefill_segments(s), sms = 0;
     ORCD_TRY(multiprocessors(&sms));
     bool split = partial && segments > 1 && s.heads * tiles < sms &&
@@ -535,29 +540,27 @@ static orcd_status flash_prefill(const float *q, int q_stride, const half *kc, c
     size_t smem = sizeof(FlashSmem<HD>);
     if (!flash_fits<HD>())
         return scalar_prefill(q, q_stride, kc, vc, out, n, s, pos0, stream, sinks);
-    if (!split) {
-        attention_prefill_flash_kernel<HD, false><<<dim3(s.heads, tiles), kFlashThreads, smem,
-                                                    stream>>>(q, q_stride, kc, vc, out, nullptr,
-                                                              n, s, pos0, sinks, 0);
-        return check(cudaGetLastError(), "attention_prefill kernel launch");
-    }
-    attention_prefill_flash_kernel<HD, true><<<dim3(s.heads, tiles, segments), kFlashThreads,
-                                               smem, stream>>>(q, q_stride, kc, vc, out, partial,
-                                                               n, s, pos0, sinks, segments);
-    ORCD_CUDA(cudaGetLastError());
-    attention_prefill_combine_kernel<<<dim3(s.heads, n), HD, 0, stream>>>(partial, out, n, s,
-                                                                          pos0, sinks, segments);
-    return check(cudaGetLastError(), "attention_prefill_combine kernel launch");
+    if (!split)
+        return check(launch(attention_prefill_flash_kernel<HD, false>, dim3(s.heads, tiles),
+                            kFlashThreads, smem, stream, overlap, q, q_stride, kc, vc, out,
+                            nullptr, n, s, pos0, sinks, 0),
+                     "attention_prefill kernel launch");
+    ORCD_CUDA(launch(attention_prefill_flash_kernel<HD, true>, dim3(s.heads, tiles, segments),
+                     kFlashThreads, smem, stream, overlap, q, q_stride, kc, vc, out, partial, n, s,
+                     pos0, sinks, segments));
+    return check(launch(attention_prefill_combine_kernel, dim3(s.heads, n), HD, 0, stream, overlap,
+                        partial, out, n, s, pos0, sinks, segments),
+                 "attention_prefill_combine kernel launch");
 }
 
 orcd_status attention_prefill(const float *q, int q_stride, const half *k_cache,
                               const half *v_cache, float *out, int n, const AttentionShape &s,
                               const int *pos0, cudaStream_t stream, const float *sinks,
-                              float *partial, size_t partial_floats) {
+                              float *partial, size_t partial_floats, bool overlap) {
 #define ORCD_FLASH_PREFILL(HD)                                                                \
     case HD:                                                                                  \
         return flash_prefill<HD>(q, q_stride, k_cache, v_cache, out, n, s, pos0, stream, sinks, \
-                                 partial, partial_floats)
+                                 partial, partial_floats, overlap)
     switch (s.head_dim) {
         ORCD_FLASH_PREFILL(16);
         ORCD_FLASH_PREFILL(32);

@@ -138,6 +138,8 @@ __global__ void __launch_bounds__(kMatmulThreads)
 matmul_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float *__restrict__ y,
               int rows, int cols, int n, MatmulEpilogue ep) {
     __shared__ __align__(32) MatmulSmem s;
+    allow_next_kernel();
+    wait_for_previous_kernel();
     int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN;
     int warp = threadIdx.x / 32, wt = warp_tokens(warp), wr = warp_rows(warp);
     Accumulator total[2][2];
@@ -260,6 +262,8 @@ matmul_split_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
                     float *__restrict__ y, int rows, int cols, int n, SplitLayout l,
                     MatmulScratch scratch, MatmulEpilogue ep) {
     extern __shared__ __align__(32) uint8_t smem[];
+    allow_next_kernel();
+    wait_for_previous_kernel();
     bool &last = *reinterpret_cast<bool *>(smem + SplitLayout::w_bytes() + l.x_bytes());
     SplitTiles s = split_tiles(smem);
     SumsRow *sums = reinterpret_cast<SumsRow *>(smem);  // in the W tile's place
@@ -293,6 +297,8 @@ matmul_cluster_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x
                       MatmulEpilogue ep) {
 #if __CUDA_ARCH__ >= 900
     extern __shared__ __align__(32) uint8_t smem[];
+    allow_next_kernel();
+    wait_for_previous_kernel();
     SplitTiles s = split_tiles(smem);
     SumsRow *sums = reinterpret_cast<SumsRow *>(smem + SplitLayout::w_bytes() + l.x_bytes());
     cg::cluster_group cluster = cg::this_cluster();
@@ -377,10 +383,11 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
         int tiles = row_tiles(rows) * token_tiles(n), splits = col_splits(cols);
         const uint8_t *wb = static_cast<const uint8_t *>(w);
         dim3 grid(unsigned(row_tiles(rows)), unsigned(token_tiles(n)));
-        if (!split_blocks(scratch, tiles, splits)) {
-            matmul_kernel<F><<<grid, kMatmulThreads, 0, stream>>>(wb, x, y, rows, cols, n, e);
-            return check(cudaGetLastError(), "matmul kernel launch");
-        }
+        bool overlap = scratch.overlap;
+        if (!split_blocks(scratch, tiles, splits))
+            return check(launch(matmul_kernel<F>, grid, kMatmulThreads, 0, stream, overlap, wb, x,
+                                y, rows, cols, n, e),
+                         "matmul kernel launch");
         // a split a block: the tiles' fragments of 16 tokens size the shared memory
         SplitLayout l{(std::min(n, kTileN) + 15) / 16, false};
         grid.z = unsigned(splits);
@@ -388,18 +395,21 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
         if (l.cluster) {
             static const cudaError_t allowed = allow_shared_memory(matmul_cluster_kernel<F>, true);
             ORCD_CUDA(allowed);
-            cudaLaunchAttribute cluster{};
-            cluster.id = cudaLaunchAttributeClusterDimension;
-            cluster.val.clusterDim = {1, 1, grid.z};  // a tile's splits
+            cudaLaunchAttribute attrs[2] = {};
+            attrs[0].id = cudaLaunchAttributeClusterDimension;
+            attrs[0].val.clusterDim = {1, 1, grid.z};  // a tile's splits
+            attrs[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+            attrs[1].val.programmaticStreamSerializationAllowed = 1;
             return check(launch_with(matmul_cluster_kernel<F>, grid, kMatmulThreads, l.bytes(),
-                                     stream, &cluster, 1, wb, x, y, rows, cols, n, l, e),
+                                     stream, attrs, overlap ? 2 : 1, wb, x, y, rows, cols, n, l,
+                                     e),
                          "matmul cluster kernel launch");
         }
         static const cudaError_t allowed = allow_shared_memory(matmul_split_kernel<F>, false);
         ORCD_CUDA(allowed);
-        matmul_split_kernel<F><<<grid, kMatmulThreads, l.bytes(), stream>>>(
-            wb, x, y, rows, cols, n, l, scratch, e);
-        return check(cudaGetLastError(), "matmul split kernel launch");
+        return check(launch(matmul_split_kernel<F>, grid, kMatmulThreads, l.bytes(), stream, overlap,
+                            wb, x, y, rows, cols, n, l, scratch, e),
+                     "matmul split kernel launch");
     });
 }
 

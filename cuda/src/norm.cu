@@ -1,6 +1,7 @@
 // RMSNorm: one block per row.
 #include "common.cuh"
 #include "norm.cuh"
+#include "overlap.cuh"
 #include "reduce.cuh"
 
 namespace orcd {
@@ -9,6 +10,8 @@ constexpr int kNormThreads = 256;
 
 __global__ void rmsnorm_kernel(const float *__restrict__ x, const float *__restrict__ w,
                                float *__restrict__ out, int cols, float eps) {
+    allow_next_kernel();
+    wait_for_previous_kernel();
     const float *row = x + size_t(blockIdx.x) * cols;
     float ss = 0.0f;
     for (int c = threadIdx.x; c < cols; c += blockDim.x) ss += row[c] * row[c];
@@ -18,9 +21,9 @@ __global__ void rmsnorm_kernel(const float *__restrict__ x, const float *__restr
 }
 
 orcd_status rmsnorm(const float *x, const float *w, float *out, int n, int cols, float eps,
-                    cudaStream_t stream) {
-    rmsnorm_kernel<<<n, kNormThreads, 0, stream>>>(x, w, out, cols, eps);
-    return check(cudaGetLastError(), "rmsnorm kernel launch");
+                    cudaStream_t stream, bool overlap) {
+    return check(launch(rmsnorm_kernel, n, kNormThreads, 0, stream, overlap, x, w, out, cols, eps),
+                 "rmsnorm kernel launch");
 }
 
 }  // namespace orcd

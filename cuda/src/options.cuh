@@ -36,10 +36,11 @@
 //                    job always waits: its next mask needs id k. The same ids.
 //   ORCD_MATVEC      "f32": quantized weights meet F32 activations (the plain path); unset,
 //                    empty or "q8_1": activations rounded to Q8_1 meet them in integers.
-//   ORCD_OVERLAP     "0": each fused decode kernel starts when the one before it has ended.
-//                    Unset or "1": on sm_90 and later they are launched to overlap their
-//                    predecessor (programmatic dependent launch, overlap.cuh) and prefetch
-//                    their weights into L2 meanwhile.
+//   ORCD_OVERLAP     "0": each fused decode kernel, and each kernel of a prefill's layers,
+//                    starts when the one before it has ended. Unset or "1": on sm_90 and later
+//                    they are launched to overlap their predecessor (programmatic dependent
+//                    launch, overlap.cuh); the decode kernels prefetch their weights into L2
+//                    meanwhile.
 //   ORCD_CLUSTERS    "0": a short prompt's split matmul adds its splits' sums through global
 //                    memory and an atomic arrival count (the sm_80 way) instead of inside a
 //                    thread-block cluster's shared memory (sm_90, the default there).

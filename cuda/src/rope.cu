@@ -2,6 +2,7 @@
 // phi3), fused with the KV cache's write of the rotated keys and the values.
 #include "attention_decode.cuh"
 #include "common.cuh"
+#include "overlap.cuh"
 #include "rope.cuh"
 
 namespace orcd {
@@ -11,6 +12,8 @@ namespace orcd {
 __global__ void rope_store_kernel(float *q, float *k, const float *v, int q_stride, int kv_stride,
                                   int heads, RopeTable t, half *kc, half *vc, AttentionShape s,
                                   const int *pos0) {
+    allow_next_kernel();
+    wait_for_previous_kernel();
     int token = blockIdx.x, head = blockIdx.y, kv_head = head - heads, pos = *pos0 + token;
     bool is_q = head < heads;
     float *h = is_q ? q + size_t(token) * q_stride + size_t(head) * s.head_dim
@@ -28,11 +31,12 @@ __global__ void rope_store_kernel(float *q, float *k, const float *v, int q_stri
 
 orcd_status rope_store(float *q, float *k, const float *v, int q_stride, int kv_stride, int n,
                        int heads, const RopeTable &table, half *k_cache, half *v_cache,
-                       const AttentionShape &s, const int *pos0, cudaStream_t stream) {
+                       const AttentionShape &s, const int *pos0, cudaStream_t stream,
+                       bool overlap) {
     dim3 grid(n, heads + s.kv_heads);
-    rope_store_kernel<<<grid, kMaxHeadDim, 0, stream>>>(q, k, v, q_stride, kv_stride, heads, table,
-                                                        k_cache, v_cache, s, pos0);
-    return check(cudaGetLastError(), "rope_store kernel launch");
+    return check(launch(rope_store_kernel, grid, kMaxHeadDim, 0, stream, overlap, q, k, v, q_stride,
+                        kv_stride, heads, table, k_cache, v_cache, s, pos0),
+                 "rope_store kernel launch");
 }
 
 }  // namespace orcd

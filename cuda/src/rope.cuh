@@ -32,6 +32,7 @@ __device__ __forceinline__ void rotate_pair(float *h, int i, const RopeTable &t,
 // heads are s's; head_dim must be at most kMaxHeadDim.
 orcd_status rope_store(float *q, float *k, const float *v, int q_stride, int kv_stride, int n,
                        int heads, const RopeTable &table, half *k_cache, half *v_cache,
-                       const AttentionShape &s, const int *pos0, cudaStream_t stream);
+                       const AttentionShape &s, const int *pos0, cudaStream_t stream,
+                       bool overlap = false);
 
 }  // namespace orcd

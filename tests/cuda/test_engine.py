@@ -300,10 +300,12 @@ print(json.dumps(out))
 @pytest.mark.parametrize("arch", ["llama", "qwen2", "gpt-oss"])
 def test_prefill_graphs_and_decode_ahead_give_the_same_ids_and_logprobs(synth, arch):
     """A prompt chunk of up to 256 rows replayed from its size bucket's graph (ORCD_PREFILL_GRAPH:
-    the prompt rounded up to 16 rows with id 0), and decode step k + 1 launched before id k is
-    read (ORCD_DECODE_AHEAD), each against kernel-by-kernel launches and the step launched after
-    the read: the same ids and the same logprobs, to the bit, for greedy, penalized and sampled
-    jobs of prompts from 2 to 240 rows and a cached turn at the end of the context."""
+    the prompt rounded up to 16 rows with id 0), decode step k + 1 launched before id k is read
+    (ORCD_DECODE_AHEAD), and the prefill's kernels each launched to overlap the one before
+    (ORCD_OVERLAP), each against kernel-by-kernel launches, the step launched after the read
+    and serialized kernels: the same ids and the same logprobs, to the bit, for greedy,
+    penalized and sampled jobs of prompts from 2 to 240 rows and a cached turn at the end of
+    the context."""
     path = synth(arch)
 
     def run(**env):
@@ -316,6 +318,7 @@ def test_prefill_graphs_and_decode_ahead_give_the_same_ids_and_logprobs(synth, a
     assert run(ORCD_PREFILL_GRAPH="0", ORCD_DECODE_AHEAD="0") == default
     assert run(ORCD_PREFILL_GRAPH="0") == default
     assert run(ORCD_CUDA_GRAPH="0") == default
+    assert run(ORCD_OVERLAP="0") == default  # the prefill's kernels serialized, not overlapping
     assert [len(ids) for ids, _ in default] == [12] * 9 + [4]
 
 
