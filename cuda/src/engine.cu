@@ -52,7 +52,9 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     ORCD_TRY(activations_alloc(e->alloc, c, 1, 1, e->stream, &e->step));
     ORCD_TRY(activations_alloc(e->alloc, c, prefill_rows(c), 1, e->stream, &e->prefill));
     e->prefill.matmul.clusters = e->options.clusters;
-    e->prefill.matmul.overlap = m.overlap;  // its kernels wait for the one before (overlap.cuh)
+    // A prefill's kernels launched one by one overlap the one before (overlap.cuh); a graph's
+    // do not (decode.cu's prefill_chunk).
+    e->prefill.matmul.overlap = m.overlap;
     ORCD_TRY(sampler_init(e->sampler, e->alloc, c.vocab_size, e->stream));
     ORCD_TRY(decode_state_alloc(e->alloc, c, &e->decode));
     if (m.decode == DecodePath::persistent)

@@ -21,7 +21,7 @@ orcd_status ffn(const Pass &p, const LayerWeights &l) {
         ORCD_TRY(project(p, l.ffn_up, p.a.xn, f.gate, p.n));
     }
     int ff = p.m.cfg.feed_forward_length;
-    ORCD_TRY(swiglu(f.gate, f.up, f.stride, p.a.hidden, p.n, ff, p.stream, p.m.overlap));
+    ORCD_TRY(swiglu(f.gate, f.up, f.stride, p.a.hidden, p.n, ff, p.stream, overlaps(p)));
     return project_residual(p, l.ffn_down, p.a.hidden);
 }
 

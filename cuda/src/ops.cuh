@@ -41,7 +41,8 @@ struct MatmulScratch {
     int split = -1;            // -1: split where the GPU would idle, 0: never, 1: always
     bool clusters = true;      // sm_90: a split launch's sums meet in a thread-block cluster's
                                // shared memory; false: in `partial` (the sm_80 way)
-    bool overlap = false;      // launched to overlap the kernel before it (overlap.cuh)
+    bool overlap = false;      // launched to overlap the kernel before it (overlap.cuh), and
+                               // so are the other kernels of its pass (pass.cuh's overlaps)
 };
 // Floats and counters of a MatmulScratch that lets matmul split every projection of these
 // (rows, cols) shapes for up to `tokens` tokens (whole tiles of 64: 1 sizes it for one tile).

@@ -6,6 +6,8 @@
 
 namespace orcd {
 
+bool overlaps(const Pass &p) { return p.a.matmul.overlap; }
+
 // Several rows take the bias (and the residual) in matmul's epilogue; one row, kernels of
 // their own after the matvec.
 orcd_status project(const Pass &p, const Tensor &w, const float *x, float *y, int n,
@@ -28,7 +30,7 @@ orcd_status project_residual(const Pass &p, const Tensor &w, const float *x, con
 
 orcd_status rmsnorm(const Pass &p, const float *x, const Tensor &w, float *out, int n) {
     return rmsnorm(x, w.f32(), out, n, p.m.cfg.embedding_length, p.m.cfg.rms_eps, p.stream,
-                   p.m.overlap);
+                   overlaps(p));
 }
 
 orcd_status qkv(const Pass &p, const LayerWeights &l, const QkvView &v) {
@@ -45,7 +47,7 @@ orcd_status rope_store(const Pass &p, int layer, const QkvView &v) {
     AttentionShape s = layer_attention_shape(p.m.cfg, layer);
     half *k = p.m.kv.k + layer * p.m.kv.layer_elems, *vc = p.m.kv.v + layer * p.m.kv.layer_elems;
     return rope_store(v.q, v.k, v.v, v.q_stride, v.kv_stride, p.n, p.m.cfg.head_count, p.m.rope,
-                      k, vc, s, p.pos0, p.stream, p.m.overlap);
+                      k, vc, s, p.pos0, p.stream, overlaps(p));
 }
 
 orcd_status attention(const Pass &p, int layer, const QkvView &v) {
@@ -55,7 +57,7 @@ orcd_status attention(const Pass &p, int layer, const QkvView &v) {
     if (p.n == 1)
         return attention_decode(v.q, k, vc, p.a.att, p.a.partial, s, p.pos0, p.stream, sinks);
     return attention_prefill(v.q, v.q_stride, k, vc, p.a.att, p.n, s, p.pos0, p.stream, sinks,
-                             p.a.prefill_partial, p.a.prefill_partial_floats, p.m.overlap);
+                             p.a.prefill_partial, p.a.prefill_partial_floats, overlaps(p));
 }
 
 orcd_status embed(const Pass &p, const int32_t *ids) {

@@ -14,6 +14,9 @@ struct Pass {
     cudaStream_t stream;
 };
 
+// Whether the pass's kernels (its matmuls, norms, rope, attention, swiglu) are launched to
+// overlap the one before them (overlap.cuh): as a.matmul.overlap says, for all of them.
+bool overlaps(const Pass &p);
 // y[n, rows] = x[n, cols] Wᵀ (+ bias)
 orcd_status project(const Pass &p, const Tensor &w, const float *x, float *y, int n,
                     const Tensor *bias = nullptr);

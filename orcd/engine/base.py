@@ -58,7 +58,8 @@ class Engine(abc.ABC):
     @abc.abstractmethod
     def generate(self, prompt_ids: list[int], params: SamplingParams, max_tokens: int,
                  stop_ids: set[int], cancel: threading.Event, n_cached: int = 0,
-                 scoring: Scoring | None = None, constraint: Constraint | None = None) -> Iterator[int]:
+                 scoring: Scoring | None = None, constraint: Constraint | None = None,
+                 on_start: Callable[[], None] | None = None) -> Iterator[int]:
         """Prefill `prompt_ids` (checked by prompt_ids) but the first n_cached, whose rows the
         cache keeps (at most reusable_prefix(prompt_ids)), then yield up to max_tokens sampled
         ids. A yielded id in stop_ids is the last; generation also ends when the context is
@@ -66,7 +67,8 @@ class Engine(abc.ABC):
         The whole prompt counts for the repetition penalty, cached or not. `scoring` asks for
         log-probabilities (orcd.engine.logprobs) and is filled as the ids come (scoring the
         prompt prefills it whole: a cached row has no logits); `constraint` allows only some
-        ids at each step (orcd.engine.constraint)."""
+        ids at each step (orcd.engine.constraint). on_start() is called once the job runs (for
+        the CUDA engine: once its decode thread has it), before the first id."""
 
     def reusable_prefix(self, prompt_ids: list[int]) -> int:
         """How many leading prompt ids the cache already holds, at most all but the last two

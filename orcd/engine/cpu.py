@@ -43,9 +43,11 @@ class CpuEngine(Engine):
 
     def generate(self, prompt_ids: list[int], params: SamplingParams, max_tokens: int,
                  stop_ids: set[int], cancel: threading.Event, n_cached: int = 0,
-                 scoring: Scoring | None = None, constraint=None) -> Iterator[int]:
+                 scoring: Scoring | None = None, constraint=None, on_start=None) -> Iterator[int]:
         prompt_ids = self.prompt_ids(prompt_ids)
         self._check_cached(prompt_ids, n_cached)
+        if on_start is not None:
+            on_start()
         history = list(prompt_ids)
         every_position = scoring is not None and scoring.with_prompt
         if every_position:

@@ -80,7 +80,7 @@ class CudaEngine(Engine):
 
     def generate(self, prompt_ids: list[int], params: SamplingParams, max_tokens: int,
                  stop_ids: set[int], cancel: threading.Event, n_cached: int = 0,
-                 scoring: Scoring | None = None, constraint=None) -> Iterator[int]:
+                 scoring: Scoring | None = None, constraint=None, on_start=None) -> Iterator[int]:
         prompt_ids = self.prompt_ids(prompt_ids)
         self._check_cached(prompt_ids, n_cached)
         if not self.check_residency():
@@ -97,6 +97,8 @@ class CudaEngine(Engine):
         model = self._model
         model.start_job(prompt_ids, params, max_tokens, stop_ids, n_cached, top_n, with_prompt,
                         constraint is not None)
+        if on_start is not None:
+            on_start()
         produced: list[int] = []
         try:
             if constraint is not None:

@@ -30,7 +30,7 @@ from orcd.errors import Cancelled
 def run_job(engine, tokenizer, prompt, params: SamplingParams, max_tokens: int,
             stop_strings: list[str], cancel: threading.Event, n_cached: int = 0,
             scoring: Scoring | None = None, constraint=None,
-            skip_special: bool = True) -> Iterator[tuple[str, dict]]:
+            skip_special: bool = True, on_start=None) -> Iterator[tuple[str, dict]]:
     """`prompt` is token ids or text, as engine.prompt_ids reads them; the KV cache holds its
     first n_cached (Engine.generate). decode_time_ms covers prefill and every decode step.
     `scoring` asks for logprobs (orcd.engine.logprobs); `constraint` (orcd.engine.constraint)
@@ -42,7 +42,8 @@ def run_job(engine, tokenizer, prompt, params: SamplingParams, max_tokens: int,
     events = _TokenEvents(tokenizer if scoring is not None else None)
     tokens_out, stop_reason = 0, "max_tokens"
     start = time.perf_counter()
-    tokens = engine.generate(prompt_ids, params, max_tokens, end_ids, cancel, n_cached, scoring, constraint)
+    tokens = engine.generate(prompt_ids, params, max_tokens, end_ids, cancel, n_cached, scoring,
+                             constraint, on_start=on_start)
     try:
         for token in tokens:
             if scoring is not None and scoring.with_prompt and tokens_out == 0:

@@ -16,7 +16,7 @@ STAGES = (
     "handler",         # the route's handler starts (Quart's routing and request context)
     "parsed",          # the body is read, parsed and validated (event loop)
     "tokenize_start",  # the engine thread picks the job up
-    "tokenized",       # prompt ids known, cached prefix found, `started` queued
+    "tokenized",       # prompt ids known, cached prefix found
     "generate_start",  # the engine thread calls the engine
     # the engine's own stages (Engine.job_marks; the CUDA engine's C decode loop):
     "engine_entered",    # the decode thread enters the C loop
@@ -29,7 +29,7 @@ STAGES = (
 )
 # Stages off that path: the event loop counts and narrates the job while the engine thread
 # goes on; each is timed from the stage named here.
-BESIDE = {"announced": "tokenized"}
+BESIDE = {"announced": "tokenized"}  # `started` queued once the engine runs the job, then the loop
 
 
 class Trace:
