@@ -36,8 +36,8 @@
 //                    job always waits: its next mask needs id k. The same ids.
 //   ORCD_MATVEC      "f32": quantized weights meet F32 activations (the plain path); unset,
 //                    empty or "q8_1": activations rounded to Q8_1 meet them in integers.
-//   ORCD_OVERLAP     "0": each fused decode kernel, and each kernel of a prefill's layers,
-//                    starts when the one before it has ended. Unset or "1": on sm_90 and later
+//   ORCD_OVERLAP     "0": each fused decode kernel, and each kernel of a prefill chunk launched
+//                    kernel by kernel (not from a graph), starts when the one before it has ended. Unset or "1": on sm_90 and later
 //                    they are launched to overlap their predecessor (programmatic dependent
 //                    launch, overlap.cuh); the decode kernels prefetch their weights into L2
 //                    meanwhile.
