@@ -93,8 +93,8 @@ class Engine(abc.ABC):
 
     def job_marks(self) -> dict[str, int]:
         """Where the running job's time went inside the engine, for `orcd serve --trace`: stage
-        name -> time.perf_counter_ns() of each stage reached (the engine_ stages of orcd.server.trace.STAGES);
-        an engine without such stages has none."""
+        name -> time.perf_counter_ns() of each stage reached (the engine_ stages of
+        orcd.server.trace.STAGES); an engine without such stages has none."""
         return {}
 
     @abc.abstractmethod

@@ -97,10 +97,10 @@ class CudaEngine(Engine):
         model = self._model
         model.start_job(prompt_ids, params, max_tokens, stop_ids, n_cached, top_n, with_prompt,
                         constraint is not None)
-        if on_start is not None:
-            on_start()
         produced: list[int] = []
         try:
+            if on_start is not None:
+                on_start()
             if constraint is not None:
                 model.put_mask(0, constraint.allowed())
             finished = False
