@@ -395,11 +395,9 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
         if (l.cluster) {
             static const cudaError_t allowed = allow_shared_memory(matmul_cluster_kernel<F>, true);
             ORCD_CUDA(allowed);
-            cudaLaunchAttribute attrs[2] = {};
+            cudaLaunchAttribute attrs[2] = {{}, overlap_attribute()};
             attrs[0].id = cudaLaunchAttributeClusterDimension;
             attrs[0].val.clusterDim = {1, 1, grid.z};  // a tile's splits
-            attrs[1].id = cudaLaunchAttributeProgrammaticStreamSerialization;
-            attrs[1].val.programmaticStreamSerializationAllowed = 1;
             return check(launch_with(matmul_cluster_kernel<F>, grid, kMatmulThreads, l.bytes(),
                                      stream, attrs, overlap ? 2 : 1, wb, x, y, rows, cols, n, l,
                                      e),

@@ -76,14 +76,20 @@ cudaError_t launch_with(void (*kernel)(Params...), dim3 grid, dim3 block, size_t
     return cudaLaunchKernelEx(&cfg, kernel, std::forward<Args>(args)...);
 }
 
-// The same with the programmatic-serialization attribute when overlap: the kernel must call
+// The launch attribute that lets a kernel overlap the one before it: the kernel must call
 // wait_for_previous_kernel() before it touches the activations.
-template <class... Params, class... Args>
-cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
-                   cudaStream_t stream, bool overlap, Args &&...args) {
+inline cudaLaunchAttribute overlap_attribute() {
     cudaLaunchAttribute attr{};
     attr.id = cudaLaunchAttributeProgrammaticStreamSerialization;
     attr.val.programmaticStreamSerializationAllowed = 1;
+    return attr;
+}
+
+// launch_with, with overlap_attribute() when overlap.
+template <class... Params, class... Args>
+cudaError_t launch(void (*kernel)(Params...), dim3 grid, dim3 block, size_t smem,
+                   cudaStream_t stream, bool overlap, Args &&...args) {
+    cudaLaunchAttribute attr = overlap_attribute();
     return launch_with(kernel, grid, block, smem, stream, &attr, overlap ? 1 : 0,
                        std::forward<Args>(args)...);
 }
