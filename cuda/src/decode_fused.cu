@@ -23,6 +23,7 @@ FusedMatvec fused_op(const Pass &p, Epilogue e, const float *x, int cols, const 
     op.overlap = p.m.overlap;
     op.block_warps = p.m.fused.warps;
     op.streamed = p.m.fused.stream;
+    op.format_kernels = p.m.fused.format_kernels;
     op.epilogue = e;
     op.x = x;
     op.cols = cols;

@@ -13,6 +13,8 @@ constexpr int kMaxWarps = 8;
 constexpr int kMinBlocks = 2;
 constexpr int kBlocksPerSm = kMinBlocks;  // resident at once: more would wait for a second wave
 
+using FusedKernel = void (*)(const FusedMatvec);
+
 // The op's small constant inputs into L2, one vector per thread of block 0's first warp: the
 // norm's weights, the biases, rope's frequencies.
 __device__ inline void prefetch_constants(const FusedMatvec &op) {
@@ -38,7 +40,7 @@ __device__ inline void prefetch_constants(const FusedMatvec &op) {
 // overlap its predecessor (op.overlap), the kernel first asks L2 for the start of its weights
 // (op.prefetch[i] bytes of part i) and its constants; fused_matvec_block then loads its first
 // rows and waits for the predecessor's activations.
-template <bool Int, int Steps>
+template <bool Int, int Steps, class Only>
 __global__ void __launch_bounds__(kMaxWarps * 32, kMinBlocks)
 fused_matvec_kernel(const FusedMatvec op) {
     extern __shared__ __align__(16) uint8_t smem[];
@@ -46,7 +48,7 @@ fused_matvec_kernel(const FusedMatvec op) {
         prefetch_share(op.w[i].data, op.prefetch[i], blockIdx.x, gridDim.x);
     if (op.overlap) prefetch_constants(op);
     allow_next_kernel();
-    fused_matvec_block<Int, Steps>(op, smem, blockIdx.x, gridDim.x);
+    fused_matvec_block<Int, Steps, Only>(op, smem, blockIdx.x, gridDim.x);
 }
 
 }  // namespace
@@ -114,6 +116,31 @@ orcd_status launch_shape(int pairs, int split, int wanted, int *warps, unsigned 
     return ORCD_OK;
 }
 
+template <bool Int, int Steps>
+constexpr FusedKernel kAnyKernel = fused_matvec_kernel<Int, Steps, AnyFormat>;
+
+// The kernel for the op. On the integer path, where its parts share a format
+// (op.format_kernels, ORCD_FUSED_FORMAT), one that holds that format's code only and, in one step of a group (every
+// 896- or 576-wide matrix) where the rows are streamed, that way of loading them only
+// (fused_stage.cuh): a layer's ops of one format share it. Else the kernel of every format.
+FusedKernel kernel_for(const FusedMatvec &op, int steps) {
+    if (!op.integer) return steps == 1 ? kAnyKernel<false, 1> : kAnyKernel<false, kFusedSteps>;
+    FusedKernel any = steps == 1 ? kAnyKernel<true, 1> : kAnyKernel<true, kFusedSteps>;
+    if (!op.format_kernels) return any;
+    for (int i = 1; i < op.parts; ++i)
+        if (op.w[i].type != op.w[0].type) return any;
+    FusedKernel kernel = any;
+    (void)with_format(op.w[0].type, [&](auto f) {
+        using F = decltype(f);
+        if constexpr (F::integer_dot) {
+            if (steps != 1) kernel = fused_matvec_kernel<true, kFusedSteps, F>;
+            else if (!always_streamed<F>() || op.streamed) kernel = fused_matvec_kernel<true, 1, F>;
+        }
+        return ORCD_OK;
+    });
+    return kernel;
+}
+
 }  // namespace
 
 orcd_status fused_matvec(const FusedMatvec &op_, cudaStream_t stream) {
@@ -133,11 +160,7 @@ orcd_status fused_matvec(const FusedMatvec &op_, cudaStream_t stream) {
         }));
         op.prefetch[i] = op.overlap ? std::min(bytes, kFusedPrefetchBytes / op.parts) : 0;
     }
-    bool one = steps_for(op.cols, op.split) == 1;
-    auto kernel = op.integer ? one ? fused_matvec_kernel<true, 1>
-                                   : fused_matvec_kernel<true, kFusedSteps>
-                             : one ? fused_matvec_kernel<false, 1>
-                                   : fused_matvec_kernel<false, kFusedSteps>;
+    FusedKernel kernel = kernel_for(op, steps_for(op.cols, op.split));
     return check(launch(kernel, blocks, warps * 32, smem, stream, op.overlap, op),
                  "fused matvec kernel launch");
 }

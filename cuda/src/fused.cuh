@@ -47,6 +47,7 @@ struct FusedMatvec {
                        // divides the block's warps
     bool streamed;     // where the op allows it, rows loaded ahead (fused_stage.cuh's
                        // streamed_pairs); else pair by pair after x is staged
+    bool format_kernels;  // the kernel of the parts' one format, where they share one (fused.cu)
     int block_warps;   // warps per block (fused_matvec's launch): 0, the most that still give
                        // every SM a block; else this many, at least `split`
     bool overlap;      // launched to overlap the kernel before it (overlap.cuh), prefetching

@@ -11,6 +11,7 @@
 // read through L2 (__ldcg): inside one persistent kernel other SMs wrote them, and L1 is not
 // coherent.
 #pragma once
+#include <type_traits>
 #include "fused.cuh"
 #include "matvec.cuh"
 #include "overlap.cuh"
@@ -381,10 +382,30 @@ __device__ __forceinline__ void pair_rows(const FusedMatvec &op, const Pair &pai
     w1 = static_cast<const uint8_t *>(op.w[part1].data) + row_bytes<F>(op.cols) * r1;
 }
 
+// Every format a kernel may meet, each part dispatched on its own type (on_format), or Only,
+// the one format of every part (the host chose the kernel by it: fused.cu). A kernel of one
+// format is a small binary: the every-format one is 25,672 instructions on sm_90, and its warps
+// stalled on instruction fetch a third of the time (ncu, Qwen2.5-0.5B shape's qkv).
+struct AnyFormat {};
+
+template <class Only, bool Int, class R, class Fn>
+__device__ __forceinline__ R on_format_of(int ggml_type, Fn &&fn) {
+    if constexpr (std::is_same_v<Only, AnyFormat>) return on_format<Int, R>(ggml_type, fn);
+    else return fn(Only{});
+}
+
 // Formats whose pair of units (one step) is small enough that a warp holds a second pair's
 // while it dots the first, or holds the first while it stages x, without spilling.
 template <class F>
 constexpr bool kStreamable = sizeof(typename F::Unit) <= 64;
+
+// Whether a kernel of format Only streams its pairs whenever it runs (the host chose it for a
+// streamed op: fused.cu), holding no code for the other way.
+template <class Only>
+__host__ __device__ constexpr bool always_streamed() {
+    if constexpr (std::is_same_v<Only, AnyFormat>) return false;
+    else return Only::integer_dot && kStreamable<Only>;
+}
 
 // The integer path where every part is of format F (kStreamable) and one step of a group covers
 // a row: the units of the warp's first pair are loaded before the kernel waits for its
@@ -428,7 +449,7 @@ __device__ __forceinline__ void streamed_pairs(const FusedMatvec &op, uint8_t *s
 
 // Pair by pair, each format as its pair's part has it (or the plain path): x staged once, then
 // group g takes the pairs block * groups + g, + blocks * groups, ...
-template <bool Int, int Steps>
+template <bool Int, int Steps, class Only>
 __device__ __forceinline__ void pairs_one_by_one(const FusedMatvec &op, uint8_t *smem, const Geometry &g,
                                         float2 *partial, int block, int blocks) {
     wait_for_previous_kernel();
@@ -442,7 +463,7 @@ __device__ __forceinline__ void pairs_one_by_one(const FusedMatvec &op, uint8_t 
             pair = pair_of(op, p, g.rows);
             int r0 = pair.row0;
             int part0 = part_of(op, r0);
-            y = on_format<Int, float2>(op.w[part0].type, [&](auto f) {
+            y = on_format_of<Only, Int, float2>(op.w[part0].type, [&](auto f) {
                 using F = decltype(f);
                 const uint8_t *w0, *w1;
                 pair_rows<F>(op, pair, w0, w1);
@@ -464,26 +485,30 @@ __device__ __forceinline__ bool one_format(const FusedMatvec &op) {
 // Block `block` of `blocks` (warps of 32 threads each, in groups of op.split warps that share a
 // pair): a block with no pair returns at once; the others wait for the kernel before them
 // (overlap.cuh: a no-op unless launched to overlap it), stage x once and take their pairs,
-// streamed where the op allows it.
-template <bool Int, int Steps = kFusedSteps>
+// streamed where the op allows it. Only: AnyFormat, or the format of every part.
+template <bool Int, int Steps = kFusedSteps, class Only = AnyFormat>
 __device__ __forceinline__ void fused_matvec_block(const FusedMatvec &op, uint8_t *smem,
                                                    int block, int blocks) {
     __shared__ float2 partial[32];  // a block's warps
     Geometry g = geometry_of(op);
     if (block * g.groups >= g.pairs) return;
-    if constexpr (Int && Steps == 1) {
-        if (op.streamed && one_format(op) && op.cols / 32 <= 32 * g.group) {
-            bool streamed = on_format<true, bool>(op.w[0].type, [&](auto f) {
-                using F = decltype(f);
-                if constexpr (kStreamable<F>) {
-                    streamed_pairs<F>(op, smem, g, partial, block, blocks);
-                    return true;
-                } else return false;
-            });
-            if (streamed) return;
+    if constexpr (Int && Steps == 1 && always_streamed<Only>()) {
+        streamed_pairs<Only>(op, smem, g, partial, block, blocks);
+    } else {
+        if constexpr (Int && Steps == 1) {
+            if (op.streamed && one_format(op) && op.cols / 32 <= 32 * g.group) {
+                bool streamed = on_format_of<Only, true, bool>(op.w[0].type, [&](auto f) {
+                    using F = decltype(f);
+                    if constexpr (kStreamable<F>) {
+                        streamed_pairs<F>(op, smem, g, partial, block, blocks);
+                        return true;
+                    } else return false;
+                });
+                if (streamed) return;
+            }
         }
+        pairs_one_by_one<Int, Steps, Only>(op, smem, g, partial, block, blocks);
     }
-    pairs_one_by_one<Int, Steps>(op, smem, g, partial, block, blocks);
 }
 
 }  // namespace orcd

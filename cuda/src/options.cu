@@ -59,6 +59,8 @@ orcd_status options_from_env(Options *out) {
                     "matvec block; 8 is the default) or spread (over every SM)", warps);
     ORCD_TRY(on_off("ORCD_FUSED_STREAM", "rows loaded pair by pair", "loaded ahead",
                     &o.fused.stream));
+    ORCD_TRY(on_off("ORCD_FUSED_FORMAT", "one fused decode kernel for every weight format",
+                    "a kernel per format", &o.fused.format_kernels));
     ORCD_TRY(on_off("ORCD_HIDDEN_Q8", "ffn_down rounds the hidden vector itself",
                     "gate/up rounds it once", &o.fused.hidden_q8));
     const char *m = std::getenv("ORCD_MATVEC");

@@ -24,6 +24,13 @@
 //                    step's last warp of each 32 outputs rounds them once (a fence and an atomic
 //                    count per pair of outputs; with 8 warps slower on the H200, 1,124 against
 //                    1,143 t/s). The same bits.
+//   ORCD_FUSED_FORMAT "0": every fused decode matvec runs the one kernel that holds every
+//                    weight format's code (25,672 instructions on sm_90, whose warps waited on
+//                    instruction fetch); unset or "1": an op whose parts share a format runs a
+//                    kernel of that format only (about 4,000), which a layer's ops of that
+//                    format share (fused.cu). A kernel per format and epilogue (about 3,600)
+//                    was slower on the H200 (SmolLM2 1,444 t/s against 1,672): each op's
+//                    kernel then met a cold instruction cache. The same bits.
 //   ORCD_CUDA_GRAPH  "0": the decode step is launched kernel by kernel instead of replayed
 //                    from a CUDA graph (and so is a short prompt's prefill, ORCD_PREFILL_GRAPH).
 //   ORCD_PREFILL_GRAPH "0": a prompt chunk of up to kGraphedPrefillRows tokens is launched
@@ -58,11 +65,12 @@ enum class DecodePath { steps, fused, persistent };
 enum class MatvecPath { q8_1, f32 };
 
 // How the fused decode matvecs share out their work (ORCD_FUSED_WARPS, ORCD_FUSED_STREAM,
-// ORCD_HIDDEN_Q8): the same bits whatever the values.
+// ORCD_HIDDEN_Q8, ORCD_FUSED_FORMAT): the same bits whatever the values.
 struct FusedTuning {
     int warps = 8;           // warps per block; 0: spread over every SM
     bool stream = true;      // warps load their next rows ahead
     bool hidden_q8 = false;  // gate/up rounds the hidden vector to Q8_1 for ffn_down
+    bool format_kernels = true;  // a kernel per weight format where an op's parts share one
 };
 
 struct Options {

@@ -260,9 +260,23 @@ def test_fused_block_shapes_and_hidden_rounding_give_the_same_ids(synth, arch, f
     path = synth(arch)
     default = run_job(path, ORCD_FUSED=fused)  # 8 warps, hidden rounded by ffn_down, streamed
     for env in ({"ORCD_FUSED_WARPS": "spread"}, {"ORCD_FUSED_WARPS": "2"}, {"ORCD_HIDDEN_Q8": "1"},
-                {"ORCD_FUSED_STREAM": "0"},
+                {"ORCD_FUSED_STREAM": "0"}, {"ORCD_FUSED_FORMAT": "0"},
                 {"ORCD_FUSED_WARPS": "spread", "ORCD_HIDDEN_Q8": "1", "ORCD_OVERLAP": "0"}):
         assert run_job(path, ORCD_FUSED=fused, **env)["jobs"] == default["jobs"], env
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("arch, mix", [("qwen2", "Q4_0"), ("qwen2", "Q4_1"), ("qwen2", "Q5_0"),
+                                       ("qwen2", "Q5_1"), ("llama", "Q4_K_M"),
+                                       ("gpt-oss", "MXFP4")])
+def test_a_kernel_per_weight_format_gives_the_same_ids(synth, arch, mix):
+    """ORCD_FUSED_FORMAT: a fused decode op whose parts share a format runs a kernel that holds
+    the code of that format only (fused.cu); the same bits as the kernel that holds every
+    format's, streamed or pair by pair."""
+    path = synth(arch, mix)
+    default = run_job(path)["jobs"]  # a kernel per format
+    for env in ({"ORCD_FUSED_FORMAT": "0"}, {"ORCD_FUSED_STREAM": "0"}):
+        assert run_job(path, **env)["jobs"] == default, env
 
 
 RUN_PROMPTS = """
@@ -496,6 +510,7 @@ def test_without_a_gpu_the_engine_names_the_cpu_device():
     ("ORCD_FUSED_WARPS", "16", "ORCD_FUSED_WARPS=16: use 2, 4 or 8"),
     ("ORCD_HIDDEN_Q8", "no", "ORCD_HIDDEN_Q8=no: use 0"),
     ("ORCD_FUSED_STREAM", "2", "ORCD_FUSED_STREAM=2: use 0"),
+    ("ORCD_FUSED_FORMAT", "all", "ORCD_FUSED_FORMAT=all: use 0"),
 ])
 def test_a_bad_switch_fails_engine_creation_naming_it(monkeypatch, name, value, names):
     from orcd.engine.cuda import CudaEngine
