@@ -55,13 +55,8 @@ FusedMatvec qkv_op(const Pass &p, int layer) {
     const LayerWeights &l = p.m.w.layers[layer];
     FusedMatvec op = fused_op(p, Epilogue::qkv, p.a.x, c.embedding_length, &l.attn_norm, c.rms_eps,
                               qkv_view(p.m, p.a).q);
-    if (l.attn_qkv.data) {
-        op.w[0] = l.attn_qkv;
-        op.parts = 1;
-    } else {
-        op.w[0] = l.attn_q, op.w[1] = l.attn_k, op.w[2] = l.attn_v;
-        op.parts = 3;
-    }
+    for (const Tensor *t : {&l.attn_qkv, &l.attn_q, &l.attn_k, &l.attn_v})  // rows Q, K, V
+        if (t->data) op.w[op.parts++] = *t;
     size_t at = layer * p.m.kv.layer_elems;
     op.kv = {p.m.kv.k + at, p.m.kv.v + at, attention_shape(c), p.m.rope,
              {l.attn_q_bias.f32(), l.attn_k_bias.f32(), l.attn_v_bias.f32()}, p.pos0};

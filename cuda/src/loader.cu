@@ -57,9 +57,9 @@ orcd_status upload(const orcd_tensor &t, void *dev, Staging &s, size_t chunk, lo
     return ORCD_OK;
 }
 
-// The device addresses of the tensors that share an allocation: each group of `joint` whose
-// members are all there, alike (one type; matrices of one row length, or vectors) and
-// 16-byte multiples.
+// The device addresses of the tensors that share an allocation: the leading members of each
+// group of `joint` that are there, alike (one type; matrices of one row length, or vectors) and
+// 16-byte multiples, where they are at least two.
 orcd_status place_joint(Allocator &alloc, const orcd_tensor *tensors, int n,
                         const JointGroups &joint,
                         std::unordered_map<std::string, void *> *placed) {
@@ -79,7 +79,7 @@ orcd_status place_joint(Allocator &alloc, const orcd_tensor *tensors, int n,
             members.push_back(t);
             bytes += t->nbytes;
         }
-        if (members.size() != group.size() || members.size() < 2) continue;
+        if (members.size() < 2) continue;
         char *dev;
         ORCD_TRY(alloc.alloc(reinterpret_cast<void **>(&dev), bytes, members[0]->name));
         for (const orcd_tensor *t : members) (*placed)[t->name] = dev, dev += t->nbytes;

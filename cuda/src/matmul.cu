@@ -88,7 +88,7 @@ __device__ __forceinline__ void store_out(float *y, const MatmulEpilogue &ep, fl
                                           int rows, int row0, int tok0) {
     int t = e / kTileRows, r = row0 + e % kTileRows;
     if (r >= rows) return;
-    size_t at = size_t(tok0 + t) * rows + r;
+    size_t at = size_t(tok0 + t) * (ep.ld ? ep.ld : rows) + r;
     if (ep.bias) sum += ep.bias[r];
     y[at] = ep.accumulate ? y[at] + sum : sum;
 }

@@ -267,23 +267,25 @@ static Tensor joined_vectors(const Tensor &a, const Tensor &b, const Tensor &c) 
     return t;
 }
 
-// The joint_tensors groups of every layer bound as one tensor each, where every layer's were
-// placed side by side (the activations' layout is the model's: all layers or none).
+// Each layer's q, k, v bound as one tensor where they were placed side by side, or its q and k
+// where v's format differs (loader.cu places the leading alike members of a group); its gate
+// and up as one where every layer's were (the activations' layout: all layers or none).
 static void bind_joint(const orcd_model_config &c, bool joint, Weights *w) {
-    bool qkv = joint && !fused_tensors(c), gate_up = joint && !fused_tensors(c);
-    for (const LayerWeights &l : w->layers) {
-        qkv = qkv && side_by_side({&l.attn_q, &l.attn_k, &l.attn_v}) &&
-              (!l.attn_q_bias.data ||
-               side_by_side({&l.attn_q_bias, &l.attn_k_bias, &l.attn_v_bias}));
-        gate_up = gate_up && side_by_side({&l.ffn_gate, &l.ffn_up});
-    }
+    bool gate_up = joint && !fused_tensors(c), qkv = false;
+    for (const LayerWeights &l : w->layers) gate_up = gate_up && side_by_side({&l.ffn_gate, &l.ffn_up});
     for (LayerWeights &l : w->layers) {
-        if (qkv) {
-            l.attn_qkv = joined(l.attn_q, l.attn_k, &l.attn_v);
-            if (l.attn_q_bias.data)
-                l.attn_qkv_bias = joined_vectors(l.attn_q_bias, l.attn_k_bias, l.attn_v_bias);
-        }
         if (gate_up) l.ffn_up = joined(l.ffn_gate, l.ffn_up), l.ffn_gate = Tensor{};
+        bool biases = !l.attn_q_bias.data ||
+                      side_by_side({&l.attn_q_bias, &l.attn_k_bias, &l.attn_v_bias});
+        if (!joint || fused_tensors(c) || !biases || !side_by_side({&l.attn_q, &l.attn_k}))
+            continue;
+        if (side_by_side({&l.attn_q, &l.attn_k, &l.attn_v}))
+            l.attn_qkv = joined(l.attn_q, l.attn_k, &l.attn_v), l.attn_v = Tensor{};
+        else l.attn_qkv = joined(l.attn_q, l.attn_k);
+        l.attn_q = l.attn_k = Tensor{};
+        if (l.attn_q_bias.data)
+            l.attn_qkv_bias = joined_vectors(l.attn_q_bias, l.attn_k_bias, l.attn_v_bias);
+        qkv = true;
     }
     w->joint_qkv = qkv || fused_tensors(c);
     w->joint_gate_up = gate_up || fused_tensors(c);

@@ -29,8 +29,9 @@ using TensorMap = std::unordered_map<std::string, Tensor>;
 
 struct LayerWeights {
     Tensor attn_norm;
-    Tensor attn_q, attn_k, attn_v;            // llama, qwen2
-    Tensor attn_qkv;                          // rows Q, then K, then V: phi3's, or joint
+    Tensor attn_q, attn_k, attn_v;            // llama, qwen2; absent where attn_qkv holds them
+    Tensor attn_qkv;                          // rows Q, then K, then V: phi3's, or joint; or
+                                              // Q, K only, where V's format differs (attn_v)
     Tensor attn_q_bias, attn_k_bias, attn_v_bias;  // qwen2 (`attn_q.bias` ...)
     Tensor attn_qkv_bias;                     // the three side by side, with a joint attn_qkv
     Tensor attn_output;
@@ -51,9 +52,11 @@ struct Weights {
     std::vector<LayerWeights> layers;
     Tensor output_norm;
     Tensor output;  // token_embd when the file has no output.weight (tied)
-    // Every layer's Q, K, V rows are one matrix (attn_qkv), and its gate and up rows one
-    // (ffn_up): phi3's file has them so, other files' were placed side by side at load
-    // (joint_tensors); the activations' layout follows (qkv_view, ffn_view).
+    // Q, K, V rows of a token side by side in the activations (qkv_view): phi3's file has one
+    // matrix of them, other files' were placed side by side at load (joint_tensors), in every
+    // layer, or in some (the real Qwen2.5 Q4_K_M file's v is Q8_0 in 13 of 24 layers: there
+    // only q and k), whose other projections then write into that layout. Gate and up rows one
+    // matrix (ffn_up) in every layer or in none (ffn_view).
     bool joint_qkv = false, joint_gate_up = false;
 };
 
@@ -116,8 +119,8 @@ struct Activations {
     MatmulScratch matmul;         // the split-K sums of a short prompt's projections (ops.cuh)
 };
 
-// Rows of Q, K and V inside Activations::qkv: side by side in one row when the weights are
-// fused (phi3's attn_qkv output), else three blocks of rows (each matmul writes its own).
+// Rows of Q, K and V inside Activations::qkv: side by side in one row of a token where the
+// weights are joint (Weights::joint_qkv), else three blocks of rows (each matmul its own).
 struct QkvView {
     float *q, *k, *v;
     int q_stride, kv_stride;

@@ -53,6 +53,7 @@ int matmul_scratch_counters(const int (*shapes)[2], int count, int tokens);
 struct MatmulEpilogue {
     const float *bias = nullptr;
     bool accumulate = false;
+    int ld = 0;  // floats from a token's row of y to the next (0: rows)
 };
 orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int rows, int cols,
                    int n, const MatmulScratch &scratch, cudaStream_t stream,

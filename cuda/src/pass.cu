@@ -11,10 +11,11 @@ bool overlaps(const Pass &p) { return p.a.matmul.overlap; }
 // Several rows take the bias (and the residual) in matmul's epilogue; one row, kernels of
 // their own after the matvec.
 orcd_status project(const Pass &p, const Tensor &w, const float *x, float *y, int n,
-                    const Tensor *bias) {
+                    const Tensor *bias, int ld) {
     int rows = int(w.ne1), cols = int(w.ne0);
     const float *b = bias ? bias->f32() : nullptr;
-    if (n > 1) return matmul(w.type, w.data, x, y, rows, cols, n, p.a.matmul, p.stream, {b});
+    if (n > 1)
+        return matmul(w.type, w.data, x, y, rows, cols, n, p.a.matmul, p.stream, {b, false, ld});
     ORCD_TRY(matvec(p.m.matvec, w.type, w.data, x, y, rows, cols, p.stream));
     return b ? add_bias(y, rows, b, 1, rows, p.stream) : ORCD_OK;
 }
@@ -33,14 +34,21 @@ orcd_status rmsnorm(const Pass &p, const float *x, const Tensor &w, float *out, 
                    overlaps(p));
 }
 
+// One matmul of the rows attn_qkv holds (Q, K and maybe V: its bias, the three side by side,
+// covers them), then one of each tensor left, each row into the view's layout.
 orcd_status qkv(const Pass &p, const LayerWeights &l, const QkvView &v) {
-    if (l.attn_qkv.data)
-        return project(p, l.attn_qkv, p.a.xn, v.q, p.n,
-                       l.attn_qkv_bias.data ? &l.attn_qkv_bias : nullptr);
     bool biased = l.attn_q_bias.data;  // qwen2, gpt-oss: all three or none
-    ORCD_TRY(project(p, l.attn_q, p.a.xn, v.q, p.n, biased ? &l.attn_q_bias : nullptr));
-    ORCD_TRY(project(p, l.attn_k, p.a.xn, v.k, p.n, biased ? &l.attn_k_bias : nullptr));
-    return project(p, l.attn_v, p.a.xn, v.v, p.n, biased ? &l.attn_v_bias : nullptr);
+    if (l.attn_qkv.data)
+        ORCD_TRY(project(p, l.attn_qkv, p.a.xn, v.q, p.n,
+                         l.attn_qkv_bias.data ? &l.attn_qkv_bias : nullptr, v.q_stride));
+    if (l.attn_q.data)
+        ORCD_TRY(project(p, l.attn_q, p.a.xn, v.q, p.n, biased ? &l.attn_q_bias : nullptr,
+                         v.q_stride));
+    if (l.attn_k.data)
+        ORCD_TRY(project(p, l.attn_k, p.a.xn, v.k, p.n, biased ? &l.attn_k_bias : nullptr,
+                         v.kv_stride));
+    if (!l.attn_v.data) return ORCD_OK;
+    return project(p, l.attn_v, p.a.xn, v.v, p.n, biased ? &l.attn_v_bias : nullptr, v.kv_stride);
 }
 
 orcd_status rope_store(const Pass &p, int layer, const QkvView &v) {

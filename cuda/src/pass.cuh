@@ -17,9 +17,9 @@ struct Pass {
 // Whether the pass's kernels (its matmuls, norms, rope, attention, swiglu) are launched to
 // overlap the one before them (overlap.cuh): as a.matmul.overlap says, for all of them.
 bool overlaps(const Pass &p);
-// y[n, rows] = x[n, cols] Wᵀ (+ bias)
+// y[n, rows] = x[n, cols] Wᵀ (+ bias); a token's row ld floats after the last (0: rows)
 orcd_status project(const Pass &p, const Tensor &w, const float *x, float *y, int n,
-                    const Tensor *bias = nullptr);
+                    const Tensor *bias = nullptr, int ld = 0);
 // a.x += x Wᵀ (+ bias) over p.n rows: a projection back into the residual stream
 orcd_status project_residual(const Pass &p, const Tensor &w, const float *x,
                              const Tensor *bias = nullptr);

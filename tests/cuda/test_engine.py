@@ -367,13 +367,15 @@ def test_job_marks_time_the_c_loop_stages_in_order(synth):
 
 
 @pytest.mark.gpu
-@pytest.mark.parametrize("arch", ["llama", "qwen2", "gpt-oss"])
+@pytest.mark.parametrize("arch, mix", [("llama", "Q8_0"), ("qwen2", "Q8_0"), ("gpt-oss", "Q8_0"),
+                                       ("qwen2", "Q4_K_M")])
 @pytest.mark.parametrize("fused", ["1", "0"])
-def test_joint_projections_give_the_same_ids_from_fewer_allocations(synth, arch, fused):
+def test_joint_projections_give_the_same_ids_from_fewer_allocations(synth, arch, mix, fused):
     """q, k, v (with their biases) and gate, up placed side by side at load, one matmul per
     group (ORCD_JOINT, model.cu's joint_tensors): the ids of a tensor an allocation, in a 4-token
-    prefill and its decode steps, fused or step by step."""
-    path = synth(arch)
+    prefill and its decode steps, fused or step by step. The Q4_K_M mix's second layer has a
+    Q8_0 v beside Q5_0 q and k (as 13 layers of the real Qwen2.5 file): q and k join there."""
+    path = synth(arch, mix)
     joint = run_job(path, ORCD_FUSED=fused)
     apart = run_job(path, ORCD_FUSED=fused, ORCD_JOINT="0")
     assert joint["jobs"] == apart["jobs"]
