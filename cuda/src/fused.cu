@@ -120,15 +120,32 @@ template <bool Int, int Steps>
 constexpr FusedKernel kAnyKernel = fused_matvec_kernel<Int, Steps, AnyFormat>;
 
 // The kernel for the op. On the integer path, where its parts share a format
-// (op.format_kernels, ORCD_FUSED_FORMAT), one that holds that format's code only and, in one step of a group (every
-// 896- or 576-wide matrix) where the rows are streamed, that way of loading them only
-// (fused_stage.cuh): a layer's ops of one format share it. Else the kernel of every format.
+// (op.format_kernels, ORCD_FUSED_FORMAT), one that holds that format's code only and, in one
+// step of a group (every 896- or 576-wide matrix) where the rows are streamed, that way of
+// loading them only (fused_stage.cuh): a layer's ops of one format share it. Where they mix
+// two formats as the K-quant mixes' q, k and v do, one of those two. Else the kernel of every
+// format.
+template <class A, class B>
+FusedKernel pair_kernel(int steps) {
+    return steps == 1 ? fused_matvec_kernel<true, 1, FormatPair<A, B>>
+                      : fused_matvec_kernel<true, kFusedSteps, FormatPair<A, B>>;
+}
+
 FusedKernel kernel_for(const FusedMatvec &op, int steps) {
     if (!op.integer) return steps == 1 ? kAnyKernel<false, 1> : kAnyKernel<false, kFusedSteps>;
     FusedKernel any = steps == 1 ? kAnyKernel<true, 1> : kAnyKernel<true, kFusedSteps>;
     if (!op.format_kernels) return any;
+    int first = op.w[0].type, other = first;
     for (int i = 1; i < op.parts; ++i)
-        if (op.w[i].type != op.w[0].type) return any;
+        if (op.w[i].type != first) {
+            if (other != first && op.w[i].type != other) return any;
+            other = op.w[i].type;
+        }
+    if (other != first) {  // the K-quant mixes' q, k beside v
+        if (first == GGML_Q5_0 && other == GGML_Q8_0) return pair_kernel<fmt::Q5_0, fmt::Q8_0>(steps);
+        if (first == GGML_Q4_K && other == GGML_Q6_K) return pair_kernel<fmt::Q4_K, fmt::Q6_K>(steps);
+        return any;
+    }
     FusedKernel kernel = any;
     (void)with_format(op.w[0].type, [&](auto f) {
         using F = decltype(f);

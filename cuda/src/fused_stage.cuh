@@ -383,15 +383,39 @@ __device__ __forceinline__ void pair_rows(const FusedMatvec &op, const Pair &pai
 }
 
 // Every format a kernel may meet, each part dispatched on its own type (on_format), or Only,
-// the one format of every part (the host chose the kernel by it: fused.cu). A kernel of one
+// the one format of every part, or the two they mix (the host chose the kernel by them: fused.cu). A kernel of one
 // format is a small binary: the every-format one is 25,672 instructions on sm_90, and its warps
 // stalled on instruction fetch a third of the time (ncu, Qwen2.5-0.5B shape's qkv).
+// FormatPair<A, B>: the two formats an op's parts mix (a K-quant mix's q, k and its v: Q5_0 and
+// Q8_0 in 13 layers of the real Qwen2.5 Q4_K_M file), taken pair by pair.
 struct AnyFormat {};
+template <class A, class B>
+struct FormatPair {};
+
+template <class Only>
+struct Formats {  // one format
+    static constexpr bool one = true;
+    template <bool Int, class R, class Fn>
+    __device__ static R on(int, Fn &&fn) { return fn(Only{}); }
+};
+template <>
+struct Formats<AnyFormat> {
+    static constexpr bool one = false;
+    template <bool Int, class R, class Fn>
+    __device__ static R on(int ggml_type, Fn &&fn) { return on_format<Int, R>(ggml_type, fn); }
+};
+template <class A, class B>
+struct Formats<FormatPair<A, B>> {
+    static constexpr bool one = false;
+    template <bool Int, class R, class Fn>
+    __device__ static R on(int ggml_type, Fn &&fn) {
+        return ggml_type == A::type ? fn(A{}) : fn(B{});
+    }
+};
 
 template <class Only, bool Int, class R, class Fn>
 __device__ __forceinline__ R on_format_of(int ggml_type, Fn &&fn) {
-    if constexpr (std::is_same_v<Only, AnyFormat>) return on_format<Int, R>(ggml_type, fn);
-    else return fn(Only{});
+    return Formats<Only>::template on<Int, R>(ggml_type, fn);
 }
 
 // Formats whose pair of units (one step) is small enough that a warp holds a second pair's
@@ -403,7 +427,7 @@ constexpr bool kStreamable = sizeof(typename F::Unit) <= 64;
 // streamed op: fused.cu), holding no code for the other way.
 template <class Only>
 __host__ __device__ constexpr bool always_streamed() {
-    if constexpr (std::is_same_v<Only, AnyFormat>) return false;
+    if constexpr (!Formats<Only>::one) return false;
     else return Only::integer_dot && kStreamable<Only>;
 }
 
@@ -485,7 +509,8 @@ __device__ __forceinline__ bool one_format(const FusedMatvec &op) {
 // Block `block` of `blocks` (warps of 32 threads each, in groups of op.split warps that share a
 // pair): a block with no pair returns at once; the others wait for the kernel before them
 // (overlap.cuh: a no-op unless launched to overlap it), stage x once and take their pairs,
-// streamed where the op allows it. Only: AnyFormat, or the format of every part.
+// streamed where the op allows it. Only: AnyFormat, the format of every part, or the
+// FormatPair they mix (whose ops are never streamed: their parts differ).
 template <bool Int, int Steps = kFusedSteps, class Only = AnyFormat>
 __device__ __forceinline__ void fused_matvec_block(const FusedMatvec &op, uint8_t *smem,
                                                    int block, int blocks) {
@@ -495,7 +520,7 @@ __device__ __forceinline__ void fused_matvec_block(const FusedMatvec &op, uint8_
     if constexpr (Int && Steps == 1 && always_streamed<Only>()) {
         streamed_pairs<Only>(op, smem, g, partial, block, blocks);
     } else {
-        if constexpr (Int && Steps == 1) {
+        if constexpr (Int && Steps == 1 && std::is_same_v<Only, AnyFormat>) {
             if (op.streamed && one_format(op) && op.cols / 32 <= 32 * g.group) {
                 bool streamed = on_format_of<Only, true, bool>(op.w[0].type, [&](auto f) {
                     using F = decltype(f);

@@ -28,9 +28,11 @@
 //                    weight format's code (25,672 instructions on sm_90, whose warps waited on
 //                    instruction fetch); unset or "1": an op whose parts share a format runs a
 //                    kernel of that format only (about 4,000), which a layer's ops of that
-//                    format share (fused.cu). A kernel per format and epilogue (about 3,600)
-//                    was slower on the H200 (SmolLM2 1,444 t/s against 1,672): each op's
-//                    kernel then met a cold instruction cache. The same bits.
+//                    format share, and one that mixes Q5_0 with Q8_0 or Q4_K with Q6_K (a
+//                    K-quant mix's q, k beside v) a kernel of those two (fused.cu). A kernel
+//                    per format and epilogue (about 3,600) was slower on the H200 (SmolLM2
+//                    1,444 t/s against 1,672): each op's kernel then met a cold instruction
+//                    cache. The same bits.
 //   ORCD_CUDA_GRAPH  "0": the decode step is launched kernel by kernel instead of replayed
 //                    from a CUDA graph (and so is a short prompt's prefill, ORCD_PREFILL_GRAPH).
 //   ORCD_PREFILL_GRAPH "0": a prompt chunk of up to kGraphedPrefillRows tokens is launched

@@ -268,11 +268,12 @@ def test_fused_block_shapes_and_hidden_rounding_give_the_same_ids(synth, arch, f
 @pytest.mark.gpu
 @pytest.mark.parametrize("arch, mix", [("qwen2", "Q4_0"), ("qwen2", "Q4_1"), ("qwen2", "Q5_0"),
                                        ("qwen2", "Q5_1"), ("llama", "Q4_K_M"),
-                                       ("gpt-oss", "MXFP4")])
+                                       ("qwen2", "Q4_K_M"), ("gpt-oss", "MXFP4")])
 def test_a_kernel_per_weight_format_gives_the_same_ids(synth, arch, mix):
     """ORCD_FUSED_FORMAT: a fused decode op whose parts share a format runs a kernel that holds
     the code of that format only (fused.cu); the same bits as the kernel that holds every
-    format's, streamed or pair by pair."""
+    format's, streamed or pair by pair. The Q4_K_M mixes' second layer has a Q8_0 v beside Q5_0
+    q and k: a kernel of those two formats."""
     path = synth(arch, mix)
     default = run_job(path)["jobs"]  # a kernel per format
     for env in ({"ORCD_FUSED_FORMAT": "0"}, {"ORCD_FUSED_STREAM": "0"}):
