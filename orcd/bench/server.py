@@ -177,9 +177,10 @@ def cancel_latency(server: Server, runs: int) -> dict:
     return {"cancel_ms_p50": ms(times, 50), "cancel_ms_max": ms(times, 100)}
 
 
-def prefix_cache(server: Server, turns: int) -> dict:
-    """The conversation twice: with the prompt cache (turn 1 fills it), then without it."""
-    figures = {}
+def prefix_cache(server: Server, turns: int) -> tuple[dict, list]:
+    """The conversation twice: with the prompt cache (turn 1 fills it), then without it; and
+    the streams of the cached turns 2.. (their traces)."""
+    figures, cached = {}, []
     for label, extra in (("prefix", {}), ("prefix_nocache", {"cache_prompt": False})):
         conversation, ttft = SYSTEM_PROMPT, []
         for turn in range(turns):
@@ -187,10 +188,12 @@ def prefix_cache(server: Server, turns: int) -> dict:
             s = server.complete({"prompt": conversation, "max_tokens": 16, "temperature": 0, **extra})
             ttft.append((s.arrivals[0] if s.arrivals else time.perf_counter()) - s.sent)
             conversation += s.text
+            if label == "prefix" and turn > 0:
+                cached.append(s)
         figures[f"{label}_first_turn_ms"] = ms(ttft[:1], 50)
         figures[f"{label}_ttft_ms_p50"] = ms(ttft[1:], 50)
         figures[f"{label}_ttft_ms_p95"] = ms(ttft[1:], 95)
-    return figures
+    return figures, cached
 
 
 def wait_idle(server: Server) -> None:
@@ -206,16 +209,19 @@ def wait_idle(server: Server) -> None:
         time.sleep(0.001)
 
 
-def measure(server: Server, args, is_orcd: bool = True) -> tuple[dict, list]:
+def measure(server: Server, args, is_orcd: bool = True) -> tuple[dict, list, list]:
+    """The figures, the timed completions' streams and the cached prefix turns' streams."""
     server.complete({"prompt": PROMPTS[0], "max_tokens": 4, "temperature": 0})  # warm-up
     figures, streams = first_text(server, args.runs, args.tokens)
     figures.update(first_text_kept_alive(server, args.runs, args.tokens))
     figures.update(health_during_decode(server, args.health_requests))
     if is_orcd:
         figures.update(cancel_latency(server, args.runs))
+    cached = []
     if args.prefix_turns:
-        figures.update(prefix_cache(server, args.prefix_turns))
-    return figures, streams
+        prefix, cached = prefix_cache(server, args.prefix_turns)
+        figures.update(prefix)
+    return figures, streams, cached
 
 
 ROWS = (("time to first text", "ttft_ms_p50", "ttft_ms_p95", "ms p50 / p95"),
@@ -295,18 +301,26 @@ def run(args) -> int:
         context = started_worker(args.model, args.device, *(["--trace"] if args.trace else []))
     with context as (server, log_path):
         health = server.get_json("/health")
-        figures, streams = measure(server, args)
-        breakdown = trace_breakdown(log_path, streams) if log_path and args.trace else None
+        figures, streams, cached = measure(server, args)
+        traced = log_path and args.trace
+        if traced:
+            time.sleep(0.2)  # the last trace line is written once its response has been sent
+        breakdown = trace_breakdown(log_path, streams) if traced else None
+        prefix_breakdown = trace_breakdown(log_path, cached) if traced and cached else None
     peer = None
     if args.peer:
-        peer, _ = measure(Server(args.peer), args, is_orcd=False)
+        peer, _, _ = measure(Server(args.peer), args, is_orcd=False)
     if args.json:
         print(json.dumps({"worker": health, "figures": figures, "peer": peer,
-                          "trace_us": breakdown}, indent=1))
+                          "trace_us": breakdown, "prefix_trace_us": prefix_breakdown}, indent=1))
         return 0
     print(table(figures, health, peer, args.peer))
-    if breakdown:
-        print("\nfirst token, hand-off by hand-off (µs, median of the timed completions)")
-        for name, us in breakdown.items():
-            print(f"  {name:44s} {us:10.1f}")
+    for title, steps in (("first token, hand-off by hand-off (µs, median of the timed completions)",
+                          breakdown),
+                         ("cached prefix turns 2.., hand-off by hand-off (µs, median)",
+                          prefix_breakdown)):
+        if steps:
+            print(f"\n{title}")
+            for name, us in steps.items():
+                print(f"  {name:44s} {us:10.1f}")
     return 0
