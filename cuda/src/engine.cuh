@@ -2,6 +2,7 @@
 // the ring through which the decode loop hands ids to Python.
 #pragma once
 #include <atomic>
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <string>
@@ -33,7 +34,8 @@ struct JobSlot {
     std::vector<int32_t> prompt, stop_ids;
     int n_cached = 0, max_tokens = 0;
     orcd_sampling params{};
-    bool pending = false, running = false, quit = false;
+    bool running = false;
+    std::atomic<bool> pending{false}, quit{false};  // also polled without the lock (decode.cu)
     orcd_status status = ORCD_OK;
     std::string error;  // the ended job's message
     std::mutex mu;
