@@ -65,6 +65,10 @@ orcd_status attention_decode_one_launch(const float *q, const half *k_cache, con
 
 // Floats of the partials attention_prefill's key split may use: the model's buffer.
 size_t attention_prefill_partial_floats(const AttentionShape &s);
+// Keys of one segment of attention_prefill's key split: a pass whose queries see no more keys
+// gains nothing from the split (one segment to walk, then a combine), and is given no partials
+// (decode.cu).
+constexpr int kPrefillSegmentKeys = 256;
 
 // Prefill: causal attention of n queries (row i at q + i * q_stride, position *pos0 + i) over
 // the cache, in tiles of queries against chunks of keys with an online softmax (flash-attention

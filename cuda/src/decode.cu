@@ -83,15 +83,22 @@ int graphed_rows(const orcd_engine *e, const Activations &a, int start, int n) {
 // to back, and an overlapping kernel's blocks, waiting early, slowed a short prompt (H200,
 // 32 tokens: 2.57 -> 2.74 ms Qwen2.5-0.5B shape, 1.87 -> 1.97 SmolLM2); kernel by kernel (512
 // tokens) they hide the launches (SmolLM2 4.87 -> 4.63 ms).
+//
+// A chunk whose rows all lie in the first kPrefillSegmentKeys positions gets no partials for the
+// attention's key split: one segment of keys to walk, so one launch instead of a split grid of
+// the whole cache's segments (mostly empty) and a combine (H200 ncu, Qwen2.5 shape, 20 tokens:
+// 7.4 + 3.6 µs a layer). The same bits (attention_prefill.cu).
 orcd_status prefill_chunk(orcd_engine *e, const Activations &chunk, int start, int n,
                           bool every_row) {
     int rows = every_row ? 0 : graphed_rows(e, chunk, start, n);
-    if (!rows) return forward(e->model, chunk, chunk.ids, n, chunk.pos0, every_row, e->stream);
     Activations a = chunk;
+    bool split = start + std::max(rows, n) > kPrefillSegmentKeys;
+    if (!split) a.prefill_partial = nullptr;
+    if (!rows) return forward(e->model, a, a.ids, n, a.pos0, every_row, e->stream);
     a.matmul.overlap = false;
     if (rows > n)
         ORCD_CUDA(cudaMemsetAsync(a.ids + n, 0, (rows - n) * sizeof(int32_t), e->stream));
-    cudaGraphExec_t &exec = e->decode.prefill[rows / kPrefillBucket - 1];
+    cudaGraphExec_t &exec = e->decode.prefill[rows / kPrefillBucket - 1][split];
     if (!exec)
         ORCD_TRY(capture(e, &exec, [&] {
             return prefill_layers(e->model, a, a.ids, rows, a.pos0, e->stream);

@@ -133,8 +133,9 @@ extern "C" void orcd_engine_destroy(orcd_engine *e) {
         for (auto &by_mask : by_penalty)
             for (cudaGraphExec_t g : by_mask)
                 if (g) cudaGraphExecDestroy(g);
-    for (cudaGraphExec_t g : e->decode.prefill)
-        if (g) cudaGraphExecDestroy(g);
+    for (auto &by_split : e->decode.prefill)
+        for (cudaGraphExec_t g : by_split)
+            if (g) cudaGraphExecDestroy(g);
     for (cudaEvent_t ready : e->decode.token_ready)
         if (ready) cudaEventDestroy(ready);
     if (e->ring.slots) cudaFreeHost(e->ring.slots);

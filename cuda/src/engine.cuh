@@ -2,7 +2,6 @@
 // the ring through which the decode loop hands ids to Python.
 #pragma once
 #include <atomic>
-#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <string>
@@ -99,7 +98,7 @@ struct DecodeState {
     // before step k's is waited for.
     cudaEvent_t token_ready[2] = {nullptr, nullptr};
     cudaGraphExec_t graph[2][2][2] = {};
-    cudaGraphExec_t prefill[kGraphedPrefillRows / kPrefillBucket] = {};
+    cudaGraphExec_t prefill[kGraphedPrefillRows / kPrefillBucket][2] = {};  // [bucket][keys split]
 };
 
 size_t decode_state_bytes(const orcd_model_config &c);
