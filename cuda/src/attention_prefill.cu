@@ -98,7 +98,8 @@ attention_prefill_scalar_kernel(const float *q, int q_stride, const half *kc, co
 
 
 constexpr int kFlashWarps = 4, kTileRows = 16 * kFlashWarps, kFlashThreads = 32 * kFlashWarps;
-constexpr int kChunkKeys = 64, kSegmentKeys = kPrefillSegmentKeys, kSegmentChunks = kSegmentKeys / kChunkKeys;
+constexpr int kChunkKeys = 64, kSegmentKeys = kPrefillSegmentKeys;
+constexpr int kSegmentChunks = kSegmentKeys / kChunkKeys;
 // The model's split buffer: partials of kSplitRows queries, at most kMaxPartialFloats (16 MiB).
 constexpr int kSplitRows = kTileRows;
 constexpr size_t kMaxPartialFloats = size_t(4) << 20;

@@ -142,8 +142,10 @@ FusedKernel kernel_for(const FusedMatvec &op, int steps) {
             other = op.w[i].type;
         }
     if (other != first) {  // the K-quant mixes' q, k beside v
-        if (first == GGML_Q5_0 && other == GGML_Q8_0) return pair_kernel<fmt::Q5_0, fmt::Q8_0>(steps);
-        if (first == GGML_Q4_K && other == GGML_Q6_K) return pair_kernel<fmt::Q4_K, fmt::Q6_K>(steps);
+        if (first == GGML_Q5_0 && other == GGML_Q8_0)
+            return pair_kernel<fmt::Q5_0, fmt::Q8_0>(steps);
+        if (first == GGML_Q4_K && other == GGML_Q6_K)
+            return pair_kernel<fmt::Q4_K, fmt::Q6_K>(steps);
         return any;
     }
     FusedKernel kernel = any;

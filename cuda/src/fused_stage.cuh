@@ -382,12 +382,12 @@ __device__ __forceinline__ void pair_rows(const FusedMatvec &op, const Pair &pai
     w1 = static_cast<const uint8_t *>(op.w[part1].data) + row_bytes<F>(op.cols) * r1;
 }
 
-// Every format a kernel may meet, each part dispatched on its own type (on_format), or Only,
-// the one format of every part, or the two they mix (the host chose the kernel by them: fused.cu). A kernel of one
-// format is a small binary: the every-format one is 25,672 instructions on sm_90, and its warps
-// stalled on instruction fetch a third of the time (ncu, Qwen2.5-0.5B shape's qkv).
-// FormatPair<A, B>: the two formats an op's parts mix (a K-quant mix's q, k and its v: Q5_0 and
-// Q8_0 in 13 layers of the real Qwen2.5 Q4_K_M file), taken pair by pair.
+// The formats a kernel is made for (Only): every one, each part dispatched on its own type
+// (AnyFormat, on_format); the one format of every part; or FormatPair<A, B>, the two that the
+// parts mix (a K-quant mix's q, k beside its v: Q5_0 and Q8_0 in 13 layers of the real Qwen2.5
+// Q4_K_M file), taken pair by pair. The host chose the kernel by them (fused.cu). A kernel of
+// one format is a small binary: the every-format one is 25,672 instructions on sm_90, and its
+// warps stalled on instruction fetch a third of the time (ncu, Qwen2.5-0.5B shape's qkv).
 struct AnyFormat {};
 template <class A, class B>
 struct FormatPair {};

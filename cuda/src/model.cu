@@ -272,7 +272,8 @@ static Tensor joined_vectors(const Tensor &a, const Tensor &b, const Tensor &c) 
 // and up as one where every layer's were (the activations' layout: all layers or none).
 static void bind_joint(const orcd_model_config &c, bool joint, Weights *w) {
     bool gate_up = joint && !fused_tensors(c), qkv = false;
-    for (const LayerWeights &l : w->layers) gate_up = gate_up && side_by_side({&l.ffn_gate, &l.ffn_up});
+    for (const LayerWeights &l : w->layers)
+        gate_up = gate_up && side_by_side({&l.ffn_gate, &l.ffn_up});
     for (LayerWeights &l : w->layers) {
         if (gate_up) l.ffn_up = joined(l.ffn_gate, l.ffn_up), l.ffn_gate = Tensor{};
         bool biases = !l.attn_q_bias.data ||
