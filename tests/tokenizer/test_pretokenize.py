@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from orcd.tokenizer.pretokenize import REGEXES, RESUME_MIN_CHARS, PreTokenizer
+from orcd.tokenizer.pretokenize import RECENT_TEXTS, REGEXES, RESUME_MIN_CHARS, PreTokenizer
 
 EDGES = ["", " ", "  ", "   ", "\n", "\n\n", " \n", "\r\n", "\t", "\u00a0", "\u2028", "'s", "'S",
          "'ll", "'", "x'", "123", "4", "1,000", "é", "Ünï", "ß", "!!", "?\n", "...", "—", "😀",
@@ -56,3 +56,19 @@ def test_a_text_that_does_not_extend_the_last_is_split_whole():
     short = PreTokenizer("qwen2")
     short.pieces("word " * 10)
     assert short._resume("word " * 10 + "more") is None  # short texts are not remembered
+
+
+def test_recent_long_texts_are_split_once(corpus):
+    """A chat prompt's fragments between special tokens are split apart: a long one seen in an
+    earlier turn (the system prompt, an old message) is taken from the remembered ones."""
+    pre = PreTokenizer("qwen2")
+    system = " ".join(corpus)[:2 * RESUME_MIN_CHARS]
+    message = "word " * (RESUME_MIN_CHARS // 5 + 1)
+    first = pre.pieces(system)
+    pre.pieces(message)
+    assert pre.pieces(system) is first  # not split again
+    assert [p for p in first if p] == whole("qwen2", system)
+    for i in range(RECENT_TEXTS):
+        pre.pieces(message + str(i))
+    assert pre.pieces(system) is not first  # forgotten after RECENT_TEXTS others
+    assert len(pre._recent) <= RECENT_TEXTS
