@@ -7,6 +7,8 @@ Python's `re` has no \\p{L}; the `regex` module does.
 """
 from __future__ import annotations
 
+import threading
+
 import regex
 
 from orcd.errors import ModelLoadError
@@ -69,6 +71,7 @@ class PreTokenizer:
         self._splitters = [regex.compile(f"({r})").split for r in self.regexes]
         self._last: tuple[str, list[str]] | None = None  # the last long text and its pieces
         self._recent: dict[str, list[str]] = {}  # long texts and their pieces, oldest first
+        self._remember = threading.Lock()  # writers; a reader takes a snapshot (one lookup)
 
     def pieces(self, text: str) -> list[str]:
         """The split by the first regex alone (a list the caller does not change)."""
@@ -84,10 +87,11 @@ class PreTokenizer:
             head, at = resumed
             pieces = head + self._splitters[0](text[at:], concurrent=True)
         if len(text) >= RESUME_MIN_CHARS:
-            self._last = (text, pieces)  # one assignment: a thread beside sees either whole
-            self._recent[text] = pieces
-            while len(self._recent) > RECENT_TEXTS:
-                self._recent.pop(next(iter(self._recent), None), None)
+            with self._remember:
+                self._last = (text, pieces)  # one assignment: a reader sees either whole
+                self._recent[text] = pieces
+                while len(self._recent) > RECENT_TEXTS:
+                    del self._recent[next(iter(self._recent))]
         return pieces
 
     def _resume(self, text: str) -> tuple[list[str], int] | None:
