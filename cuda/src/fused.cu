@@ -116,8 +116,12 @@ orcd_status launch_shape(int pairs, int split, int wanted, int *warps, unsigned 
     return ORCD_OK;
 }
 
-template <bool Int, int Steps>
-constexpr FusedKernel kAnyKernel = fused_matvec_kernel<Int, Steps, AnyFormat>;
+// The kernel of formats Only for rows of `steps` steps of a group (steps_for).
+template <bool Int, class Only>
+FusedKernel kernel_of(int steps) {
+    return steps == 1 ? fused_matvec_kernel<Int, 1, Only>
+                      : fused_matvec_kernel<Int, kFusedSteps, Only>;
+}
 
 // The kernel for the op. On the integer path, where its parts share a format
 // (op.format_kernels, ORCD_FUSED_FORMAT), one that holds that format's code only and, in one
@@ -125,15 +129,9 @@ constexpr FusedKernel kAnyKernel = fused_matvec_kernel<Int, Steps, AnyFormat>;
 // loading them only (fused_stage.cuh): a layer's ops of one format share it. Where they mix
 // two formats as the K-quant mixes' q, k and v do, one of those two. Else the kernel of every
 // format.
-template <class A, class B>
-FusedKernel pair_kernel(int steps) {
-    return steps == 1 ? fused_matvec_kernel<true, 1, FormatPair<A, B>>
-                      : fused_matvec_kernel<true, kFusedSteps, FormatPair<A, B>>;
-}
-
 FusedKernel kernel_for(const FusedMatvec &op, int steps) {
-    if (!op.integer) return steps == 1 ? kAnyKernel<false, 1> : kAnyKernel<false, kFusedSteps>;
-    FusedKernel any = steps == 1 ? kAnyKernel<true, 1> : kAnyKernel<true, kFusedSteps>;
+    if (!op.integer) return kernel_of<false, AnyFormat>(steps);
+    FusedKernel any = kernel_of<true, AnyFormat>(steps);
     if (!op.format_kernels) return any;
     int first = op.w[0].type, other = first;
     for (int i = 1; i < op.parts; ++i)
@@ -143,18 +141,19 @@ FusedKernel kernel_for(const FusedMatvec &op, int steps) {
         }
     if (other != first) {  // the K-quant mixes' q, k beside v
         if (first == GGML_Q5_0 && other == GGML_Q8_0)
-            return pair_kernel<fmt::Q5_0, fmt::Q8_0>(steps);
+            return kernel_of<true, FormatPair<fmt::Q5_0, fmt::Q8_0>>(steps);
         if (first == GGML_Q4_K && other == GGML_Q6_K)
-            return pair_kernel<fmt::Q4_K, fmt::Q6_K>(steps);
+            return kernel_of<true, FormatPair<fmt::Q4_K, fmt::Q6_K>>(steps);
         return any;
     }
     FusedKernel kernel = any;
     (void)with_format(op.w[0].type, [&](auto f) {
         using F = decltype(f);
-        if constexpr (F::integer_dot) {
-            if (steps != 1) kernel = fused_matvec_kernel<true, kFusedSteps, F>;
-            else if (!always_streamed<F>() || op.streamed) kernel = fused_matvec_kernel<true, 1, F>;
-        }
+        // a streamed format's one-step kernel streams whenever it runs: not for an op that
+        // may not (ORCD_FUSED_STREAM=0)
+        if constexpr (F::integer_dot)
+            if (steps != 1 || !always_streamed<F>() || op.streamed)
+                kernel = kernel_of<true, F>(steps);
         return ORCD_OK;
     });
     return kernel;
