@@ -21,6 +21,13 @@ struct MatmulSmem {
     FloatTile y;
 };
 
+// A split's block has eight warps: warp w multiplies rows 16 (w % 4).. with the tile's
+// fragments of 16 tokens w / 4, w / 4 + 2. With four warps (each every fragment, eight W runs
+// and four X runs a thread) a block's one warp per scheduler issued an instruction every 5.3
+// cycles, one after another (ncu, Qwen2.5 shape, 20 tokens: 9 us for an 8-block k matmul, 23
+// for gate_up); twice the warps halve each one's chain and hide each other's latency.
+constexpr int kSplitThreads = 256;
+
 // A thread's share of one step's tiles, held in registers as F16: consecutive threads take
 // consecutive runs of a tile row (coalesced X reads), in both the X and the W tile. The next
 // step's share is read from memory while the tensor cores multiply this one.
@@ -100,11 +107,11 @@ __device__ __forceinline__ void store_out(float *y, const MatmulEpilogue &ep, fl
 constexpr int kReduceBatch = 8, kReduceDepth = 4;
 __device__ void add_splits(const float *part, size_t stride, int splits, int valid, float *y,
                            const MatmulEpilogue &ep, int rows, int row0, int tok0) {
-    for (int e0 = threadIdx.x; e0 < valid; e0 += kReduceBatch * kMatmulThreads) {
+    for (int e0 = threadIdx.x; e0 < valid; e0 += kReduceBatch * kSplitThreads) {
         float sum[kReduceBatch];
 #pragma unroll
         for (int b = 0; b < kReduceBatch; ++b) {
-            int e = e0 + b * kMatmulThreads;
+            int e = e0 + b * kSplitThreads;
             sum[b] = e < valid ? __ldcg(part + e) : 0.0f;
         }
         for (int z = 1; z < splits; z += kReduceDepth) {
@@ -113,7 +120,7 @@ __device__ void add_splits(const float *part, size_t stride, int splits, int val
             for (int d = 0; d < kReduceDepth; ++d)
 #pragma unroll
                 for (int b = 0; b < kReduceBatch; ++b) {
-                    int e = e0 + b * kMatmulThreads;
+                    int e = e0 + b * kSplitThreads;
                     bool in = z + d < splits && e < valid;
                     v[d][b] = in ? __ldcg(part + size_t(z + d) * stride + e) : 0.0f;
                 }
@@ -125,7 +132,7 @@ __device__ void add_splits(const float *part, size_t stride, int splits, int val
         }
 #pragma unroll
         for (int b = 0; b < kReduceBatch; ++b) {
-            int e = e0 + b * kMatmulThreads;
+            int e = e0 + b * kSplitThreads;
             if (e < valid) store_out(y, ep, sum[b], e, rows, row0, tok0);
         }
     }
@@ -184,11 +191,13 @@ __device__ __forceinline__ SplitTiles split_tiles(uint8_t *smem) {
             reinterpret_cast<SplitRow *>(smem + SplitLayout::w_bytes())};
 }
 
-constexpr int kSplitWarpRows = 16;  // warp w multiplies rows 16w.. with every token of the tile
-constexpr int kSplitBlocksPerSm = 4;  // a short prompt's tiles fit 4 to an SM (registers)
-static_assert(kTileRows == kSplitWarpRows * (kMatmulThreads / 32) &&
-                  kTileRows * kSplitRunsPerRow % kMatmulThreads == 0,
-              "split_sum: four warps of 16 rows; every thread fills as many W runs");
+constexpr int kSplitWarps = kSplitThreads / 32;
+constexpr int kSplitWarpRows = 16;
+constexpr int kSplitRowWarps = kTileRows / kSplitWarpRows;  // warps across the rows
+constexpr int kSplitBlocksPerSm = 3;  // shared memory: three tiles of 64 tokens to an SM
+static_assert(kSplitWarps % kSplitRowWarps == 0 &&
+                  kTileRows * kSplitRunsPerRow % kSplitThreads == 0,
+              "split_sum: warps of 16 rows cover the tile; every thread fills as many W runs");
 
 // The split's tiles into shared memory as F16, every load branch-free (a run past the rows,
 // tokens or columns reads a valid one and is zeroed) so that the compiler can issue them
@@ -198,10 +207,10 @@ template <class F>
 __device__ __forceinline__ void load_split(const SplitTiles &s, const uint8_t *w, const float *x,
                                            int rows, int cols, int n, int row0, int tok0,
                                            int k0, int t_rows) {
-    constexpr int kWRuns = kTileRows * kSplitRunsPerRow / kMatmulThreads;
+    constexpr int kWRuns = kTileRows * kSplitRunsPerRow / kSplitThreads;
 #pragma unroll
     for (int i = 0; i < kWRuns; ++i) {
-        int run = threadIdx.x + i * kMatmulThreads;
+        int run = threadIdx.x + i * kSplitThreads;
         int r = row0 + run / kSplitRunsPerRow, k = k0 + run % kSplitRunsPerRow * kRun;
         float v[kRun];
         dequant16<F>(w + row_bytes<F>(cols) * min(r, rows - 1), min(k, cols - kRun), v);
@@ -209,7 +218,7 @@ __device__ __forceinline__ void load_split(const SplitTiles &s, const uint8_t *w
             for (float &e : v) e = 0.0f;
         store_run(&s.w[run / kSplitRunsPerRow][run % kSplitRunsPerRow * kRun], v);
     }
-    for (int run = threadIdx.x; run < t_rows * kSplitRunsPerRow; run += kMatmulThreads) {
+    for (int run = threadIdx.x; run < t_rows * kSplitRunsPerRow; run += kSplitThreads) {
         int t = tok0 + run / kSplitRunsPerRow, k = k0 + run % kSplitRunsPerRow * kRun;
         float v[kRun];
         load_x_run(x + size_t(min(t, n - 1)) * cols + min(k, cols - kRun), v);
@@ -221,7 +230,8 @@ __device__ __forceinline__ void load_split(const SplitTiles &s, const uint8_t *w
 
 // Split z of the tile at (row0, tok0) into `sums` ([token][row], the layout's fragments x 16
 // tokens): tile_splits' sum for that split, chunk by chunk of 16 columns in the same order
-// (the same F32 chain per element: the same bits). Warp w takes rows 16w.. with every token.
+// (the same F32 chain per element: the same bits). Warp w takes rows 16 (w % 4).. with
+// fragments w / 4, w / 4 + 2 (kSplitThreads).
 template <class F>
 __device__ __forceinline__ void split_sum(const SplitTiles &s, SumsRow *sums, const uint8_t *w,
                                           const float *x, int rows, int cols, int n, int row0,
@@ -229,26 +239,31 @@ __device__ __forceinline__ void split_sum(const SplitTiles &s, SumsRow *sums, co
     int k0 = z * kSplitCols, fragments = (min(kTileN, n - tok0) + 15) / 16;
     load_split<F>(s, w, x, rows, cols, n, row0, tok0, k0, 16 * fragments);
     __syncthreads();
-    int r0 = threadIdx.x / 32 * kSplitWarpRows;
+    constexpr int kTokenWarps = kSplitWarps / kSplitRowWarps, kMine = kTileN / 16 / kTokenWarps;
+    int warp = threadIdx.x / 32, r0 = warp % kSplitRowWarps * kSplitWarpRows;
+    int first = warp / kSplitRowWarps;  // fragments first, first + kTokenWarps, ...
     int chunks = (min(cols, k0 + kSplitCols) - k0 + kTileK - 1) / kTileK * (kTileK / 16);
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[kTileN / 16];
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[kMine];
     for (auto &a : acc) wmma::fill_fragment(a, 0.0f);
-    for (int c = 0; c < chunks; ++c) {
+    for (int c = 0; c < chunks && first < fragments; ++c) {
         wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b;
         wmma::load_matrix_sync(b, &s.w[r0][16 * c], kSplitLd);
 #pragma unroll
-        for (int i = 0; i < kTileN / 16; ++i) {
+        for (int j = 0; j < kMine; ++j) {
+            int i = first + j * kTokenWarps;
             if (i >= fragments) continue;
             wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a;
             wmma::load_matrix_sync(a, &s.x[16 * i][16 * c], kSplitLd);
-            wmma::mma_sync(acc[i], a, b, acc[i]);
+            wmma::mma_sync(acc[j], a, b, acc[j]);
         }
     }
     __syncthreads();  // the tiles are read: the sums may take their place, the next split's loads
 #pragma unroll
-    for (int i = 0; i < kTileN / 16; ++i)
+    for (int j = 0; j < kMine; ++j) {
+        int i = first + j * kTokenWarps;
         if (i < fragments)
-            wmma::store_matrix_sync(&sums[16 * i][r0], acc[i], kLdOut, wmma::mem_row_major);
+            wmma::store_matrix_sync(&sums[16 * i][r0], acc[j], kLdOut, wmma::mem_row_major);
+    }
     __syncthreads();
 }
 
@@ -257,7 +272,7 @@ __device__ __forceinline__ void split_sum(const SplitTiles &s, SumsRow *sums, co
 // split order, then the epilogue. Only the elements of the tile's real tokens are stored. The
 // sm_80 path of a split launch, and sm_90's past a cluster's size.
 template <class F>
-__global__ void __launch_bounds__(kMatmulThreads, kSplitBlocksPerSm)
+__global__ void __launch_bounds__(kSplitThreads, kSplitBlocksPerSm)
 matmul_split_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
                     float *__restrict__ y, int rows, int cols, int n, SplitLayout l,
                     MatmulScratch scratch, MatmulEpilogue ep) {
@@ -273,7 +288,7 @@ matmul_split_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
     int tile = blockIdx.y * gridDim.x + blockIdx.x;
     size_t stride = size_t(gridDim.x) * gridDim.y * kTileN * kTileRows;  // from split to split
     float *part = scratch.partial + size_t(tile) * kTileN * kTileRows;
-    for (int e = threadIdx.x; e < valid; e += kMatmulThreads)
+    for (int e = threadIdx.x; e < valid; e += kSplitThreads)
         part[blockIdx.z * stride + e] = sums[e / kTileRows][e % kTileRows];
     __threadfence();  // the sum is visible before the arrival is counted
     __syncthreads();
@@ -291,7 +306,7 @@ matmul_split_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
 // memory, no atomic. The same F32 adds in the same order as add_splits: the same bits.
 constexpr int kClusterMax = 8;  // blocks of a cluster (the portable most): splits of 2,048 columns
 template <class F>
-__global__ void __launch_bounds__(kMatmulThreads, kSplitBlocksPerSm)
+__global__ void __launch_bounds__(kSplitThreads, kSplitBlocksPerSm)
 matmul_cluster_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
                       float *__restrict__ y, int rows, int cols, int n, SplitLayout l,
                       MatmulEpilogue ep) {
@@ -306,8 +321,8 @@ matmul_cluster_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x
     split_sum<F>(s, sums, w, x, rows, cols, n, row0, tok0, blockIdx.z);
     cluster.sync();  // every split's sums are in place
     int valid = min(kTileN, n - tok0) * kTileRows;
-    for (int e = int(blockIdx.z) * kMatmulThreads + threadIdx.x; e < valid;
-         e += splits * kMatmulThreads) {
+    for (int e = int(blockIdx.z) * kSplitThreads + threadIdx.x; e < valid;
+         e += splits * kSplitThreads) {
         int t = e / kTileRows, r = e % kTileRows;
         float v[kClusterMax];
 #pragma unroll
@@ -398,14 +413,14 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
             cudaLaunchAttribute attrs[2] = {{}, overlap_attribute()};
             attrs[0].id = cudaLaunchAttributeClusterDimension;
             attrs[0].val.clusterDim = {1, 1, grid.z};  // a tile's splits
-            return check(launch_with(matmul_cluster_kernel<F>, grid, kMatmulThreads, l.bytes(),
+            return check(launch_with(matmul_cluster_kernel<F>, grid, kSplitThreads, l.bytes(),
                                      stream, attrs, overlap ? 2 : 1, wb, x, y, rows, cols, n, l,
                                      e),
                          "matmul cluster kernel launch");
         }
         static const cudaError_t allowed = allow_shared_memory(matmul_split_kernel<F>, false);
         ORCD_CUDA(allowed);
-        return check(launch(matmul_split_kernel<F>, grid, kMatmulThreads, l.bytes(), stream, overlap,
+        return check(launch(matmul_split_kernel<F>, grid, kSplitThreads, l.bytes(), stream, overlap,
                             wb, x, y, rows, cols, n, l, scratch, e),
                      "matmul split kernel launch");
     });
