@@ -6,6 +6,7 @@ from orcd.tokenizer._bpe import BpeMerger
 from orcd.tokenizer.base import SpecialSplitter, Tokenizer
 from orcd.tokenizer.bytelevel import BYTE_CHARS, text_to_bytes
 from orcd.tokenizer.pretokenize import IGNORE_MERGES, PreTokenizer
+from orcd.tokenizer.recent import RecentTexts
 from orcd.tokenizer.vocab import (CONTROL, NORMAL, UNKNOWN, UNUSED, USER_DEFINED, GgufVocab,
                                   eot_ids)
 
@@ -47,6 +48,8 @@ class GgufBpeTokenizer(Tokenizer):
                                  whole_word)
         self._splitter = SpecialSplitter(*special_texts(vocab), vocab.rstrip_ids)
         self._piece_ids: dict[str, list[int]] = {}
+        encode_pieces = self._encode_staged if self._pretokenize.staged else self._merger.encode_chunks
+        self._recent = RecentTexts(self._pretokenize.pieces, encode_pieces)
         super().__init__(pieces=pieces, special=vocab.special_ids, breaks=vocab.break_ids,
                          bos_id=vocab.bos_id, eos_id=vocab.eos_id, eot_ids=eot_ids(vocab),
                          add_bos=vocab.add_bos, add_eos=vocab.add_eos,
@@ -64,17 +67,15 @@ class GgufBpeTokenizer(Tokenizer):
         for fragment in self._splitter.split(text, parse_special):
             if isinstance(fragment, int):
                 ids.append(fragment)
-            elif self._pretokenize.staged:
-                ids += self._encode_pieces(fragment)
             else:
-                ids += self._merger.encode_chunks(self._pretokenize.pieces(fragment))
+                ids += self._recent.encode(fragment)
         return ids
 
-    def _encode_pieces(self, fragment: str) -> list[int]:
+    def _encode_staged(self, pieces: list[str]) -> list[int]:
         """A piece's ids depend on the piece alone (the later regexes and the merges see
         nothing else), so remembering them changes no id."""
         ids, known = [], self._piece_ids
-        for piece in self._pretokenize.pieces(fragment):
+        for piece in pieces:
             piece_ids = known.get(piece)
             if piece_ids is None:
                 piece_ids = self._merger.encode_chunks(self._pretokenize.chunks(piece))

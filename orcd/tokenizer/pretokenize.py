@@ -7,8 +7,6 @@ Python's `re` has no \\p{L}; the `regex` module does.
 """
 from __future__ import annotations
 
-import threading
-
 import regex
 
 from orcd.errors import ModelLoadError
@@ -49,15 +47,10 @@ def regexes_for(pre: str) -> list[str]:
             f"{', '.join(sorted(REGEXES))}; or pass a tokenizer.json (--tokenizer-json)") from None
 
 
-# A text that extends the last one split (a chat client resends its whole conversation each
-# turn) keeps that split up to a resume point near its end and has only the rest split: the
-# Qwen2 regex took 1.36 ms for a 10,000-character conversation (1.48 ms of a cached turn's
-# 5.4 ms on the H200 box). A chat prompt's special tokens cut it into fragments, each split
-# apart: the last RECENT_TEXTS long ones are remembered whole. Shorter texts are split whole.
-RESUME_MIN_CHARS = 1024
-RECENT_TEXTS = 16
-RESUME_LOOKBACK = 64  # pieces searched back from the last text's end for a resume point
-RESUME_MARGIN = 3  # characters a match's end is decided by (_resume)
+# Below this many characters a split takes under ~0.1 ms: releasing the GIL, which the regex
+# module does around each match, would cost more than it gives (a resumed split's rest of ~150
+# characters: 29 -> 26 us a turn).
+NOGIL_CHARS = 1024
 
 
 class PreTokenizer:
@@ -69,51 +62,11 @@ class PreTokenizer:
         self.regexes = regexes_for(pre)
         # A capturing group makes split() return the matches between the gaps.
         self._splitters = [regex.compile(f"({r})").split for r in self.regexes]
-        self._last: tuple[str, list[str]] | None = None  # the last long text and its pieces
-        self._recent: dict[str, list[str]] = {}  # long texts and their pieces, oldest first
-        self._remember = threading.Lock()  # writers; a reader takes a snapshot (one lookup)
 
     def pieces(self, text: str) -> list[str]:
-        """The split by the first regex alone (a list the caller does not change)."""
-        known = self._recent.get(text)
-        if known is not None:
-            return known
-        resumed = self._resume(text)
-        if resumed is None:
-            # It runs over the whole text (32,768 emoji: 13 ms) without the GIL, so the server
-            # answers meanwhile.
-            pieces = self._splitters[0](text, concurrent=True)
-        else:
-            head, at = resumed
-            pieces = head + self._splitters[0](text[at:], concurrent=True)
-        if len(text) >= RESUME_MIN_CHARS:
-            with self._remember:
-                self._last = (text, pieces)  # one assignment: a reader sees either whole
-                self._recent[text] = pieces
-                while len(self._recent) > RECENT_TEXTS:
-                    del self._recent[next(iter(self._recent))]
-        return pieces
-
-    def _resume(self, text: str) -> tuple[list[str], int] | None:
-        """(the last text's pieces before position `at`, at) where `text` extends that text
-        and its split may resume at `at`, else None. `at` starts a piece at least
-        RESUME_MARGIN characters before the last text's end, and the characters on either side
-        of it are not both space. The regexes look behind nothing, and past the end of a match
-        they look at up to RESUME_MARGIN characters (o200k's contraction after a word: 'll),
-        or over a run of space and one character after it; so every match (and every failed
-        try) before `at` looked at nothing past the last text, and comes out the same in
-        `text`, and the split goes on from `at` as it would from the start of a text.
-        (str.isspace() holds for every character the regexes' \\s matches.)"""
-        last = self._last
-        if last is None or len(text) < RESUME_MIN_CHARS or not text.startswith(last[0]):
-            return None
-        old, pieces = last
-        at = len(old)
-        for k in range(len(pieces) - 1, max(len(pieces) - RESUME_LOOKBACK, 0), -1):
-            at -= len(pieces[k])  # the start of piece k
-            if 0 < at <= len(old) - RESUME_MARGIN and not (old[at].isspace() and old[at - 1].isspace()):
-                return pieces[:k], at
-        return None
+        """The split by the first regex alone. It runs over a long text (32,768 emoji: 13 ms)
+        without the GIL, so the server answers meanwhile."""
+        return self._splitters[0](text, concurrent=len(text) >= NOGIL_CHARS)
 
     @property
     def staged(self) -> bool:
