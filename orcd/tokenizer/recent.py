@@ -60,13 +60,13 @@ class RecentTexts:
     def _resume(self, text: str) -> Encoded | None:
         """`text` encoded where it extends the last text: that text's ids less those of its
         pieces from a resume point `at` on, then those of the rest split; else None. `at`
-        starts a piece at least RESUME_MARGIN characters before the last text's end, and the characters on either side of it are not
-        both space. The regexes look behind nothing, and past the end of a match they look at up
-        to RESUME_MARGIN characters (o200k's contraction after a word: 'll), or over a run of
-        space and one character after it; so every match (and every failed try) before `at`
-        looked at nothing past the last text, and comes out the same in `text`, and the split
-        goes on from `at` as it would from the start of a text. (str.isspace() holds for every
-        character the regexes' \\s matches.)"""
+        starts a piece at least RESUME_MARGIN characters before the last text's end, and the
+        characters on either side of it are not both space. The regexes look behind nothing,
+        and past the end of a match they look at up to RESUME_MARGIN characters (o200k's
+        contraction after a word: 'll), or over a run of space and one character after it; so
+        every match (and every failed try) before `at` looked at nothing past the last text,
+        and comes out the same in `text`, and the split goes on from `at` as it would from the
+        start of a text. (str.isspace() holds for every character the regexes' \\s matches.)"""
         last = self._last
         if last is None or not text.startswith(last.text):
             return None
