@@ -72,7 +72,8 @@ cdef extern from "orcd_cuda.h":
                                  const orcd_tensor *tensors, int n_tensors, size_t chunk_bytes,
                                  orcd_progress_fn progress, void *user) nogil
     void orcd_engine_stats_get(const orcd_engine *engine, orcd_engine_stats *out) nogil
-    orcd_status orcd_engine_check_residency(const orcd_engine *engine, int *resident) nogil
+    orcd_status orcd_engine_check_residency(orcd_engine *engine, int *resident) nogil
+    int orcd_engine_resident(const orcd_engine *engine) nogil
     orcd_status orcd_engine_forward_logits(orcd_engine *engine, const int32_t *ids, int n,
                                            float *logits) nogil
     orcd_status orcd_engine_start_job(orcd_engine *engine, const int32_t *prompt, int n_prompt,
@@ -305,6 +306,11 @@ cdef class DeviceModel:
             st = orcd_engine_check_residency(e, &resident)
         check(st)
         return bool(resident)
+
+    def resident(self) -> bool:
+        """The last residency check's answer: check_residency's, or the last job's (a job checks
+        every allocation while the GPU runs its prefill and fails before its first id)."""
+        return bool(orcd_engine_resident(self.live()))
 
     def forward_logits(self, ids):
         """Logits (len(ids), vocab) of ids at positions 0.. (teacher forcing, tests)."""

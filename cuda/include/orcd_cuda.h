@@ -203,7 +203,11 @@ orcd_status orcd_engine_load(orcd_engine *engine, const orcd_model_config *cfg,
                              orcd_progress_fn progress, void *user);
 
 void orcd_engine_stats_get(const orcd_engine *engine, orcd_engine_stats *out);
-orcd_status orcd_engine_check_residency(const orcd_engine *engine, int *resident);
+orcd_status orcd_engine_check_residency(orcd_engine *engine, int *resident);
+/* The last residency check's answer: orcd_engine_check_residency's, or a job's (each job checks
+ * every allocation while the GPU runs its prefill, and fails before its first id if one is not
+ * device memory). 1 before any check. */
+int orcd_engine_resident(const orcd_engine *engine);
 
 /* Teacher forcing (tests): logits[n, vocab] of ids at positions 0..n-1, from an empty cache. */
 orcd_status orcd_engine_forward_logits(orcd_engine *engine, const int32_t *ids, int n,

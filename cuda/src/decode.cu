@@ -186,6 +186,18 @@ orcd_status launch_step(orcd_engine *e, SamplerPath path, long k) {
     return enqueue_id(e, k);
 }
 
+// SPEC §4's check before each job, made while the GPU runs the job's prefill: every allocation
+// is device memory, or the job fails before its first id is published. Checked before the
+// launch, it held the job back by a driver query per allocation (one per weight tensor).
+orcd_status check_residency(orcd_engine *e) {
+    bool resident = false;
+    ORCD_TRY(e->alloc.check_residency(&resident));
+    e->resident = resident;
+    if (resident) return ORCD_OK;
+    return fail(ORCD_ERR_CUDA, "VRAM residency check failed on GPU %d: an allocation is not "
+                "device memory; restart the worker", e->device);
+}
+
 orcd_status decode_loop(orcd_engine *e, const int32_t *prompt, int n_prompt, int n_cached,
                         const orcd_sampling &params, int max_tokens, const int32_t *stop_ids,
                         int n_stop) {
@@ -197,7 +209,7 @@ orcd_status decode_loop(orcd_engine *e, const int32_t *prompt, int n_prompt, int
                               cudaMemcpyHostToDevice, e->stream));
     const float *logits = nullptr;
     ORCD_TRY(prefill(e, n_prompt, n_cached, &logits));
-    if (max_tokens == 0) return ORCD_OK;  // the prompt scored, nothing to generate
+    if (max_tokens == 0) return check_residency(e);  // the prompt scored, nothing to generate
     // The last prompt token's place: the sampler moves the state on to the first generated id's.
     ORCD_TRY(set_step(e, {0, n_prompt - 1, 0, n_prompt}));
     ORCD_TRY(await_mask(e, 0));
@@ -206,6 +218,7 @@ orcd_status decode_loop(orcd_engine *e, const int32_t *prompt, int n_prompt, int
     ORCD_TRY(score_token(e, logits));
     ORCD_TRY(enqueue_id(e, 0));
     e->times.prefilled = now_ns();
+    ORCD_TRY(check_residency(e));
     int limit = std::min(max_tokens, e->model.cfg.ctx - n_prompt + 1);
     // Ahead: step k + 1 is launched before id k is read, so that the GPU never waits for the
     // host between steps; after a stop id, the step launched ahead is left unread. A
@@ -263,6 +276,8 @@ orcd_status run_job(orcd_engine *e, const JobSlot &j) {
                          int(j.stop_ids.size()));
         cudaStreamSynchronize(e->stream);  // nothing in flight uses what is freed next
         e->alloc.release_since(mark);       // a scored prompt's buffers, complete or partial
+    } else if (st == ORCD_OK) {
+        st = check_residency(e);  // a job with nothing to compute is checked all the same
     }
     return st;
 }

@@ -177,13 +177,16 @@ extern "C" void orcd_engine_stats_get(const orcd_engine *e, orcd_engine_stats *o
     out->loaded = e->loaded;
 }
 
-extern "C" orcd_status orcd_engine_check_residency(const orcd_engine *e, int *resident) {
+extern "C" orcd_status orcd_engine_check_residency(orcd_engine *e, int *resident) {
     ORCD_TRY(use_device(e->device));
     bool ok = false;
     ORCD_TRY(e->alloc.check_residency(&ok));
+    e->resident = ok;
     *resident = ok;
     return ORCD_OK;
 }
+
+extern "C" int orcd_engine_resident(const orcd_engine *e) { return e->resident; }
 
 extern "C" orcd_status orcd_engine_forward_logits(orcd_engine *e, const int32_t *ids, int n,
                                                   float *logits) {

@@ -122,4 +122,5 @@ struct orcd_engine {
     orcd::JobSlot job;
     orcd_job_times times{};  // written by the decode loop before the ring's lock publishes an id
     std::atomic<bool> cancel{false};
+    std::atomic<bool> resident{true};  // the last residency check's answer (a job's or the API's)
 };
