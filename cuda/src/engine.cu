@@ -52,6 +52,7 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     ORCD_TRY(activations_alloc(e->alloc, c, 1, 1, e->stream, &e->step));
     ORCD_TRY(activations_alloc(e->alloc, c, prefill_rows(c), 1, e->stream, &e->prefill));
     e->prefill.matmul.clusters = e->options.clusters;
+    e->prefill.matmul.steps = e->options.split_steps ? -1 : 0;
     // A prefill's kernels launched one by one overlap the one before (overlap.cuh); a graph's
     // do not (decode.cu's prefill_chunk).
     e->prefill.matmul.overlap = m.overlap;
@@ -89,6 +90,7 @@ orcd_status forward_logits(orcd_engine *e, const int32_t *ids, int n, float *log
     Activations a;
     ORCD_TRY(activations_alloc(e->alloc, c, n, n, e->stream, &a));
     a.matmul.clusters = e->options.clusters;
+    a.matmul.steps = e->options.split_steps ? -1 : 0;
     const int zero = 0;
     ORCD_CUDA(cudaMemcpyAsync(a.pos0, &zero, sizeof zero, cudaMemcpyHostToDevice, e->stream));
     ORCD_CUDA(cudaMemcpyAsync(a.ids, ids, n * sizeof(int32_t), cudaMemcpyHostToDevice, e->stream));

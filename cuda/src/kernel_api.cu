@@ -80,8 +80,9 @@ orcd_status matvec_from_env(int ggml_type, const void *w, const float *x, float 
 }
 
 // A MatmulScratch that holds every split's sums of one (rows, cols, n) product; split as
-// MatmulScratch::split, 2 as 1 with the sums through global memory (never a cluster);
-// clusters as options.cuh's ORCD_CLUSTERS.
+// MatmulScratch::split, 2 as 1 with the sums through global memory (never a cluster), 3 as 1
+// with a clustered block walking its split in steps (MatmulScratch::steps); clusters as
+// options.cuh's ORCD_CLUSTERS, and steps otherwise as ORCD_SPLIT_STEPS.
 struct ScratchBuffers {
     DeviceBuffer partial, done;
     MatmulScratch scratch;
@@ -91,8 +92,9 @@ struct ScratchBuffers {
         ORCD_TRY(options_from_env(&o));
         scratch.floats = matmul_scratch_floats(shape, 1, n);
         scratch.counters = matmul_scratch_counters(shape, 1, n);
-        scratch.split = split == 2 ? 1 : split;
+        scratch.split = split >= 2 ? 1 : split;
         scratch.clusters = o.clusters && split != 2;
+        scratch.steps = split == 3 ? 1 : o.split_steps ? -1 : 0;
         ORCD_TRY(partial.alloc(scratch.floats * sizeof(float)));
         ORCD_TRY(done.alloc(scratch.counters * sizeof(int)));
         ORCD_CUDA(cudaMemset(done.as<void>(), 0, scratch.counters * sizeof(int)));
@@ -160,9 +162,10 @@ extern "C" orcd_status orcd_test_matmul(int ggml_type, const void *w, size_t w_b
                                         int split) {
     ORCD_TRY(check_weights(ggml_type, w_bytes, rows, cols));
     if (n <= 0) return fail(ORCD_ERR_INVALID, "matmul of %d tokens", n);
-    if (split < -1 || split > 2)
+    if (split < -1 || split > 3)
         return fail(ORCD_ERR_INVALID, "matmul split %d: use -1 (where the GPU would idle), 0 "
-                    "(never), 1 (always) or 2 (always, the sums through global memory)", split);
+                    "(never), 1 (always), 2 (always, the sums through global memory) or 3 "
+                    "(always, a clustered block walking its split in steps)", split);
     DeviceBuffer dw, dx, dy;
     ScratchBuffers scratch;
     ORCD_TRY(dw.upload(w, w_bytes));

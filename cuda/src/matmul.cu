@@ -300,11 +300,36 @@ matmul_split_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
     if (threadIdx.x == 0) scratch.done[tile] = 0;  // for the next launch
 }
 
+constexpr int kClusterMax = 8;  // blocks of a cluster (the portable most): splits of 2,048 columns
+
+// The tile's elements, a share per block of the cluster (block z: elements z * threads + t,
+// + splits * threads, ...), each the sum over the cluster's splits' `sums` in split order (read
+// from the other blocks' shared memory; the same F32 adds in the same order as add_splits: the
+// same bits), through the epilogue into y. (sm_90: the only code that has clusters.)
+#if __CUDA_ARCH__ >= 900
+__device__ __forceinline__ void add_cluster_sums(cg::cluster_group &cluster, SumsRow *sums,
+                                                 float *y, const MatmulEpilogue &ep, int rows,
+                                                 int n, int row0, int tok0) {
+    int splits = int(gridDim.z), threads = int(blockDim.x);
+    int valid = min(kTileN, n - tok0) * kTileRows;
+    for (int e = int(blockIdx.z) * threads + threadIdx.x; e < valid; e += splits * threads) {
+        int t = e / kTileRows, r = e % kTileRows;
+        float v[kClusterMax];
+#pragma unroll
+        for (int z = 0; z < kClusterMax; ++z)
+            v[z] = cluster.map_shared_rank(sums, min(z, splits - 1))[t][r];
+        float sum = v[0];
+#pragma unroll
+        for (int z = 1; z < kClusterMax; ++z)
+            if (z < splits) sum += v[z];
+        store_out(y, ep, sum, e, rows, row0, tok0);
+    }
+}
+#endif
+
 // A cluster per tile (sm_90), a block per split: each block's split sum (split_sum) stays in
 // its shared memory, then every block adds a share of the tile's elements over all the
-// cluster's sums, in split order, reading the others' shared memory: no trip through global
-// memory, no atomic. The same F32 adds in the same order as add_splits: the same bits.
-constexpr int kClusterMax = 8;  // blocks of a cluster (the portable most): splits of 2,048 columns
+// cluster's sums (add_cluster_sums): no trip through global memory, no atomic.
 template <class F>
 __global__ void __launch_bounds__(kSplitThreads, kSplitBlocksPerSm)
 matmul_cluster_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
@@ -317,23 +342,58 @@ matmul_cluster_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x
     SplitTiles s = split_tiles(smem);
     SumsRow *sums = reinterpret_cast<SumsRow *>(smem + SplitLayout::w_bytes() + l.x_bytes());
     cg::cluster_group cluster = cg::this_cluster();
-    int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN, splits = int(gridDim.z);
+    int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN;
     split_sum<F>(s, sums, w, x, rows, cols, n, row0, tok0, blockIdx.z);
     cluster.sync();  // every split's sums are in place
-    int valid = min(kTileN, n - tok0) * kTileRows;
-    for (int e = int(blockIdx.z) * kSplitThreads + threadIdx.x; e < valid;
-         e += splits * kSplitThreads) {
-        int t = e / kTileRows, r = e % kTileRows;
-        float v[kClusterMax];
-#pragma unroll
-        for (int z = 0; z < kClusterMax; ++z)
-            v[z] = cluster.map_shared_rank(sums, min(z, splits - 1))[t][r];
-        float sum = v[0];
-#pragma unroll
-        for (int z = 1; z < kClusterMax; ++z)
-            if (z < splits) sum += v[z];
-        store_out(y, ep, sum, e, rows, row0, tok0);
+    add_cluster_sums(cluster, sums, y, ep, rows, n, row0, tok0);
+    cluster.sync();  // the sums stay until every block has read them
+#endif
+}
+
+// The same with a block of four warps that walks its split in steps of kTileK columns
+// (split_in_steps: the next step's runs in flight while the tensor cores multiply this one, the
+// same chunk order as split_sum's, the same bits). 36 KB of shared memory and 128 threads: five
+// blocks an SM against matmul_cluster_kernel's three, for a launch whose blocks would take that
+// one more than a wave (MatmulScratch::steps).
+constexpr int kStepBlocksPerSm = 5;  // registers: 660 blocks in a wave of the H200's 132 SMs
+
+// Split z of the tile at (row0, tok0) into acc (warp w's 32 x 32 sub-tile), from zero, in steps
+// of kTileK columns: tile_splits' sum of that split, without its running total (registers). A
+// warp whose tokens all lie past the prompt's multiplies nothing (its sums are never stored).
+template <class F>
+__device__ __forceinline__ void split_in_steps(MatmulSmem &s, const uint8_t *w, const float *x,
+                                               int rows, int cols, int n, int row0, int tok0,
+                                               int z, Accumulator (&acc)[2][2]) {
+    int warp = threadIdx.x / 32, wt = warp_tokens(warp), wr = warp_rows(warp);
+    bool busy = tok0 + wt < n;
+    int k0 = z * kSplitCols, k_end = min(cols, k0 + kSplitCols);
+    StepRuns runs;
+    load_runs<F>(runs, w, x, rows, cols, n, row0, tok0, k0);
+    zero(acc);
+    for (; k0 < k_end; k0 += kTileK) {
+        store_runs(s, runs);
+        __syncthreads();
+        if (k0 + kTileK < k_end) load_runs<F>(runs, w, x, rows, cols, n, row0, tok0, k0 + kTileK);
+        if (busy) mma_step(s.x, s.w, wt, wr, acc);
+        __syncthreads();
     }
+}
+template <class F>
+__global__ void __launch_bounds__(kMatmulThreads, kStepBlocksPerSm)
+matmul_cluster_steps_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
+                            float *__restrict__ y, int rows, int cols, int n, MatmulEpilogue ep) {
+#if __CUDA_ARCH__ >= 900
+    __shared__ __align__(32) MatmulSmem s;
+    allow_next_kernel();
+    wait_for_previous_kernel();
+    cg::cluster_group cluster = cg::this_cluster();
+    int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN, z = int(blockIdx.z);
+    int warp = threadIdx.x / 32;
+    Accumulator sum[2][2];
+    split_in_steps<F>(s, w, x, rows, cols, n, row0, tok0, z, sum);
+    store_accumulators(s.y, warp_tokens(warp), warp_rows(warp), sum);
+    cluster.sync();  // every split's sums are in place
+    add_cluster_sums(cluster, s.y, y, ep, rows, n, row0, tok0);
     cluster.sync();  // the sums stay until every block has read them
 #endif
 }
@@ -346,6 +406,18 @@ static orcd_status clustered(const MatmulScratch &scratch, int splits, bool *out
     int major = 0;
     ORCD_TRY(compute_major(&major));
     *out = major >= 9;
+    return ORCD_OK;
+}
+
+// Whether a clustered launch of `blocks` walks its splits in steps (matmul_cluster_steps_kernel):
+// always or never as the scratch says, else where matmul_cluster_kernel's blocks would take
+// more than one wave of the GPU.
+static orcd_status in_steps(const MatmulScratch &scratch, int blocks, bool *out) {
+    *out = scratch.steps == 1;
+    if (scratch.steps != -1) return ORCD_OK;
+    int sms = 0;
+    ORCD_TRY(multiprocessors(&sms));
+    *out = blocks > kSplitBlocksPerSm * sms;
     return ORCD_OK;
 }
 
@@ -408,11 +480,18 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
         grid.z = unsigned(splits);
         ORCD_TRY(clustered(scratch, splits, &l.cluster));
         if (l.cluster) {
-            static const cudaError_t allowed = allow_shared_memory(matmul_cluster_kernel<F>, true);
-            ORCD_CUDA(allowed);
             cudaLaunchAttribute attrs[2] = {{}, overlap_attribute()};
             attrs[0].id = cudaLaunchAttributeClusterDimension;
             attrs[0].val.clusterDim = {1, 1, grid.z};  // a tile's splits
+            bool stepped = false;
+            ORCD_TRY(in_steps(scratch, tiles * splits, &stepped));
+            if (stepped)
+                return check(launch_with(matmul_cluster_steps_kernel<F>, grid, kMatmulThreads, 0,
+                                         stream, attrs, overlap ? 2 : 1, wb, x, y, rows, cols, n,
+                                         e),
+                             "matmul cluster steps kernel launch");
+            static const cudaError_t allowed = allow_shared_memory(matmul_cluster_kernel<F>, true);
+            ORCD_CUDA(allowed);
             return check(launch_with(matmul_cluster_kernel<F>, grid, kSplitThreads, l.bytes(),
                                      stream, attrs, overlap ? 2 : 1, wb, x, y, rows, cols, n, l,
                                      e),

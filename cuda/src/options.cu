@@ -49,6 +49,8 @@ orcd_status options_from_env(Options *out) {
                     &o.overlap));
     ORCD_TRY(on_off("ORCD_CLUSTERS", "split sums through global memory",
                     "through a cluster's shared memory", &o.clusters));
+    ORCD_TRY(on_off("ORCD_SPLIT_STEPS", "each split's tiles loaded at once",
+                    "walked in steps where the blocks take more than a wave", &o.split_steps));
     ORCD_TRY(on_off("ORCD_JOINT", "a tensor an allocation", "q, k, v and gate, up side by side",
                     &o.joint));
     const char *warps = std::getenv("ORCD_FUSED_WARPS");

@@ -53,6 +53,12 @@
 //   ORCD_CLUSTERS    "0": a short prompt's split matmul adds its splits' sums through global
 //                    memory and an atomic arrival count (the sm_80 way) instead of inside a
 //                    thread-block cluster's shared memory (sm_90, the default there).
+//   ORCD_SPLIT_STEPS "0": a short prompt's clustered split matmul loads each split's tiles at
+//                    once (eight warps a block, 59 KB of shared memory: three blocks an SM);
+//                    unset or "1": where those blocks would take more than one wave of the
+//                    GPU (the Qwen2.5-0.5B gate/up of a 24-token turn: 608 blocks), a block of
+//                    four warps walks its split in steps of 64 columns (36 KB: five an SM).
+//                    The same bits either way.
 //   ORCD_JOINT       "0": each weight tensor in an allocation of its own; unset or "1": a
 //                    layer's q, k, v and its gate, up placed side by side at load where they
 //                    share a format, so that one matmul launch multiplies each group
@@ -85,6 +91,7 @@ struct Options {
     MatvecPath matvec = MatvecPath::q8_1;
     bool overlap = true;  // where the device has it (sm_90 and later)
     bool clusters = true;  // the same
+    bool split_steps = true;  // a split launch past one wave walks its splits in steps
     bool joint = true;     // q, k, v (gate, up) placed side by side at load: one launch
     FusedTuning fused;
 };
