@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import time
 
 from quart import Quart, Response, has_websocket_context, request, websocket
+from quart.globals import request_ctx
 from werkzeug.exceptions import BadHost, HTTPException, MethodNotAllowed, RequestEntityTooLarge
 
 from orcd.errors import InternalError, InvalidRequest, OrcdError, Unauthorized, WorkerBusy, invalid
 from orcd.server import openai, openai_shapes, openapi
+from orcd.server.connection import Connection
 from orcd.server.fields import Limits
 from orcd.server.handlers import event_stream, json_body, traced_request
 from orcd.server.health import health_first
@@ -25,10 +28,21 @@ OPEN_ROUTES = frozenset({"/health", "/metrics"})  # an orchestrator's probes nee
 
 
 class WorkerApp(Quart):
+    asgi_http_class = Connection
+
+    def ensure_async(self, func):
+        """Quart asks this of every hook, route and session opener on every request, and its
+        inspect.iscoroutinefunction takes seven calls to answer; a coroutine function's (or
+        method's) code says so in one look."""
+        code = getattr(func, "__code__", None)
+        if code is not None and code.co_flags & inspect.CO_COROUTINE:
+            return func
+        return super().ensure_async(func)
+
     def create_url_adapter(self, incoming):
         """Werkzeug binds its router to the Host header and fails on one IDNA cannot encode
         (an empty or over-long label), before any handler could answer; bind such a request
-        to a placeholder and let `check_host` refuse it with the contract's 400."""
+        to a placeholder and let preprocess_request refuse it with the contract's 400."""
         try:
             return super().create_url_adapter(incoming)
         except BadHost:
@@ -36,6 +50,13 @@ class WorkerApp(Quart):
                 raise
             incoming.host_refused = True
             return self.url_map.bind("invalid.host")
+
+    async def preprocess_request(self, request_context=None):
+        """A Host refused by create_url_adapter is answered before any before_request hook
+        (the API key's) runs."""
+        if getattr((request_context or request_ctx).request, "host_refused", False):
+            raise invalid("Host", "not a valid host name")
+        return await super().preprocess_request(request_context)
 
 
 def create_app(state: ServerState, api_key: str | None = None) -> Quart:
@@ -46,11 +67,6 @@ def create_app(state: ServerState, api_key: str | None = None) -> Quart:
     limits = Limits(vocab_size=state.vocab_size, max_tokens_out=state.runner.max_tokens_out)
     document = openapi.document(limits)
     expected = _digest(f"Bearer {api_key}") if api_key else None
-
-    @app.before_request
-    async def check_host():
-        if getattr(request, "host_refused", False):
-            raise invalid("Host", "not a valid host name")
 
     async def authorize():
         if request.path in OPEN_ROUTES:

@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 
 HEADERS = [(b"content-type", b"application/json")]
+encode = json.JSONEncoder(separators=(",", ":")).encode  # made once: json.dumps makes one per call
 
 
 def health_first(asgi_app, state):
     async def asgi(scope, receive, send):
         if scope["type"] != "http" or scope["path"] != "/health" or scope["method"] != "GET":
             return await asgi_app(scope, receive, send)
-        body = json.dumps(state.health_now(), separators=(",", ":")).encode()
+        body = encode(state.health_now()).encode()
         await send({"type": "http.response.start", "status": 200,
                     "headers": HEADERS + [(b"content-length", str(len(body)).encode())]})
         await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -63,13 +63,17 @@ class Job:
                 yield kind, data
 
     async def chunks(self):
-        """The response body: the encoded frames, those that arrived together joined."""
+        """The response body: the encoded frames, those that arrived together joined; with a
+        trace, the batch of the first token marks when it came and when it left."""
+        trace = self.trace
         async for batch in self.stream.batches():
-            if self.trace is not None and any(kind == "token" for kind, _, _ in batch):
-                self.trace.mark("loop_received")
+            first_token = trace is not None and "loop_received" not in trace.marks \
+                and any(kind == "token" for kind, _, _ in batch)
+            if first_token:
+                trace.mark("loop_received")
             chunk = b"".join(frame for _, _, frame in batch)
-            if self.trace is not None and "loop_received" in self.trace.marks:
-                self.trace.mark("frame_yielded")
+            if first_token:
+                trace.mark("frame_yielded")
             yield chunk
 
 
@@ -232,7 +236,7 @@ class JobRunner:
             return
         if job.trace is not None and "first_event" not in job.trace.marks:
             job.trace.merge(self.engine.job_marks())
-        job.mark("first_event")
+            job.trace.mark("first_event")
         now = time.monotonic()
         if job.last_token_at is None:
             self.metrics.ttft.observe(now - job.accepted_at)

@@ -8,6 +8,7 @@ import time
 from orcd.engine.logprobs import MAX_TOP_LOGPROBS
 from orcd.errors import ContextOverflow, OrcdError
 from orcd.server.markup import parse, parser_of
+from orcd.server.markup.deltas import Plain
 
 __all__ = ["MAX_TOP_LOGPROBS", "Result", "Usage", "TextCompletion", "ChatCompletion", "error_body"]
 
@@ -142,6 +143,17 @@ class StreamedText:
             return [c.chunk(self.index, "", self.result.finish_reason)]
         return []
 
+    def plain_text(self, kind: str, data: dict) -> str | None:
+        """The text of a token whose only chunk is text_chunk(text), recorded as chunks()
+        records it; None for any other event, which chunks() then makes."""
+        if kind != "token" or self.with_logprobs:
+            return None
+        self.result.add(kind, data)
+        return data["t"]
+
+    def text_chunk(self, text: str) -> dict:
+        return self.completion.chunk(self.index, text, None)
+
 
 class ChatCompletion(TextCompletion):
     object = "chat.completion.chunk"
@@ -202,6 +214,17 @@ class StreamedChat:
             ending = self.deltas(self.parser.finish(), None)
             return ending + [c.chunk(self.index, {}, finish_reason(self.called, self.result))]
         return []
+
+    def plain_text(self, kind: str, data: dict) -> str | None:
+        """As StreamedText.plain_text: a non-empty token of an answer without markup, whose
+        only chunk is its text as content."""
+        if kind != "token" or self.with_logprobs or not data["t"] or not isinstance(self.parser, Plain):
+            return None
+        self.result.add(kind, data)
+        return data["t"]
+
+    def text_chunk(self, text: str) -> dict:
+        return self.completion.chunk(self.index, {"content": text}, None)
 
     def deltas(self, deltas: list[dict], lp) -> list[dict]:
         """A chunk per delta, the token's logprobs on the first (alone when the parser holds

@@ -132,6 +132,9 @@ def hypercorn_config(options: ServeOptions, narrator: Narrator) -> Config:
     config = Config()
     config.bind = [f"{options.host}:{options.port}"]
     config.accesslog = None
+    # h11 builds and checks every header of every response, a token stream's or /health's;
+    # this one only advertised the server's software
+    config.include_server_header = False
     config.errorlog = logging.getLogger("hypercorn.error")  # narrated: narrate_everything
     config.graceful_timeout = GRACEFUL_SEC
     return config

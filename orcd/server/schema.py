@@ -93,7 +93,7 @@ def parse_json_body(body: bytes, content_type: str | None, allow_empty: bool = F
     if allow_empty and not body.strip():
         return {}
     try:
-        value = json.loads(body.decode("utf-8"), parse_constant=_reject_constant, parse_int=_integer)
+        value = _loads(body.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise invalid("body", f"not valid UTF-8 at byte {e.start}") from None
     except json.JSONDecodeError as e:
@@ -105,6 +105,14 @@ def parse_json_body(body: bytes, content_type: str | None, allow_empty: bool = F
     return value
 
 
+def _loads(text: str):
+    """json.loads(text) with DECODER, made once rather than per request as json.loads does
+    when given hooks."""
+    if text.startswith("\ufeff"):
+        raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+    return DECODER.decode(text)
+
+
 def _reject_constant(name: str):
     raise invalid("body", f"{name} is not JSON")
 
@@ -114,6 +122,9 @@ def _integer(literal: str) -> int:
         raise invalid("body", f"an integer literal of {len(literal.lstrip('-'))} digits; "
                               f"the API's integers have at most 20")
     return int(literal)
+
+
+DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_integer)
 
 
 def parse_execute(body: dict, limits: Limits) -> GenerationRequest:

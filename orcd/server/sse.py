@@ -3,10 +3,13 @@ from __future__ import annotations
 
 import json
 
+# One encoder for every frame: json.dumps with an option builds a new one per call, and frames
+# are made per token. It escapes newlines inside strings, so a payload is one data line.
+encode_json = json.JSONEncoder(ensure_ascii=False).encode
+
 
 def frame(event: str, data: dict) -> bytes:
-    # json.dumps escapes newlines inside strings, so the payload is always a single data line.
-    return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n".encode("utf-8")
+    return f"event: {event}\ndata: {encode_json(data)}\n\n".encode("utf-8")
 
 
 def data_frame(payload: str) -> bytes:

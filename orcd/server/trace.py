@@ -57,15 +57,17 @@ class Trace:
 
 
 def traced(app, narrator):
-    """The ASGI app with a Trace in every HTTP request's scope (scope["orcd.trace"]); a
-    request that ran a job is narrated once its response has been sent."""
+    """The ASGI app with a Trace in every HTTP request's scope (scope["orcd.trace"]) but a
+    GET's (no job runs on one: /health is not slowed); a request that ran a job is narrated
+    once its response has been sent."""
     async def asgi(scope, receive, send):
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] == "GET":
             return await app(scope, receive, send)
         trace = scope["orcd.trace"] = Trace()
 
         async def send_traced(message):
-            if message["type"] == "http.response.body" and "frame_yielded" in trace.marks:
+            if "asgi_send" not in trace.marks and "frame_yielded" in trace.marks \
+                    and message["type"] == "http.response.body":
                 trace.mark("asgi_send")
             await send(message)
 

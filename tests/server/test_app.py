@@ -210,3 +210,30 @@ def test_api_key_guards_every_route_but_the_probes(serve):
         assert (await s.client.get("/v1/models")).status_code == 200
         assert (await s.client.post("/cancel", json={"job_id": "j1"})).status_code == 202
     serve(check)
+
+
+def test_ensure_async_passes_coroutines_through_and_wraps_the_rest(serve):
+    """WorkerApp reads a coroutine function's flag from its code; the rest goes to Quart."""
+    async def check(s):
+        async def route():
+            return 1
+
+        class Hooks:
+            async def method(self):
+                return 2
+
+        hooks = Hooks()
+        assert s.app.ensure_async(route) is route and s.app.ensure_async(hooks.method) == hooks.method
+        assert await s.app.ensure_async(lambda: 3)() == 3  # a plain function runs off the loop
+    serve(check)
+
+
+def test_a_host_idna_cannot_encode_is_refused_before_the_api_key_is_asked(serve):
+    from orcd.server.app import create_app
+
+    async def check(s):
+        for client in (s.client, create_app(s.state, api_key="k").test_client()):
+            r = await client.post("/cancel", json={"job_id": "j1"}, headers={"Host": ".."})
+            body = await r.get_json()
+            assert (r.status_code, body["code"]) == (400, "INVALID_REQUEST") and body["message"].startswith("Host")
+    serve(check)

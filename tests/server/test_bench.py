@@ -21,6 +21,7 @@ def test_bench_server_measures_every_figure(tiny_model, monkeypatch, capsys):
         assert figures[name] >= 0.0, figures
     assert figures["health_requests"] > 0
     assert "received -> handler" in breakdown and breakdown["total"] > 0
+    assert "handler -> parsed" in breakdown and "parsed -> tokenize_start" in breakdown
     assert len(cached) == 2 and prefix_breakdown["total"] > 0  # turns 2 and 3 of the conversation
     print(bench.table(figures, {"model": "tiny"}, figures, "http://peer"))
     assert "orcd/peer" in capsys.readouterr().out

@@ -1,6 +1,13 @@
 """/v1 routes in OpenAI's shapes, over the real NumPy engine."""
 import json
 
+import pytest
+
+from orcd.engine.sampling import SamplingParams
+from orcd.server import openai
+from orcd.server import openai_shapes as shapes
+from orcd.server.schema import GenerationRequest
+from orcd.server.sse import data_frame, encode_json
 from served import sse
 
 BODY = {"model": "qwen2.gguf", "prompt": "Hello", "max_tokens": 5, "temperature": 0}
@@ -276,3 +283,35 @@ def test_structured_output_routes(serve):
         status, body = await post(s, "/v1/chat/completions", {**CHAT, "response_format": {"type": "yaml"}})
         assert status == 400 and body["error"]["param"] == "response_format"
     serve(check)
+
+
+TEXTS = ["Hello", "", ' "quoted" \\ ', "new\nline\ttab", "ünïcödé 😀", "\x00", "\u2028", "</s>"]
+
+
+class Pieces:
+    """The one tokenizer method a chat chunk's logprobs read."""
+    @staticmethod
+    def piece_bytes(token_id: int) -> bytes:
+        return b"x"
+
+
+@pytest.mark.parametrize("completion", [shapes.TextCompletion, shapes.ChatCompletion])
+@pytest.mark.parametrize("model", ["qwen2.gguf", "\x00"])
+@pytest.mark.parametrize("logprobs", [None, 1])
+def test_a_streamed_choices_frames_are_its_chunks_encoded(completion, model, logprobs):
+    """ChoiceFrames splices a plain token's text into a frame made once; every frame, spliced
+    or not, is byte for byte the chunks() of the same events, encoded."""
+    request = GenerationRequest(job_id="c", prompt="p", max_tokens=9, stop=(), params=SamplingParams(seed=1),
+                                logprobs=logprobs)
+    plan = openai.Plan([request], ["p"], 1, stream=True, include_usage=False)
+    shape = completion("cmpl-1", model, Pieces())
+    frames, reference = openai.ChoiceFrames(shape.streamed_choice(0, plan)), shape.streamed_choice(0, plan)
+    lp = {"logprobs": [{"token": "x", "logprob": -0.5, "text_offset": 0, "top_logprobs": [], "id": 1}]}
+    events = [("started", {"prompt_tokens": 3, "cached_tokens": 0})]
+    events += [("token", {"t": t, "i": i, **(lp if logprobs is not None else {})}) for i, t in enumerate(TEXTS)]
+    events += [("end", {"tokens_out": len(TEXTS), "stop_reason": "eos", "prompt_tokens": 3})]
+    for kind, data in events:
+        expected = b"".join(data_frame(encode_json(c)) for c in reference.chunks(kind, data))
+        assert frames(kind, data) == expected, (kind, data)
+    assert frames.choice.result == reference.result
+    assert bool(frames.splice[0]) == (model != openai.SPLICE)  # unless the model's name is the splice mark

@@ -7,9 +7,11 @@ import re
 import jsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 from openapi_spec_validator import validate
 
+from orcd.errors import InvalidRequest, invalid
 from orcd.server import openai_schema
 from orcd.server.fields import Limits
 from orcd.server.openapi import document
@@ -58,6 +60,39 @@ def test_anything_the_schema_allows_is_accepted(body):
     def accepted(value):
         body.parse(value, LIMITS)
     accepted()
+
+
+def field_by_field(body, value):
+    """What Body.parse must give: every field's own parse, in order, after the unknown check."""
+    extra = sorted(set(value) - {f.name for f in body.fields})
+    if extra:
+        raise invalid(extra[0], body.unknown)
+    return {f.name: f.parse(value, LIMITS) for f in body.fields}
+
+
+def outcome(parse, value):
+    try:
+        return parse(value)
+    except InvalidRequest as e:
+        return ("refused", getattr(e, "field", None), str(e))
+
+
+JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers(-3, 2**65) | st.floats(-3, 3)
+                           | st.text(max_size=3), lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.text(max_size=3), inner, max_size=2), max_leaves=4)
+
+
+@pytest.mark.parametrize("body", BODIES, ids=lambda b: b.name)
+def test_a_body_parses_as_its_fields_do(body):
+    """Body.parse keeps its defaults made once and looks only at the fields a request names;
+    any body, valid or not, gets what each field's own parse gives, or the same refusal."""
+    names = [f.name for f in body.fields] + ["no_such_field"]
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(st.dictionaries(st.sampled_from(names), JSON_VALUES, max_size=4) | from_schema(body_schema(body)))
+    def same(value):
+        assert outcome(lambda v: body.parse(v, LIMITS), value) == outcome(lambda v: field_by_field(body, v), value)
+    same()
 
 
 @pytest.mark.parametrize("body", BODIES, ids=lambda b: b.name)

@@ -100,3 +100,10 @@ def test_running_out_of_vram_during_the_load_exits_with_insufficient_vram(tiny_m
     line, event = failure_line(run)
     assert line.startswith("orcd serve: INSUFFICIENT_VRAM:") and "ORCD_FAULT" in line, line
     assert (event["event"], event["code"]) == ("error", "INSUFFICIENT_VRAM")
+
+
+def test_responses_do_not_name_the_server_software():
+    from orcd.logging import Narrator
+    from orcd.server.run import ServeOptions, hypercorn_config
+    config = hypercorn_config(ServeOptions(model="m.gguf", worker_id="w"), Narrator("w", "m", 0))
+    assert [name for name, _ in config.response_headers("h11")] == [b"date"]
