@@ -34,6 +34,16 @@ CALLBACK_TIMEOUT_SEC = 5.0
 # default 5 ms GIL switch interval the event loop could wait that long to answer /health.
 GIL_SWITCH_INTERVAL_SEC = 0.0005
 GRACEFUL_SEC = 1.0
+# CUDA loads a kernel's code at its first launch by default (lazy loading): a worker's first
+# job then paid for it (H200, Qwen2.5-0.5B shape, a fresh engine's first 20-token job: 13.3 ms
+# lazy, 4.8 ms eager; the load 0.19 -> 0.26 s). The worker loads them with the model instead,
+# unless its environment says otherwise.
+MODULE_LOADING = ("CUDA_MODULE_LOADING", "EAGER")
+
+
+def load_kernels_with_the_model() -> None:
+    """Read by the CUDA runtime when the engine thread first calls it (load_engine)."""
+    os.environ.setdefault(*MODULE_LOADING)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,6 +79,7 @@ def serve(options: ServeOptions, narrator: Narrator) -> int:
     narrator.event("startup", f"orcd worker starting on {options.uri} with the {options.device} engine",
                    device=options.device, uri=options.uri)
     sys.setswitchinterval(GIL_SWITCH_INTERVAL_SEC)
+    load_kernels_with_the_model()
     narrate_everything(narrator)
     if options.event_loop == "uvloop":
         # libuv's loop and transports: fewer Python frames per socket write and per wake-up

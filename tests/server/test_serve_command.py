@@ -107,3 +107,13 @@ def test_responses_do_not_name_the_server_software():
     from orcd.server.run import ServeOptions, hypercorn_config
     config = hypercorn_config(ServeOptions(model="m.gguf", worker_id="w"), Narrator("w", "m", 0))
     assert [name for name, _ in config.response_headers("h11")] == [b"date"]
+
+
+def test_the_worker_loads_its_kernels_with_the_model_unless_told_otherwise(monkeypatch):
+    from orcd.server import run
+    monkeypatch.delenv("CUDA_MODULE_LOADING", raising=False)
+    run.load_kernels_with_the_model()
+    assert os.environ["CUDA_MODULE_LOADING"] == "EAGER"
+    monkeypatch.setenv("CUDA_MODULE_LOADING", "LAZY")
+    run.load_kernels_with_the_model()
+    assert os.environ["CUDA_MODULE_LOADING"] == "LAZY"
