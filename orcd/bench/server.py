@@ -13,7 +13,8 @@ e.g. llama-server on the same file) when one is given:
   turns 2.. with the prompt cache and with `cache_prompt: false`
 
 `--trace` starts the worker with `--trace` and prints where the first token's time went,
-stage by stage (see orcd/server/trace.py), from the client's send to its read.
+stage by stage (see orcd/server/trace.py), from the client's send to its read: for the timed
+completions, the prefix scenario's turn 1 and its cached turns.
 """
 from __future__ import annotations
 
@@ -179,8 +180,9 @@ def cancel_latency(server: Server, runs: int) -> dict:
 
 def prefix_cache(server: Server, turns: int) -> tuple[dict, list]:
     """The conversation twice: with the prompt cache (turn 1 fills it), then without it; and
-    the streams of the cached turns 2.. (their traces)."""
-    figures, cached = {}, []
+    the streams of the first run's turns (their traces: turn 1, a whole prompt on a worker
+    that has served only short ones, then the cached turns)."""
+    figures, streams = {}, []
     for label, extra in (("prefix", {}), ("prefix_nocache", {"cache_prompt": False})):
         conversation, ttft = SYSTEM_PROMPT, []
         for turn in range(turns):
@@ -188,12 +190,12 @@ def prefix_cache(server: Server, turns: int) -> tuple[dict, list]:
             s = server.complete({"prompt": conversation, "max_tokens": 16, "temperature": 0, **extra})
             ttft.append((s.arrivals[0] if s.arrivals else time.perf_counter()) - s.sent)
             conversation += s.text
-            if label == "prefix" and turn > 0:
-                cached.append(s)
+            if label == "prefix":
+                streams.append(s)
         figures[f"{label}_first_turn_ms"] = ms(ttft[:1], 50)
         figures[f"{label}_ttft_ms_p50"] = ms(ttft[1:], 50)
         figures[f"{label}_ttft_ms_p95"] = ms(ttft[1:], 95)
-    return figures, cached
+    return figures, streams
 
 
 def wait_idle(server: Server) -> None:
@@ -210,18 +212,19 @@ def wait_idle(server: Server) -> None:
 
 
 def measure(server: Server, args, is_orcd: bool = True) -> tuple[dict, list, list]:
-    """The figures, the timed completions' streams and the cached prefix turns' streams."""
+    """The figures, the timed completions' streams and the prefix scenario's turns' streams
+    (turn 1, then the cached turns)."""
     server.complete({"prompt": PROMPTS[0], "max_tokens": 4, "temperature": 0})  # warm-up
     figures, streams = first_text(server, args.runs, args.tokens)
     figures.update(first_text_kept_alive(server, args.runs, args.tokens))
     figures.update(health_during_decode(server, args.health_requests))
     if is_orcd:
         figures.update(cancel_latency(server, args.runs))
-    cached = []
+    turns = []
     if args.prefix_turns:
-        prefix, cached = prefix_cache(server, args.prefix_turns)
+        prefix, turns = prefix_cache(server, args.prefix_turns)
         figures.update(prefix)
-    return figures, streams, cached
+    return figures, streams, turns
 
 
 ROWS = (("time to first text", "ttft_ms_p50", "ttft_ms_p95", "ms p50 / p95"),
@@ -301,22 +304,25 @@ def run(args) -> int:
         context = started_worker(args.model, args.device, *(["--trace"] if args.trace else []))
     with context as (server, log_path):
         health = server.get_json("/health")
-        figures, streams, cached = measure(server, args)
+        figures, streams, turns = measure(server, args)
         traced = log_path and args.trace
         if traced:
             time.sleep(0.2)  # the last trace line is written once its response has been sent
         breakdown = trace_breakdown(log_path, streams) if traced else None
-        prefix_breakdown = trace_breakdown(log_path, cached) if traced and cached else None
+        first_turn = trace_breakdown(log_path, turns[:1]) if traced and turns else None
+        prefix_breakdown = trace_breakdown(log_path, turns[1:]) if traced and turns[1:] else None
     peer = None
     if args.peer:
         peer, _, _ = measure(Server(args.peer), args, is_orcd=False)
     if args.json:
-        print(json.dumps({"worker": health, "figures": figures, "peer": peer,
-                          "trace_us": breakdown, "prefix_trace_us": prefix_breakdown}, indent=1))
+        print(json.dumps({"worker": health, "figures": figures, "peer": peer, "trace_us": breakdown,
+                          "prefix_first_trace_us": first_turn, "prefix_trace_us": prefix_breakdown},
+                         indent=1))
         return 0
     print(table(figures, health, peer, args.peer))
     for title, steps in (("first token, hand-off by hand-off (µs, median of the timed completions)",
                           breakdown),
+                         ("prefix turn 1, hand-off by hand-off (µs, one request)", first_turn),
                          ("cached prefix turns 2.., hand-off by hand-off (µs, median)",
                           prefix_breakdown)):
         if steps:

@@ -13,16 +13,18 @@ def test_bench_server_measures_every_figure(tiny_model, monkeypatch, capsys):
     monkeypatch.setattr(bench, "SYSTEM_PROMPT", bench.SYSTEM_PROMPT[:1500])  # the tiny vocabulary
     args = argparse.Namespace(runs=2, tokens=4, health_requests=20, prefix_turns=3)
     with started_worker(str(tiny_model), "cpu", "--trace") as (server, log_path):
-        figures, streams, cached = bench.measure(server, args)
+        figures, streams, turns = bench.measure(server, args)
         breakdown = bench.trace_breakdown(log_path, streams)
-        prefix_breakdown = bench.trace_breakdown(log_path, cached)
+        first_turn = bench.trace_breakdown(log_path, turns[:1])
+        prefix_breakdown = bench.trace_breakdown(log_path, turns[1:])
     for name in ("ttft_ms_p50", "ttft_kept_ms_p50", "inter_token_ms_p95", "health_ms_p99", "cancel_ms_max",
                  "prefix_ttft_ms_p50", "prefix_nocache_ttft_ms_p50"):
         assert figures[name] >= 0.0, figures
     assert figures["health_requests"] > 0
     assert "received -> handler" in breakdown and breakdown["total"] > 0
     assert "handler -> parsed" in breakdown and "parsed -> tokenize_start" in breakdown
-    assert len(cached) == 2 and prefix_breakdown["total"] > 0  # turns 2 and 3 of the conversation
+    assert len(turns) == 3 and prefix_breakdown["total"] > 0  # turn 1, then the cached turns 2 and 3
+    assert first_turn["total"] > 0 and "tokenize_start -> tokenized" in first_turn
     print(bench.table(figures, {"model": "tiny"}, figures, "http://peer"))
     assert "orcd/peer" in capsys.readouterr().out
 
