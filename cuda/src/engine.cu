@@ -29,6 +29,12 @@ orcd_status validate(const orcd_model_config &c) {
                 kAttentionChunk);
 }
 
+// The options (options.cuh) a prefill's matmuls take: clustered split sums, splits in steps.
+void matmul_switches(const Options &o, MatmulScratch *m) {
+    m->clusters = o.clusters;
+    m->steps = o.split_steps ? -1 : 0;
+}
+
 // Rows of a prefill pass: a chunk, or the whole context where it is shorter.
 int prefill_rows(const orcd_model_config &c) { return c.ctx < kPrefillChunk ? c.ctx : kPrefillChunk; }
 
@@ -51,8 +57,7 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     m.cfg.rope_factors = nullptr;  // the caller's memory, read only during load
     ORCD_TRY(activations_alloc(e->alloc, c, 1, 1, e->stream, &e->step));
     ORCD_TRY(activations_alloc(e->alloc, c, prefill_rows(c), 1, e->stream, &e->prefill));
-    e->prefill.matmul.clusters = e->options.clusters;
-    e->prefill.matmul.steps = e->options.split_steps ? -1 : 0;
+    matmul_switches(e->options, &e->prefill.matmul);
     // A prefill's kernels launched one by one overlap the one before (overlap.cuh); a graph's
     // do not (decode.cu's prefill_chunk).
     e->prefill.matmul.overlap = m.overlap;
@@ -89,8 +94,7 @@ orcd_status forward_logits(orcd_engine *e, const int32_t *ids, int n, float *log
     const orcd_model_config &c = e->model.cfg;
     Activations a;
     ORCD_TRY(activations_alloc(e->alloc, c, n, n, e->stream, &a));
-    a.matmul.clusters = e->options.clusters;
-    a.matmul.steps = e->options.split_steps ? -1 : 0;
+    matmul_switches(e->options, &a.matmul);
     const int zero = 0;
     ORCD_CUDA(cudaMemcpyAsync(a.pos0, &zero, sizeof zero, cudaMemcpyHostToDevice, e->stream));
     ORCD_CUDA(cudaMemcpyAsync(a.ids, ids, n * sizeof(int32_t), cudaMemcpyHostToDevice, e->stream));
