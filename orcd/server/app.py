@@ -90,8 +90,7 @@ def create_app(state: ServerState, api_key: str | None = None) -> Quart:
         trace = traced_request("handler")
         body = await json_body()
         generation = parse_execute(body, limits)
-        if trace is not None:
-            trace.mark("parsed")
+        traced_request("parsed")
         job = await state.runner.start(generation, accepted_at, frame, trace)
         return event_stream(state, job)
 

@@ -62,8 +62,7 @@ def register(app, state, limits: Limits) -> None:
         v = COMPLETIONS.parse(await json_body(), limits)
         completion = shapes.TextCompletion(new_id("cmpl"), state.model, state.engine.tokenizer)
         plan = completion_plan(v, state, limits, completion.id)
-        if trace is not None:
-            trace.mark("parsed")
+        traced_request("parsed")
         return await respond(plan, state, accepted_at, trace, completion)
 
     @app.post("/v1/chat/completions")
@@ -74,8 +73,7 @@ def register(app, state, limits: Limits) -> None:
         v = CHAT.parse(body, limits)
         completion = shapes.ChatCompletion(new_id("chatcmpl"), state.model, state.engine.tokenizer)
         plan = chat_plan(body, v, state, limits, completion.id)
-        if trace is not None:
-            trace.mark("parsed")
+        traced_request("parsed")
         try:
             return await respond(plan, state, accepted_at, trace, completion)
         except ContextOverflow as e:  # the prompt is the rendered messages
