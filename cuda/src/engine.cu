@@ -33,6 +33,7 @@ orcd_status validate(const orcd_model_config &c) {
 void matmul_switches(const Options &o, MatmulScratch *m) {
     m->clusters = o.clusters;
     m->steps = o.split_steps ? -1 : 0;
+    m->wide = o.wide_tiles ? -1 : 0;
 }
 
 // Rows of a prefill pass: a chunk, or the whole context where it is shorter.

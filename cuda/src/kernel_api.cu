@@ -81,8 +81,9 @@ orcd_status matvec_from_env(int ggml_type, const void *w, const float *x, float 
 
 // A MatmulScratch that holds every split's sums of one (rows, cols, n) product; split as
 // MatmulScratch::split, 2 as 1 with the sums through global memory (never a cluster), 3 as 1
-// with a clustered block walking its split in steps (MatmulScratch::steps); clusters as
-// options.cuh's ORCD_CLUSTERS, and steps otherwise as ORCD_SPLIT_STEPS.
+// with a clustered block walking its split in steps (MatmulScratch::steps), 4 as 0 in wide
+// tiles (MatmulScratch::wide); clusters as options.cuh's ORCD_CLUSTERS, steps and wide tiles
+// otherwise as ORCD_SPLIT_STEPS and ORCD_WIDE_TILES.
 struct ScratchBuffers {
     DeviceBuffer partial, done;
     MatmulScratch scratch;
@@ -92,7 +93,8 @@ struct ScratchBuffers {
         ORCD_TRY(options_from_env(&o));
         scratch.floats = matmul_scratch_floats(shape, 1, n);
         scratch.counters = matmul_scratch_counters(shape, 1, n);
-        scratch.split = split >= 2 ? 1 : split;
+        scratch.split = split == 4 ? 0 : split >= 2 ? 1 : split;
+        scratch.wide = split == 4 ? 1 : o.wide_tiles ? -1 : 0;
         scratch.clusters = o.clusters && split != 2;
         scratch.steps = split == 3 ? 1 : o.split_steps ? -1 : 0;
         ORCD_TRY(partial.alloc(scratch.floats * sizeof(float)));
@@ -162,10 +164,11 @@ extern "C" orcd_status orcd_test_matmul(int ggml_type, const void *w, size_t w_b
                                         int split) {
     ORCD_TRY(check_weights(ggml_type, w_bytes, rows, cols));
     if (n <= 0) return fail(ORCD_ERR_INVALID, "matmul of %d tokens", n);
-    if (split < -1 || split > 3)
+    if (split < -1 || split > 4)
         return fail(ORCD_ERR_INVALID, "matmul split %d: use -1 (where the GPU would idle), 0 "
-                    "(never), 1 (always), 2 (always, the sums through global memory) or 3 "
-                    "(always, a clustered block walking its split in steps)", split);
+                    "(never), 1 (always), 2 (always, the sums through global memory), 3 "
+                    "(always, a clustered block walking its split in steps) or 4 (never, in "
+                    "wide tiles)", split);
     DeviceBuffer dw, dx, dy;
     ScratchBuffers scratch;
     ORCD_TRY(dw.upload(w, w_bytes));

@@ -28,20 +28,24 @@ struct MatmulSmem {
 // for gate_up); twice the warps halve each one's chain and hide each other's latency.
 constexpr int kSplitThreads = 256;
 
-// A thread's share of one step's tiles, held in registers as F16: consecutive threads take
-// consecutive runs of a tile row (coalesced X reads), in both the X and the W tile. The next
-// step's share is read from memory while the tensor cores multiply this one.
-constexpr int kRunsPerThread = kTileN * kRunsPerRow / kMatmulThreads;
-struct StepRuns {
-    __half2 x[kRunsPerThread][kRun / 2], w[kRunsPerThread][kRun / 2];
+// A thread's share of one step's tiles (square, Threads threads a block), held in registers as
+// F16: consecutive threads take consecutive runs of a tile row (coalesced X reads), in both
+// the X and the W tile. The next step's share is read from memory while the tensor cores
+// multiply this one.
+template <int Tile, int Threads>
+struct RunsOf {
+    static constexpr int threads = Threads, count = Tile * kRunsPerRow / Threads;
+    static_assert(Tile * kRunsPerRow % Threads == 0, "every thread fills as many runs");
+    __half2 x[count][kRun / 2], w[count][kRun / 2];
 };
+using StepRuns = RunsOf<kTileN, kMatmulThreads>;
 
-template <class F>
-__device__ __forceinline__ void load_runs(StepRuns &r, const uint8_t *w, const float *x,
-                                          int rows, int cols, int n, int row0, int tok0, int k0) {
+template <class F, class Runs>
+__device__ __forceinline__ void load_runs(Runs &r, const uint8_t *w, const float *x, int rows,
+                                          int cols, int n, int row0, int tok0, int k0) {
 #pragma unroll
-    for (int i = 0; i < kRunsPerThread; ++i) {
-        int run = threadIdx.x + i * kMatmulThreads;
+    for (int i = 0; i < Runs::count; ++i) {
+        int run = threadIdx.x + i * Runs::threads;
         int t = run / kRunsPerRow, k = k0 + run % kRunsPerRow * kRun;
         float v[kRun];
         bool in_k = k < cols;
@@ -54,13 +58,14 @@ __device__ __forceinline__ void load_runs(StepRuns &r, const uint8_t *w, const f
     }
 }
 
-__device__ __forceinline__ void store_runs(MatmulSmem &s, const StepRuns &r) {
+template <class Runs>
+__device__ __forceinline__ void store_runs(__half (*x)[kLd], __half (*w)[kLd], const Runs &r) {
 #pragma unroll
-    for (int i = 0; i < kRunsPerThread; ++i) {
-        int run = threadIdx.x + i * kMatmulThreads;
+    for (int i = 0; i < Runs::count; ++i) {
+        int run = threadIdx.x + i * Runs::threads;
         int t = run / kRunsPerRow, j = run % kRunsPerRow * kRun;
-        store_half_run(&s.x[t][j], r.x[i]);
-        store_half_run(&s.w[t][j], r.w[i]);
+        store_half_run(&x[t][j], r.x[i]);
+        store_half_run(&w[t][j], r.w[i]);
     }
 }
 
@@ -78,7 +83,7 @@ __device__ void tile_splits(MatmulSmem &s, const uint8_t *w, const float *x, int
         zero(acc);
         int k_end = min(cols, (split + 1) * kSplitCols), last = min(cols, end * kSplitCols);
         for (int k0 = split * kSplitCols; k0 < k_end; k0 += kTileK) {
-            store_runs(s, runs);
+            store_runs(s.x, s.w, runs);
             __syncthreads();
             if (k0 + kTileK < last)
                 load_runs<F>(runs, w, x, rows, cols, n, row0, tok0, k0 + kTileK);
@@ -89,11 +94,12 @@ __device__ void tile_splits(MatmulSmem &s, const uint8_t *w, const float *x, int
     }
 }
 
-// Element e of the block's tile (token e / kTileRows, row e % kTileRows) through the epilogue
+// Element e of the block's tile (token e / TileRows, row e % TileRows) through the epilogue
 // into y; rows past the matrix are dropped.
+template <int TileRows = kTileRows>
 __device__ __forceinline__ void store_out(float *y, const MatmulEpilogue &ep, float sum, int e,
                                           int rows, int row0, int tok0) {
-    int t = e / kTileRows, r = row0 + e % kTileRows;
+    int t = e / TileRows, r = row0 + e % TileRows;
     if (r >= rows) return;
     size_t at = size_t(tok0 + t) * (ep.ld ? ep.ld : rows) + r;
     if (ep.bias) sum += ep.bias[r];
@@ -156,6 +162,67 @@ matmul_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float 
     int valid = min(kTileN, n - tok0) * kTileRows;
     for (int e = threadIdx.x; e < valid; e += kMatmulThreads)
         store_out(y, ep, s.y[e / kTileRows][e % kTileRows], e, rows, row0, tok0);
+}
+
+// A long prompt's wide tile: a block of eight warps owns 128 tokens x 128 rows, warp w the 64
+// tokens 64 (w / 4).. by the 32 rows 32 (w % 4).., in two shared-memory stages of kTileK
+// columns: the next step's runs are read and dequantized into registers while the tensor cores
+// multiply this step, then stored into the other stage (one barrier a step). Each dequantized
+// W run meets 128 tokens and each X run 128 rows, twice matmul_kernel's, and a warp loads each
+// fragment for two (A) or four (B) multiplies where matmul_kernel's warps load it for two.
+// The same chunks of 16 columns in the same order into the same F32 chains, each split's
+// from zero and folded in order: the same bits as matmul_kernel's and the split kernels'.
+constexpr int kWideTile = 128, kWideThreads = 256;
+constexpr int kWideWarpTokens = 64, kWideWarpRows = 32;
+constexpr int kWideRowWarps = kWideTile / kWideWarpRows;  // warps across the rows
+constexpr int kWideLdOut = kWideTile + 4;
+using WideRuns = RunsOf<kWideTile, kWideThreads>;
+struct WideStage {
+    __half x[kWideTile][kLd], w[kWideTile][kLd];
+};
+using WideOut = float[kWideTile][kWideLdOut];  // the sums, in the stages' place at the end
+constexpr size_t kWideSmem =
+    2 * sizeof(WideStage) > sizeof(WideOut) ? 2 * sizeof(WideStage) : sizeof(WideOut);
+static_assert(kWideRowWarps * (kWideTile / kWideWarpTokens) * 32 == kWideThreads,
+              "the warps' sub-tiles cover the wide tile");
+
+template <class F>
+__global__ void __launch_bounds__(kWideThreads, 1)
+matmul_wide_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
+                   float *__restrict__ y, int rows, int cols, int n, MatmulEpilogue ep) {
+    extern __shared__ __align__(32) uint8_t smem[];
+    WideStage *stage = reinterpret_cast<WideStage *>(smem);
+    allow_next_kernel();
+    wait_for_previous_kernel();
+    int row0 = blockIdx.x * kWideTile, tok0 = blockIdx.y * kWideTile, warp = threadIdx.x / 32;
+    int wt = warp / kWideRowWarps * kWideWarpTokens, wr = warp % kWideRowWarps * kWideWarpRows;
+    bool busy = tok0 + wt < n;  // a warp whose tokens all lie past the prompt multiplies nothing
+    Accumulator total[kWideWarpTokens / 16][kWideWarpRows / 16];
+    Accumulator acc[kWideWarpTokens / 16][kWideWarpRows / 16];
+    WideRuns runs;
+    load_runs<F>(runs, w, x, rows, cols, n, row0, tok0, 0);
+    store_runs(stage[0].x, stage[0].w, runs);
+    __syncthreads();
+    zero(acc);
+    for (int k0 = 0, step = 0; k0 < cols; k0 += kTileK, ++step) {
+        bool more = k0 + kTileK < cols;
+        if (more) load_runs<F>(runs, w, x, rows, cols, n, row0, tok0, k0 + kTileK);
+        if (busy) mma_step(stage[step & 1].x, stage[step & 1].w, wt, wr, acc);
+        if (!more || (k0 + kTileK) % kSplitCols == 0) {  // the split's last step
+            fold(total, acc, k0 < kSplitCols);
+            zero(acc);
+        }
+        if (more) {
+            store_runs(stage[(step + 1) & 1].x, stage[(step + 1) & 1].w, runs);
+        }
+        __syncthreads();  // this stage is read, the next one written
+    }
+    WideOut &out = *reinterpret_cast<WideOut *>(smem);
+    if (busy) store_accumulators(out, wt, wr, total);
+    __syncthreads();
+    int valid = min(kWideTile, n - tok0) * kWideTile;
+    for (int e = threadIdx.x; e < valid; e += kWideThreads)
+        store_out<kWideTile>(y, ep, out[e / kWideTile][e % kWideTile], e, rows, row0, tok0);
 }
 
 // One split of one tile in (dynamic) shared memory, F16, kSplitCols columns a row: the W
@@ -371,7 +438,7 @@ __device__ __forceinline__ void split_in_steps(MatmulSmem &s, const uint8_t *w, 
     load_runs<F>(runs, w, x, rows, cols, n, row0, tok0, k0);
     zero(acc);
     for (; k0 < k_end; k0 += kTileK) {
-        store_runs(s, runs);
+        store_runs(s.x, s.w, runs);
         __syncthreads();
         if (k0 + kTileK < k_end) load_runs<F>(runs, w, x, rows, cols, n, row0, tok0, k0 + kTileK);
         if (busy) mma_step(s.x, s.w, wt, wr, acc);
@@ -441,6 +508,18 @@ static bool split_blocks(const MatmulScratch &scratch, int tiles, int splits) {
     return multiprocessors(&sms) == ORCD_OK && tiles < 2 * sms;
 }
 
+// Whether a launch that does not split its columns takes wide tiles (matmul_wide_kernel):
+// always or never as the scratch says, else where they alone give every SM a block.
+static orcd_status wide(const MatmulScratch &scratch, int rows, int n, bool *out) {
+    *out = scratch.wide == 1;
+    if (scratch.wide != -1) return ORCD_OK;
+    int sms = 0;
+    ORCD_TRY(multiprocessors(&sms));
+    long tiles = long((rows + kWideTile - 1) / kWideTile) * ((n + kWideTile - 1) / kWideTile);
+    *out = tiles >= sms;
+    return ORCD_OK;
+}
+
 static int row_tiles(int rows) { return (rows + kTileRows - 1) / kTileRows; }
 
 static int token_tiles(int tokens) { return (tokens + kTileN - 1) / kTileN; }
@@ -471,10 +550,23 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
         const uint8_t *wb = static_cast<const uint8_t *>(w);
         dim3 grid(unsigned(row_tiles(rows)), unsigned(token_tiles(n)));
         bool overlap = scratch.overlap;
-        if (!split_blocks(scratch, tiles, splits))
-            return check(launch(matmul_kernel<F>, grid, kMatmulThreads, 0, stream, overlap, wb, x,
-                                y, rows, cols, n, e),
-                         "matmul kernel launch");
+        if (!split_blocks(scratch, tiles, splits)) {
+            bool wide_tiles = false;
+            ORCD_TRY(wide(scratch, rows, n, &wide_tiles));
+            if (!wide_tiles)
+                return check(launch(matmul_kernel<F>, grid, kMatmulThreads, 0, stream, overlap,
+                                    wb, x, y, rows, cols, n, e),
+                             "matmul kernel launch");
+            static const cudaError_t allowed = cudaFuncSetAttribute(
+                matmul_wide_kernel<F>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                int(kWideSmem));
+            ORCD_CUDA(allowed);
+            dim3 wide_grid(unsigned((rows + kWideTile - 1) / kWideTile),
+                           unsigned((n + kWideTile - 1) / kWideTile));
+            return check(launch(matmul_wide_kernel<F>, wide_grid, kWideThreads, kWideSmem, stream,
+                                overlap, wb, x, y, rows, cols, n, e),
+                         "matmul wide kernel launch");
+        }
         // a split a block: the tiles' fragments of 16 tokens size the shared memory
         SplitLayout l{(std::min(n, kTileN) + 15) / 16, false};
         grid.z = unsigned(splits);

@@ -53,39 +53,45 @@ __device__ __forceinline__ void load_x_run(const float *x, float (&v)[kRun]) {
 __device__ __forceinline__ int warp_tokens(int warp) { return (warp / 2) * 32; }
 __device__ __forceinline__ int warp_rows(int warp) { return (warp % 2) * 32; }
 
-__device__ __forceinline__ void zero(Accumulator (&acc)[2][2]) {
+template <int I, int J>
+__device__ __forceinline__ void zero(Accumulator (&acc)[I][J]) {
     for (auto &a : acc)
         for (auto &c : a) wmma::fill_fragment(c, 0.0f);
 }
 
-// acc += X[wt.., step] W[wr.., step]^T over one step of kTileK columns held in x and w.
-__device__ __forceinline__ void mma_step(const HalfTile &x, const HalfTile &w, int wt, int wr,
-                                         Accumulator (&acc)[2][2]) {
+// acc += X[wt.., step] W[wr.., step]^T over one step of kTileK columns held in x and w (tiles
+// of kLd-half rows): a warp's 16 I x 16 J sub-tile, chunk by chunk of 16 columns in order.
+template <int I, int J>
+__device__ __forceinline__ void mma_step(const __half (*x)[kLd], const __half (*w)[kLd], int wt,
+                                         int wr, Accumulator (&acc)[I][J]) {
     for (int kk = 0; kk < kTileK; kk += 16) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a[2];
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b[2];
-        for (int i = 0; i < 2; ++i) wmma::load_matrix_sync(a[i], &x[wt + 16 * i][kk], kLd);
-        for (int j = 0; j < 2; ++j) wmma::load_matrix_sync(b[j], &w[wr + 16 * j][kk], kLd);
-        for (int i = 0; i < 2; ++i)
-            for (int j = 0; j < 2; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, __half, wmma::row_major> a[I];
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __half, wmma::col_major> b[J];
+        for (int i = 0; i < I; ++i) wmma::load_matrix_sync(a[i], &x[wt + 16 * i][kk], kLd);
+        for (int j = 0; j < J; ++j) wmma::load_matrix_sync(b[j], &w[wr + 16 * j][kk], kLd);
+        for (int i = 0; i < I; ++i)
+            for (int j = 0; j < J; ++j) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
     }
 }
 
 // total = acc, or total += acc element by element: a split's sum joins the running one (the
 // same F32 adds as the split-K reduction's, in the same order).
-__device__ __forceinline__ void fold(Accumulator (&total)[2][2], const Accumulator (&acc)[2][2],
+template <int I, int J>
+__device__ __forceinline__ void fold(Accumulator (&total)[I][J], const Accumulator (&acc)[I][J],
                                      bool first) {
-    for (int i = 0; i < 2; ++i)
-        for (int j = 0; j < 2; ++j)
+    for (int i = 0; i < I; ++i)
+        for (int j = 0; j < J; ++j)
             for (int e = 0; e < acc[i][j].num_elements; ++e)
                 total[i][j].x[e] = first ? acc[i][j].x[e] : total[i][j].x[e] + acc[i][j].x[e];
 }
 
-__device__ __forceinline__ void store_accumulators(FloatTile &y, int wt, int wr,
-                                                   const Accumulator (&acc)[2][2]) {
-    for (int i = 0; i < 2; ++i)
-        for (int j = 0; j < 2; ++j)
-            wmma::store_matrix_sync(&y[wt + 16 * i][wr + 16 * j], acc[i][j], kLdOut,
+// The warp's sub-tile into y (rows of Ld floats, a token's a row).
+template <int I, int J, int Ld>
+__device__ __forceinline__ void store_accumulators(float (*y)[Ld], int wt, int wr,
+                                                   const Accumulator (&acc)[I][J]) {
+    for (int i = 0; i < I; ++i)
+        for (int j = 0; j < J; ++j)
+            wmma::store_matrix_sync(&y[wt + 16 * i][wr + 16 * j], acc[i][j], Ld,
                                     wmma::mem_row_major);
 }
 

@@ -28,7 +28,8 @@ orcd_status matvec(MatvecPath path, int ggml_type, const void *w, const float *x
 // prompt cache recomputes a prompt's last rows alone, SPEC §8). Where the tiles alone would
 // leave the GPU idle (a short prompt), each split takes a block of its own, and a tile's sums
 // meet in a thread-block cluster's shared memory (sm_90, up to 8 splits) or the tile's last
-// block adds them up in `scratch` (null: one block walks every split).
+// block adds them up in `scratch` (null: one block walks every split). A long prompt's blocks
+// each take 128 tokens x 128 rows where those tiles fill the GPU (MatmulScratch::wide).
 constexpr int kSplitCols = 256;
 __host__ __device__ constexpr int col_splits(int cols) {
     return (cols + kSplitCols - 1) / kSplitCols;
@@ -42,6 +43,8 @@ struct MatmulScratch {
     int steps = -1;            // clustered: -1 a block walks its split in steps of kTileK columns
                                // where the split blocks would take more than one wave, 0 never
                                // (the split's tiles loaded at once), 1 always
+    int wide = -1;             // not split: -1 tiles of 128 x 128 (eight warps) where they alone
+                               // give every SM a block, else of 64 x 64; 0 never, 1 always
     bool clusters = true;      // sm_90: a split launch's sums meet in a thread-block cluster's
                                // shared memory; false: in `partial` (the sm_80 way)
     bool overlap = false;      // launched to overlap the kernel before it (overlap.cuh), and

@@ -59,6 +59,9 @@
 //                    GPU (the Qwen2.5-0.5B gate/up of a 24-token turn: 608 blocks), a block of
 //                    four warps walks its split in steps of 64 columns (36 KB: five an SM).
 //                    The same bits either way.
+//   ORCD_WIDE_TILES  "0": a long prompt's matmul takes tiles of 64 tokens x 64 rows, four warps a
+//                    block; unset or "1": tiles of 128 x 128, eight warps a block, where those
+//                    alone give every SM a block (matmul.cu's matmul_wide_kernel). The same bits.
 //   ORCD_JOINT       "0": each weight tensor in an allocation of its own; unset or "1": a
 //                    layer's q, k, v and its gate, up placed side by side at load where they
 //                    share a format, so that one matmul launch multiplies each group
@@ -92,6 +95,7 @@ struct Options {
     bool overlap = true;  // where the device has it (sm_90 and later)
     bool clusters = true;  // the same
     bool split_steps = true;  // a split launch past one wave walks its splits in steps
+    bool wide_tiles = true;   // a long prompt's matmul in tiles of 128 x 128
     bool joint = true;     // q, k, v (gate, up) placed side by side at load: one launch
     FusedTuning fused;
 };
