@@ -113,6 +113,59 @@ def test_reusable_prefix_agrees_with_a_walk_id_by_id():
             e._check_cached(prompt, walked + 1)
 
 
+def held(e, prompt, n) -> bool:
+    try:
+        e._check_cached(prompt, n)
+        return True
+    except InternalError:
+        return False
+
+
+def test_the_check_of_n_cached_by_the_last_match_agrees_with_comparing_the_ids():
+    """_check_cached trusts reusable_prefix's answer for the very lists it was given: the same
+    yes or no as comparing the ids (the prompt copied, so no answer is remembered for it), for
+    every n around the match, and none once the cache's ids or the prompt's length changed."""
+    rng = random.Random(1)
+    e = CpuEngine()
+    for _ in range(300):
+        e.cached_ids = [rng.randrange(3) for _ in range(rng.randrange(0, 700))]
+        prompt = e.cached_ids[:rng.randrange(0, len(e.cached_ids) + 1)] + \
+            [rng.randrange(3) for _ in range(rng.randrange(0, 300))]
+        n = e.reusable_prefix(prompt)
+        for k in {-1, 0, 1, n - 1, n, n + 1, len(prompt)}:
+            e.reusable_prefix(prompt)  # a refusal's message asks it again, for another list
+            assert held(e, prompt, k) == held(e, list(prompt), k), (n, k)
+        prompt.append(0)  # a longer list: compared again
+        assert held(e, prompt, n + 1) == (0 < n + 1 <= min(len(e.cached_ids), len(prompt) - 2)
+                                          and e.cached_ids[:n + 1] == prompt[:n + 1])
+        e.reusable_prefix(prompt)
+        e.cached_ids = list(e.cached_ids)  # another list: compared again
+        e.cached_ids[:1] = [9]
+        assert held(e, prompt, 1) == (len(prompt) >= 3 and e.cached_ids[:1] == prompt[:1])
+    e.cached_ids = list(range(20))
+    prompt = list(range(10))
+    assert e.reusable_prefix(prompt) == 8  # all but the last two
+    prompt.append(10)  # now 9 of them may come from the cache
+    assert held(e, prompt, 9)
+
+
+def test_shared_prefix_of_lists_equal_up_to_the_limit():
+    """All of the limit shared, with either list as long as it or longer (one comparison)."""
+    from orcd.engine.base import shared_prefix
+    a = list(range(600))
+    for b, limit in ((a[:], 600), (a + [1], 600), (a[:500], 500), (a[:300] + [0], 300)):
+        assert shared_prefix(a, b, limit) == limit == shared_prefix(b, a, limit)
+    assert shared_prefix(a, a[:599] + [0], 600) == 599
+
+
+def test_a_list_of_ids_is_the_prompt_as_it_is():
+    e = CpuEngine()
+    e.ctx = 100
+    ids = [1, 2, 3]
+    assert e.prompt_ids(ids) is ids  # not copied: every step of a job reads the same list
+    assert e.prompt_ids((1, 2, 3)) == [1, 2, 3] and e.prompt_ids(range(1, 4)) == [1, 2, 3]
+
+
 @pytest.mark.parametrize("params", [GREEDY, SEEDED], ids=["greedy", "seeded"])
 def test_a_longer_prompt_reuses_the_last_prompt(engine, params):
     prompt = list(range(40, 90))
