@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pathlib
 import threading
+import time
 from typing import Iterator
 
 import orcd.gguf
@@ -27,6 +28,7 @@ class CpuEngine(Engine):
         self.model = None
         self.cache: KVCache | None = None
         self._health: dict = {}
+        self._marks: dict[str, int] = {}  # job_marks
 
     def load(self, path, ctx=None, progress_cb=None, tokenizer_json=None) -> None:
         path = pathlib.Path(path)
@@ -46,8 +48,10 @@ class CpuEngine(Engine):
                  scoring: Scoring | None = None, constraint=None, on_start=None) -> Iterator[int]:
         prompt_ids = self.prompt_ids(prompt_ids)
         self._check_cached(prompt_ids, n_cached)
+        self._marks = {}
         if on_start is not None:
             on_start()
+        self._marks["engine_entered"] = time.perf_counter_ns()
         history = list(prompt_ids)
         every_position = scoring is not None and scoring.with_prompt
         if every_position:
@@ -62,10 +66,13 @@ class CpuEngine(Engine):
                     scoring.prompt += next_token_logprobs(
                         chunk, prompt_ids[start + 1:start + 1 + PREFILL_CHUNK], scoring.top_n)
                 logits = chunk[-1]
+            self._marks["engine_prefilled"] = time.perf_counter_ns()
             for step in range(max_tokens):
                 _check(cancel)
                 allowed = masked(logits, constraint.allowed()) if constraint is not None else logits
                 token = sample(allowed, params, step, history)
+                if step == 0:
+                    self._marks["engine_first_id"] = time.perf_counter_ns()
                 if scoring is not None:
                     scoring.generated.append(token_logprob(logits, token, scoring.top_n))
                 if constraint is not None:
@@ -78,6 +85,11 @@ class CpuEngine(Engine):
                     logits = forward(self.model, [token], self.cache)[-1]
         finally:  # a forward pass that did not finish advanced no row
             self.cached_ids = history[:self.cache.length]
+
+    def job_marks(self) -> dict[str, int]:
+        """The running job's stamps: entered (its host work done, before the prefill),
+        prefilled (the prompt's forward passes done) and first_id (the first id sampled)."""
+        return dict(self._marks)
 
     def health(self) -> dict:
         return dict(self._health)

@@ -98,3 +98,16 @@ def test_cancel_during_generation(smollm2_engine, chat_ids):
             if len(seen) == 2:
                 cancel.set()
     assert len(seen) == 2
+
+
+def test_on_start_is_called_once_before_the_first_event(smollm2_engine, chat_ids):
+    """run_job makes its text side when the engine starts the job, then calls the caller's
+    on_start (the server's `started`), before any event; the CPU engine stamps its stages."""
+    calls, events = [], []
+    for kind, data in run_job(smollm2_engine, smollm2_engine.tokenizer, chat_ids(SUM), GREEDY, 8,
+                              ["4"], threading.Event(), on_start=lambda: calls.append(len(events))):
+        events.append((kind, data))
+    assert calls == [0]
+    assert text_of(events) == "2 + 2 = " and events[-1][1]["stop_reason"] == "stop"
+    marks = smollm2_engine.job_marks()
+    assert marks["engine_entered"] <= marks["engine_prefilled"] <= marks["engine_first_id"]
