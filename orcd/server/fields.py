@@ -78,6 +78,8 @@ def check_text(name: str, value, max_chars: int, min_chars: int = 1) -> str:
         raise invalid(name, "must not be empty")
     if len(value) > max_chars:
         raise invalid(name, f"longer than {max_chars} characters ({len(value)})")
+    if value.isascii():  # str knows it without a look: no surrogate, nothing to encode
+        return value
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as e:
