@@ -89,7 +89,6 @@ def serve(options: ServeOptions, narrator: Narrator) -> int:
 
 
 async def _serve(options: ServeOptions, narrator: Narrator) -> int:
-    http_layer.install()
     config = hypercorn_config(options, narrator)
     sockets = bind(config, options)
     ctx = context_for(model_config(options.model), options.ctx)
@@ -105,6 +104,7 @@ async def _serve(options: ServeOptions, narrator: Narrator) -> int:
                         queue_depth=options.queue_depth, queue_timeout_sec=options.queue_timeout_sec)
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, state.begin_shutdown, sig.name)
+    http_layer.install(state)
     # What the imports and the load made lives as long as the worker; a full collection would
     # walk all of it in the middle of a request (12-30 ms with SmolLM2 on the CPU engine, 60,000
     # objects; 0.1 ms after this).
