@@ -92,7 +92,8 @@ class Engine(abc.ABC):
         differently from the prefill kernels that computed it the first time."""
         limit = self._reusable_limit(prompt_ids)
         n = shared_prefix(self.cached_ids, prompt_ids, limit) if limit > 0 else 0
-        self._matched = Matched(self.cached_ids, len(self.cached_ids), prompt_ids, len(prompt_ids), n)
+        cached = self.cached_ids
+        self._matched = Matched(cached, len(cached), prompt_ids, len(prompt_ids), n)
         return n
 
     def _reusable_limit(self, prompt_ids: list[int]) -> int:
