@@ -94,15 +94,21 @@ def test_reusable_prefix_is_the_longest_shared_prefix_but_the_last_token():
         assert e.reusable_prefix(list(range(cut)) + [-1] + list(range(cut + 1, 1200))) == cut
 
 
+def random_turn(e, rng, values: int, cached: int, added: int) -> list:
+    """Up to `cached` random ids (of `values` kinds) into e's cache; a prompt that keeps a
+    random part of them, then up to `added` random ids."""
+    e.cached_ids = [rng.randrange(values) for _ in range(rng.randrange(0, cached))]
+    return e.cached_ids[:rng.randrange(0, len(e.cached_ids) + 1)] + \
+        [rng.randrange(values) for _ in range(rng.randrange(0, added))]
+
+
 def test_reusable_prefix_agrees_with_a_walk_id_by_id():
     """Prompts that leave the cache at every distance from a block edge (shared_prefix
     compares PREFIX_BLOCK ids at once), shorter and longer than it."""
     rng = random.Random(0)
     e = CpuEngine()
     for _ in range(300):
-        e.cached_ids = [rng.randrange(4) for _ in range(rng.randrange(0, 1100))]
-        prompt = e.cached_ids[:rng.randrange(0, len(e.cached_ids) + 1)] + \
-            [rng.randrange(4) for _ in range(rng.randrange(0, 600))]
+        prompt = random_turn(e, rng, 4, 1100, 600)
         limit = min(len(e.cached_ids), len(prompt) - 2)
         walked = 0
         while walked < limit and e.cached_ids[walked] == prompt[walked]:
@@ -128,9 +134,7 @@ def test_the_check_of_n_cached_by_the_last_match_agrees_with_comparing_the_ids()
     rng = random.Random(1)
     e = CpuEngine()
     for _ in range(300):
-        e.cached_ids = [rng.randrange(3) for _ in range(rng.randrange(0, 700))]
-        prompt = e.cached_ids[:rng.randrange(0, len(e.cached_ids) + 1)] + \
-            [rng.randrange(3) for _ in range(rng.randrange(0, 300))]
+        prompt = random_turn(e, rng, 3, 700, 300)
         n = e.reusable_prefix(prompt)
         for k in {-1, 0, 1, n - 1, n, n + 1, len(prompt)}:
             e.reusable_prefix(prompt)  # a refusal's message asks it again, for another list
