@@ -29,7 +29,8 @@ orcd_status validate(const orcd_model_config &c) {
                 kAttentionChunk);
 }
 
-// The options (options.cuh) a prefill's matmuls take: clustered split sums, splits in steps.
+// The options (options.cuh) a prefill's matmuls take: clustered split sums, splits in steps,
+// wide tiles.
 void matmul_switches(const Options &o, MatmulScratch *m) {
     m->clusters = o.clusters;
     m->steps = o.split_steps ? -1 : 0;

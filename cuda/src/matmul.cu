@@ -167,14 +167,14 @@ matmul_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x, float 
 // A long prompt's wide tile: a block of eight warps owns 128 tokens x 128 rows, warp w the 64
 // tokens 64 (w / 4).. by the 32 rows 32 (w % 4).., in two shared-memory stages of kTileK
 // columns: the next step's runs are read and dequantized into registers, this step is
-// multiplied, then the runs are stored into the other stage (one barrier a step). (The
-// dequantization waits on its loads before the multiply: 40 % of the warps' stalls, ncu,
-// Phi-3 shape, 4,096 tokens; an L1 prefetch before the multiply with the loads after it was
-// slower, 9,930 -> 8,740 tok/s.) Each dequantized
-// W run meets 128 tokens and each X run 128 rows, twice matmul_kernel's, and a warp loads each
-// fragment for two (A) or four (B) multiplies where matmul_kernel's warps load it for two.
-// The same chunks of 16 columns in the same order into the same F32 chains, each split's
-// from zero and folded in order: the same bits as matmul_kernel's and the split kernels'.
+// multiplied, then the runs are stored into the other stage (one barrier a step). Each
+// dequantized W run meets 128 tokens and each X run 128 rows, twice matmul_kernel's, and a
+// warp loads each fragment for two (A) or four (B) multiplies where matmul_kernel's warps
+// load it for two. The same chunks of 16 columns in the same order into the same F32 chains,
+// each split's from zero and folded in order: the same bits as matmul_kernel's and the split
+// kernels'. (The dequantization waits on its loads before the multiply: 40 % of the warps'
+// stalls, ncu, Phi-3 shape, 4,096 tokens; an L1 prefetch before the multiply with the loads
+// after it was slower, 9,930 -> 8,740 tok/s.)
 constexpr int kWideTile = 128, kWideThreads = 256;
 constexpr int kWideWarpTokens = 64, kWideWarpRows = 32;
 constexpr int kWideRowWarps = kWideTile / kWideWarpRows;  // warps across the rows
@@ -184,8 +184,7 @@ struct WideStage {
     __half x[kWideTile][kLd], w[kWideTile][kLd];
 };
 using WideOut = float[kWideTile][kWideLdOut];  // the sums, in the stages' place at the end
-constexpr size_t kWideSmem =
-    2 * sizeof(WideStage) > sizeof(WideOut) ? 2 * sizeof(WideStage) : sizeof(WideOut);
+constexpr size_t kWideSmem = std::max(2 * sizeof(WideStage), sizeof(WideOut));
 static_assert(kWideRowWarps * (kWideTile / kWideWarpTokens) * 32 == kWideThreads,
               "the warps' sub-tiles cover the wide tile");
 
@@ -215,9 +214,7 @@ matmul_wide_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
             fold(total, acc, k0 < kSplitCols);
             zero(acc);
         }
-        if (more) {
-            store_runs(stage[(step + 1) & 1].x, stage[(step + 1) & 1].w, runs);
-        }
+        if (more) store_runs(stage[(step + 1) & 1].x, stage[(step + 1) & 1].w, runs);
         __syncthreads();  // this stage is read, the next one written
     }
     WideOut &out = *reinterpret_cast<WideOut *>(smem);
@@ -491,13 +488,13 @@ static orcd_status in_steps(const MatmulScratch &scratch, int blocks, bool *out)
     return ORCD_OK;
 }
 
-// A split kernel may take its largest layout's shared memory (a whole tile of 64 tokens), over
-// the 48 KiB a block gets without asking (85 KB at most: every sm_80+ GPU has it); asked once
-// per kernel, each launch passing its own size.
+// A kernel may take `bytes` of shared memory, over the 48 KiB a block gets without asking: a
+// split kernel its largest layout's (a whole tile of 64 tokens, 85 KB at most), the wide kernel
+// its two stages (72 KB); every sm_80+ GPU has that. Asked once per kernel, each launch
+// passing its own size.
 template <class... Params>
-static cudaError_t allow_shared_memory(void (*kernel)(Params...), bool cluster) {
-    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                int(SplitLayout{kTileN / 16, cluster}.bytes()));
+static cudaError_t allow_shared_memory(void (*kernel)(Params...), size_t bytes) {
+    return cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes));
 }
 
 // Whether a launch of `tiles` tiles gives each split a block of its own: where the tiles alone
@@ -511,21 +508,22 @@ static bool split_blocks(const MatmulScratch &scratch, int tiles, int splits) {
     return multiprocessors(&sms) == ORCD_OK && tiles < 2 * sms;
 }
 
+static int tiles_of(int count, int tile) { return (count + tile - 1) / tile; }
+
+static int row_tiles(int rows) { return tiles_of(rows, kTileRows); }
+
+static int token_tiles(int tokens) { return tiles_of(tokens, kTileN); }
+
 // Whether a launch that does not split its columns takes wide tiles (matmul_wide_kernel):
 // always or never as the scratch says, else where they alone give every SM a block.
-static orcd_status wide(const MatmulScratch &scratch, int rows, int n, bool *out) {
+static orcd_status in_wide_tiles(const MatmulScratch &scratch, int rows, int n, bool *out) {
     *out = scratch.wide == 1;
     if (scratch.wide != -1) return ORCD_OK;
     int sms = 0;
     ORCD_TRY(multiprocessors(&sms));
-    long tiles = long((rows + kWideTile - 1) / kWideTile) * ((n + kWideTile - 1) / kWideTile);
-    *out = tiles >= sms;
+    *out = long(tiles_of(rows, kWideTile)) * tiles_of(n, kWideTile) >= sms;
     return ORCD_OK;
 }
-
-static int row_tiles(int rows) { return (rows + kTileRows - 1) / kTileRows; }
-
-static int token_tiles(int tokens) { return (tokens + kTileN - 1) / kTileN; }
 
 size_t matmul_scratch_floats(const int (*shapes)[2], int count, int tokens) {
     size_t most = 0;
@@ -554,18 +552,16 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
         dim3 grid(unsigned(row_tiles(rows)), unsigned(token_tiles(n)));
         bool overlap = scratch.overlap;
         if (!split_blocks(scratch, tiles, splits)) {
-            bool wide_tiles = false;
-            ORCD_TRY(wide(scratch, rows, n, &wide_tiles));
-            if (!wide_tiles)
+            bool wide = false;
+            ORCD_TRY(in_wide_tiles(scratch, rows, n, &wide));
+            if (!wide)
                 return check(launch(matmul_kernel<F>, grid, kMatmulThreads, 0, stream, overlap,
                                     wb, x, y, rows, cols, n, e),
                              "matmul kernel launch");
-            static const cudaError_t allowed = cudaFuncSetAttribute(
-                matmul_wide_kernel<F>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                int(kWideSmem));
+            static const cudaError_t allowed = allow_shared_memory(matmul_wide_kernel<F>,
+                                                                   kWideSmem);
             ORCD_CUDA(allowed);
-            dim3 wide_grid(unsigned((rows + kWideTile - 1) / kWideTile),
-                           unsigned((n + kWideTile - 1) / kWideTile));
+            dim3 wide_grid(unsigned(tiles_of(rows, kWideTile)), unsigned(tiles_of(n, kWideTile)));
             return check(launch(matmul_wide_kernel<F>, wide_grid, kWideThreads, kWideSmem, stream,
                                 overlap, wb, x, y, rows, cols, n, e),
                          "matmul wide kernel launch");
@@ -585,14 +581,16 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
                                          stream, attrs, overlap ? 2 : 1, wb, x, y, rows, cols, n,
                                          e),
                              "matmul cluster steps kernel launch");
-            static const cudaError_t allowed = allow_shared_memory(matmul_cluster_kernel<F>, true);
+            static const cudaError_t allowed = allow_shared_memory(
+                matmul_cluster_kernel<F>, SplitLayout{kTileN / 16, true}.bytes());
             ORCD_CUDA(allowed);
             return check(launch_with(matmul_cluster_kernel<F>, grid, kSplitThreads, l.bytes(),
                                      stream, attrs, overlap ? 2 : 1, wb, x, y, rows, cols, n, l,
                                      e),
                          "matmul cluster kernel launch");
         }
-        static const cudaError_t allowed = allow_shared_memory(matmul_split_kernel<F>, false);
+        static const cudaError_t allowed = allow_shared_memory(
+            matmul_split_kernel<F>, SplitLayout{kTileN / 16, false}.bytes());
         ORCD_CUDA(allowed);
         return check(launch(matmul_split_kernel<F>, grid, kSplitThreads, l.bytes(), stream, overlap,
                             wb, x, y, rows, cols, n, l, scratch, e),
