@@ -227,24 +227,28 @@ matmul_wide_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
 
 // One split of one tile in (dynamic) shared memory, F16, kSplitCols columns a row: the W
 // tile, then the X tile's rows of `fragments` x 16 tokens (a short prompt's few tokens take
-// little), then, in a cluster, the split's sums; on the global-memory path the
-// sums take the W tile's place once the multiply has read it, and a flag follows the X tile.
-// All of it dynamic: wmma's 32-byte alignment holds from the start of the block's memory.
+// little), then, in a cluster, the block's splits' sums side by side (`slots` of them); on the
+// global-memory path the sums take the W tile's place once the multiply has read it, and a
+// flag follows the X tile. All of it dynamic: wmma's 32-byte alignment holds from the start of
+// the block's memory.
 constexpr int kSplitLd = kSplitCols + 8;  // padded as kLd
 constexpr int kSplitRunsPerRow = kSplitCols / kRun;
 using SplitRow = __half[kSplitLd];
 using SumsRow = float[kLdOut];
 struct SplitLayout {
     int fragments;
-    bool cluster;  // the sums after the X tile; else the arrival flag there
+    bool cluster;   // the sums after the X tile; else the arrival flag there
+    int slots = 1;  // a clustered block's splits
     __host__ __device__ static constexpr size_t w_bytes() {
         return size_t(kTileRows) * sizeof(SplitRow);
     }
     __host__ __device__ constexpr size_t x_bytes() const {
         return size_t(16 * fragments) * sizeof(SplitRow);
     }
+    __host__ __device__ constexpr int slot_rows() const { return 16 * fragments; }
     __host__ __device__ constexpr size_t bytes() const {
-        return w_bytes() + x_bytes() + (cluster ? size_t(16 * fragments) * sizeof(SumsRow) : 16);
+        return w_bytes() + x_bytes() +
+               (cluster ? size_t(slots) * slot_rows() * sizeof(SumsRow) : 16);
     }
 };
 static_assert(sizeof(SumsRow) * kTileN <= SplitLayout::w_bytes(), "the sums fit the W tile");
@@ -367,36 +371,49 @@ matmul_split_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
     if (threadIdx.x == 0) scratch.done[tile] = 0;  // for the next launch
 }
 
-constexpr int kClusterMax = 8;  // blocks of a cluster (the portable most): splits of 2,048 columns
+constexpr int kClusterMax = 8;  // blocks of a cluster (the portable most)
+constexpr int kSlotsMax = 4;    // splits a clustered block takes at most
+constexpr int kClusterSplitsMax = kClusterMax * kSlotsMax;  // 8,192 columns
 
-// The tile's elements, a share per block of the cluster (block z: elements z * threads + t,
-// + splits * threads, ...), each the sum over the cluster's splits' `sums` in split order (read
-// from the other blocks' shared memory; the same F32 adds in the same order as add_splits: the
+// The tile's elements, a share per block of the cluster (block b: elements b * threads + t,
+// + blocks * threads, ...), each the sum over the tile's `splits` split sums in split order:
+// split z is in block z % blocks' shared memory, in its slot z / blocks of `slot_rows` rows
+// from `sums` (read across the cluster; the same F32 adds in the same order as add_splits: the
 // same bits), through the epilogue into y. (sm_90: the only code that has clusters.)
 #if __CUDA_ARCH__ >= 900
 __device__ __forceinline__ void add_cluster_sums(cg::cluster_group &cluster, SumsRow *sums,
-                                                 float *y, const MatmulEpilogue &ep, int rows,
-                                                 int n, int row0, int tok0) {
-    int splits = int(gridDim.z), threads = int(blockDim.x);
+                                                 int slot_rows, int splits, float *y,
+                                                 const MatmulEpilogue &ep, int rows, int n,
+                                                 int row0, int tok0) {
+    int blocks = int(gridDim.z), threads = int(blockDim.x);
     int valid = min(kTileN, n - tok0) * kTileRows;
-    for (int e = int(blockIdx.z) * threads + threadIdx.x; e < valid; e += splits * threads) {
+    for (int e = int(blockIdx.z) * threads + threadIdx.x; e < valid; e += blocks * threads) {
         int t = e / kTileRows, r = e % kTileRows;
-        float v[kClusterMax];
+        float sum = 0.0f;
+        for (int slot = 0; slot < kSlotsMax && slot * blocks < splits; ++slot) {
+            float v[kClusterMax];  // a slot's sums in flight together (all 32: registers spilled)
+            const SumsRow *at = sums + slot * slot_rows;
 #pragma unroll
-        for (int z = 0; z < kClusterMax; ++z)
-            v[z] = cluster.map_shared_rank(sums, min(z, splits - 1))[t][r];
-        float sum = v[0];
+            for (int b = 0; b < kClusterMax; ++b)
+                if (b < blocks && slot * blocks + b < splits)
+                    v[b] = cluster.map_shared_rank(at, b)[t][r];
 #pragma unroll
-        for (int z = 1; z < kClusterMax; ++z)
-            if (z < splits) sum += v[z];
+            for (int b = 0; b < kClusterMax; ++b) {
+                int z = slot * blocks + b;
+                if (b < blocks && z < splits) sum = z == 0 ? v[b] : sum + v[b];
+            }
+        }
         store_out(y, ep, sum, e, rows, row0, tok0);
     }
 }
 #endif
 
-// A cluster per tile (sm_90), a block per split: each block's split sum (split_sum) stays in
-// its shared memory, then every block adds a share of the tile's elements over all the
-// cluster's sums (add_cluster_sums): no trip through global memory, no atomic.
+// A cluster per tile (sm_90) of up to kClusterMax blocks, block b taking splits b, b + blocks,
+// ... (a split a block where there are few): each split's sum (split_sum) stays in a slot of
+// its block's shared memory, then every block adds a share of the tile's elements over all
+// the splits' sums (add_cluster_sums): no trip through global memory, no atomic. (Qwen2.5's
+// ffn_down, 19 splits, for a 31-token turn, ncu: 18.9 us through global memory, the last block
+// of each tile adding the others' sums while most SMs idled; 16.6 us in clusters of 8.)
 template <class F>
 __global__ void __launch_bounds__(kSplitThreads, kSplitBlocksPerSm)
 matmul_cluster_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
@@ -409,10 +426,11 @@ matmul_cluster_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x
     SplitTiles s = split_tiles(smem);
     SumsRow *sums = reinterpret_cast<SumsRow *>(smem + SplitLayout::w_bytes() + l.x_bytes());
     cg::cluster_group cluster = cg::this_cluster();
-    int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN;
-    split_sum<F>(s, sums, w, x, rows, cols, n, row0, tok0, blockIdx.z);
+    int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN, splits = col_splits(cols);
+    for (int z = int(blockIdx.z), slot = 0; z < splits; z += int(gridDim.z), ++slot)
+        split_sum<F>(s, sums + slot * l.slot_rows(), w, x, rows, cols, n, row0, tok0, z);
     cluster.sync();  // every split's sums are in place
-    add_cluster_sums(cluster, sums, y, ep, rows, n, row0, tok0);
+    add_cluster_sums(cluster, sums, l.slot_rows(), splits, y, ep, rows, n, row0, tok0);
     cluster.sync();  // the sums stay until every block has read them
 #endif
 }
@@ -460,31 +478,41 @@ matmul_cluster_steps_kernel(const uint8_t *__restrict__ w, const float *__restri
     split_in_steps<F>(s, w, x, rows, cols, n, row0, tok0, z, sum);
     store_accumulators(s.y, warp_tokens(warp), warp_rows(warp), sum);
     cluster.sync();  // every split's sums are in place
-    add_cluster_sums(cluster, s.y, y, ep, rows, n, row0, tok0);
+    add_cluster_sums(cluster, s.y, kTileN, int(gridDim.z), y, ep, rows, n, row0, tok0);
     cluster.sync();  // the sums stay until every block has read them
 #endif
 }
 
-// Whether a split launch's sums meet in a cluster: sm_90 and later, at most kClusterMax
+// Whether a split launch's sums meet in a cluster: sm_90 and later, at most kClusterSplitsMax
 // splits, where the scratch allows it.
 static orcd_status clustered(const MatmulScratch &scratch, int splits, bool *out) {
     *out = false;
-    if (!scratch.clusters || splits > kClusterMax) return ORCD_OK;
+    if (!scratch.clusters || splits > kClusterSplitsMax) return ORCD_OK;
     int major = 0;
     ORCD_TRY(compute_major(&major));
     *out = major >= 9;
     return ORCD_OK;
 }
 
-// Whether a clustered launch of `blocks` walks its splits in steps (matmul_cluster_steps_kernel):
-// always or never as the scratch says, else where matmul_cluster_kernel's blocks would take
-// more than one wave of the GPU.
-static orcd_status in_steps(const MatmulScratch &scratch, int blocks, bool *out) {
-    *out = scratch.steps == 1;
-    if (scratch.steps != -1) return ORCD_OK;
+static int tiles_of(int count, int tile) { return (count + tile - 1) / tile; }
+
+// How a clustered launch covers a tile's splits: `blocks` blocks a tile (its cluster), block b
+// taking splits b, b + blocks, ... (matmul_cluster_kernel), or, where *stepped, a block a split
+// walking it in steps of kTileK columns (matmul_cluster_steps_kernel). Up to kClusterMax splits
+// take a block each, in steps where the scratch says or, unset, where their blocks would take
+// more than one wave of the GPU; past kClusterMax splits, or past a wave where steps are off,
+// a block takes several: as few blocks a tile as fill one wave, at most kSlotsMax splits each.
+static orcd_status cluster_shape(const MatmulScratch &scratch, int tiles, int splits, int *blocks,
+                                 bool *stepped) {
     int sms = 0;
     ORCD_TRY(multiprocessors(&sms));
-    *out = blocks > kSplitBlocksPerSm * sms;
+    int wave = kSplitBlocksPerSm * sms;
+    bool over = long(tiles) * splits > wave;
+    *stepped = splits <= kClusterMax && (scratch.steps == 1 || (scratch.steps == -1 && over));
+    *blocks = std::min(splits, kClusterMax);
+    if (!*stepped && (splits > kClusterMax || over))
+        *blocks = std::max(tiles_of(splits, kSlotsMax),
+                           std::min(*blocks, std::max(1, wave / tiles)));
     return ORCD_OK;
 }
 
@@ -507,8 +535,6 @@ static bool split_blocks(const MatmulScratch &scratch, int tiles, int splits) {
     int sms = 0;
     return multiprocessors(&sms) == ORCD_OK && tiles < 2 * sms;
 }
-
-static int tiles_of(int count, int tile) { return (count + tile - 1) / tile; }
 
 static int row_tiles(int rows) { return tiles_of(rows, kTileRows); }
 
@@ -571,18 +597,21 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
         grid.z = unsigned(splits);
         ORCD_TRY(clustered(scratch, splits, &l.cluster));
         if (l.cluster) {
+            int blocks = 0;
+            bool stepped = false;
+            ORCD_TRY(cluster_shape(scratch, tiles, splits, &blocks, &stepped));
+            grid.z = unsigned(blocks);
+            l.slots = tiles_of(splits, blocks);
             cudaLaunchAttribute attrs[2] = {{}, overlap_attribute()};
             attrs[0].id = cudaLaunchAttributeClusterDimension;
-            attrs[0].val.clusterDim = {1, 1, grid.z};  // a tile's splits
-            bool stepped = false;
-            ORCD_TRY(in_steps(scratch, tiles * splits, &stepped));
+            attrs[0].val.clusterDim = {1, 1, grid.z};
             if (stepped)
                 return check(launch_with(matmul_cluster_steps_kernel<F>, grid, kMatmulThreads, 0,
                                          stream, attrs, overlap ? 2 : 1, wb, x, y, rows, cols, n,
                                          e),
                              "matmul cluster steps kernel launch");
             static const cudaError_t allowed = allow_shared_memory(
-                matmul_cluster_kernel<F>, SplitLayout{kTileN / 16, true}.bytes());
+                matmul_cluster_kernel<F>, SplitLayout{kTileN / 16, true, kSlotsMax}.bytes());
             ORCD_CUDA(allowed);
             return check(launch_with(matmul_cluster_kernel<F>, grid, kSplitThreads, l.bytes(),
                                      stream, attrs, overlap ? 2 : 1, wb, x, y, rows, cols, n, l,

@@ -54,11 +54,14 @@
 //                    memory and an atomic arrival count (the sm_80 way) instead of inside a
 //                    thread-block cluster's shared memory (sm_90, the default there).
 //   ORCD_SPLIT_STEPS "0": a short prompt's clustered split matmul loads each split's tiles at
-//                    once (eight warps a block, 59 KB of shared memory: three blocks an SM);
-//                    unset or "1": where those blocks would take more than one wave of the
-//                    GPU (the Qwen2.5-0.5B gate/up of a 24-token turn: 608 blocks), a block of
-//                    four warps walks its split in steps of 64 columns (36 KB: five an SM).
-//                    The same bits either way.
+//                    once (eight warps a block, 59 KB of shared memory: three blocks an SM),
+//                    and where a block a split would take more than one wave of the GPU, a
+//                    block takes two or more splits one after another, as few blocks as fill
+//                    a wave (slower on the H200: Qwen2.5-0.5B shape, first id of a 64-token
+//                    prompt 3.70 against 2.73 ms). Unset or "1": there (its gate/up of a
+//                    24-token turn: 608 blocks) a block of four warps walks its split in steps
+//                    of 64 columns (36 KB: five an SM). Past 8 splits (ffn_down) a block takes
+//                    several splits either way. The same bits either way.
 //   ORCD_WIDE_TILES  "0": a long prompt's matmul takes tiles of 64 tokens x 64 rows, four warps a
 //                    block; unset or "1": tiles of 128 x 128, eight warps a block, where those
 //                    alone give every SM a block (matmul.cu's matmul_wide_kernel). The same bits.
