@@ -33,10 +33,11 @@ class _ClosingPeer(http.server.BaseHTTPRequestHandler):
     """A server that streams one completion chunk and closes the connection after it, as
     llama-server does after a stream."""
     protocol_version = "HTTP/1.0"
+    text = "hi"
 
     def do_POST(self):
         self.rfile.read(int(self.headers["Content-Length"]))
-        chunk = json.dumps({"id": "c", "choices": [{"text": "hi", "finish_reason": "length"}]})
+        chunk = json.dumps({"id": "c", "choices": [{"text": self.text, "finish_reason": "length"}]})
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.end_headers()
@@ -54,6 +55,26 @@ def test_a_peer_that_closes_streams_gets_no_kept_alive_figure():
         assert bench.first_text(server, 2, 4)[0]["ttft_ms_p50"] >= 0.0
         assert bench.first_text_kept_alive(server, 2, 4) == {"ttft_kept_ms_p50": None,
                                                              "ttft_kept_ms_p95": None}
+    finally:
+        peer.shutdown()
+        peer.server_close()
+
+
+class _SilentPeer(_ClosingPeer):
+    """Its completions' chunks hold no text, as a synthetic model's ids may decode to nothing."""
+    text = ""
+
+
+def test_completions_that_stream_no_text_are_named_not_timed(capsys):
+    peer = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SilentPeer)
+    threading.Thread(target=peer.serve_forever, daemon=True).start()
+    try:
+        server = Server(f"http://127.0.0.1:{peer.server_address[1]}")
+        figures, streams = bench.first_text(server, 2, 4)
+        assert streams == [] and figures["ttft_ms_p50"] is None and figures["tokens_per_s"] is None
+        assert "streamed no text for 2 of 2 completions" in capsys.readouterr().err
+        turn = server.complete({"prompt": "x", "max_tokens": 4})  # a prefix turn's stream
+        assert turn.arrivals and not turn.text_arrivals()
     finally:
         peer.shutdown()
         peer.server_close()
