@@ -186,19 +186,23 @@ def prefix_cache(server: Server, turns: int) -> tuple[dict, list]:
     """The conversation twice: with the prompt cache (turn 1 fills it), then without it; and
     the streams of the first run's turns (their traces: turn 1, a whole prompt on a worker
     that has served only short ones, then the cached turns)."""
-    figures, streams = {}, []
+    figures, streams, silent = {}, [], 0
     for label, extra in (("prefix", {}), ("prefix_nocache", {"cache_prompt": False})):
         conversation, ttft = SYSTEM_PROMPT, []
         for turn in range(turns):
             conversation += f"\nUser: {TURN_QUESTIONS[turn % len(TURN_QUESTIONS)]}\nArchivist:"
             s = server.complete({"prompt": conversation, "max_tokens": 16, "temperature": 0, **extra})
             ttft.append((s.arrivals[0] if s.arrivals else time.perf_counter()) - s.sent)
+            silent += not s.text_arrivals()
             conversation += s.text
             if label == "prefix":
                 streams.append(s)
         figures[f"{label}_first_turn_ms"] = ms(ttft[:1], 50)
         figures[f"{label}_ttft_ms_p50"] = ms(ttft[1:], 50)
         figures[f"{label}_ttft_ms_p95"] = ms(ttft[1:], 95)
+    if silent:  # a server sends a chunk with text: the first chunk of these was their last
+        print(f"orcd bench server: {server.url} streamed no text for {silent} of {2 * turns} "
+              f"prefix turns, timed to their first chunk: the end of the stream", file=sys.stderr)
     return figures, streams
 
 

@@ -73,8 +73,10 @@ def test_completions_that_stream_no_text_are_named_not_timed(capsys):
         figures, streams = bench.first_text(server, 2, 4)
         assert streams == [] and figures["ttft_ms_p50"] is None and figures["tokens_per_s"] is None
         assert "streamed no text for 2 of 2 completions" in capsys.readouterr().err
-        turn = server.complete({"prompt": "x", "max_tokens": 4})  # a prefix turn's stream
-        assert turn.arrivals and not turn.text_arrivals()
+        prefix, turns = bench.prefix_cache(server, 2)
+        assert len(turns) == 2 and all(t.arrivals and not t.text_arrivals() for t in turns)
+        assert prefix["prefix_ttft_ms_p50"] >= 0.0
+        assert "streamed no text for 4 of 4 prefix turns" in capsys.readouterr().err
     finally:
         peer.shutdown()
         peer.server_close()
