@@ -29,8 +29,8 @@ orcd_status matvec(MatvecPath path, int ggml_type, const void *w, const float *x
 // leave the GPU idle (a short prompt), each split takes a block of its own (past 8 splits a
 // block takes several), and a tile's sums meet in a thread-block cluster's shared memory (sm_90,
 // up to 32 splits) or the tile's last block adds them up in `scratch` (null: one block walks
-// every split). A long prompt's blocks
-// each take 128 tokens x 128 rows where those tiles fill the GPU (MatmulScratch::wide).
+// every split). A long prompt's blocks each take 128 tokens x 128 rows where those tiles fill
+// the GPU (MatmulScratch::wide).
 constexpr int kSplitCols = 256;
 __host__ __device__ constexpr int col_splits(int cols) {
     return (cols + kSplitCols - 1) / kSplitCols;
