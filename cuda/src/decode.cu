@@ -253,10 +253,12 @@ orcd_status check_job(const orcd_engine *e, const int32_t *prompt, int n_prompt,
     return ORCD_OK;
 }
 
-void finish(TokenRing &r) {
+// Ends job `job`'s ids, unless a later job has the ring already: the decode thread publishes
+// the end after the job's slot says it is over, and start_job may take the ring in between.
+void finish(TokenRing &r, long job) {
     {
         std::lock_guard<std::mutex> lock(r.mu);
-        r.finished = true;
+        if (r.job == job) r.finished = true;
     }
     r.cv.notify_all();
 }
@@ -306,6 +308,7 @@ void decode_thread(orcd_engine *e) {
         j.cv.wait(lock, [&] { return j.pending || j.quit; });
         if (j.quit) return;
         j.pending = false;
+        long job = e->ring.job;  // start_job writes it under j.mu too
         lock.unlock();
         orcd_status st = run_job(e, j);  // the slot is not written while the job runs
         lock.lock();
@@ -314,7 +317,7 @@ void decode_thread(orcd_engine *e) {
         j.running = false;
         j.cv.notify_all();
         lock.unlock();
-        finish(e->ring);
+        finish(e->ring, job);
         poll_for_job(j);
         lock.lock();
     }
@@ -345,6 +348,7 @@ extern "C" orcd_status orcd_engine_start_job(orcd_engine *e, const int32_t *prom
         std::lock_guard<std::mutex> ring(e->ring.mu);  // a reader never sees the last job's ids
         e->ring.published = e->ring.consumed = 0;
         e->ring.finished = false;
+        ++e->ring.job;
         e->cancel = false;
         e->extras.mask_step = -1;
         e->times = {};

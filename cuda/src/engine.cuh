@@ -23,6 +23,7 @@ struct TokenRing {
     mutable std::mutex mu;
     std::condition_variable cv;
     long published = 0, consumed = 0;
+    long job = 0;  // start_job's count: which job the ids are of (written under both locks)
     bool finished = true;
 };
 
