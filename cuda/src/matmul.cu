@@ -435,18 +435,25 @@ matmul_cluster_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x
 #endif
 }
 
-// The same with a block of four warps that walks its split in steps of kTileK columns
+// The same with a block of four warps that walks each of its splits in steps of kTileK columns
 // (split_in_steps: the next step's runs in flight while the tensor cores multiply this one, the
-// same chunk order as split_sum's, the same bits). 36 KB of shared memory and 128 threads: five
-// blocks an SM against matmul_cluster_kernel's three, for a launch whose blocks would take that
-// one more than a wave (MatmulScratch::steps).
+// same chunk order as split_sum's, the same bits), its splits' sums in slots of dynamic shared
+// memory after the static tiles: 18 KB and one 17 KB slot, five blocks an SM against
+// matmul_cluster_kernel's three, for a launch whose blocks would take more than a wave
+// (MatmulScratch::steps). Past kClusterMax splits a block takes several (a 512-token prompt's
+// ffn_down, 19 splits: 8 blocks a tile of three slots each, where one block walking all 4,864
+// columns left 20 of the 132 SMs idle and the rest a single block each).
 constexpr int kStepBlocksPerSm = 5;  // registers: 660 blocks in a wave of the H200's 132 SMs
+
+struct StepTiles {
+    HalfTile x, w;
+};
 
 // Split z of the tile at (row0, tok0) into acc (warp w's 32 x 32 sub-tile), from zero, in steps
 // of kTileK columns: tile_splits' sum of that split, without its running total (registers). A
 // warp whose tokens all lie past the prompt's multiplies nothing (its sums are never stored).
 template <class F>
-__device__ __forceinline__ void split_in_steps(MatmulSmem &s, const uint8_t *w, const float *x,
+__device__ __forceinline__ void split_in_steps(StepTiles &s, const uint8_t *w, const float *x,
                                                int rows, int cols, int n, int row0, int tok0,
                                                int z, Accumulator (&acc)[2][2]) {
     int warp = threadIdx.x / 32, wt = warp_tokens(warp), wr = warp_rows(warp);
@@ -468,17 +475,21 @@ __global__ void __launch_bounds__(kMatmulThreads, kStepBlocksPerSm)
 matmul_cluster_steps_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x,
                             float *__restrict__ y, int rows, int cols, int n, MatmulEpilogue ep) {
 #if __CUDA_ARCH__ >= 900
-    __shared__ __align__(32) MatmulSmem s;
+    __shared__ __align__(32) StepTiles s;
+    extern __shared__ __align__(32) uint8_t smem[];
+    FloatTile *sums = reinterpret_cast<FloatTile *>(smem);  // a slot for each of its splits
     allow_next_kernel();
     wait_for_previous_kernel();
     cg::cluster_group cluster = cg::this_cluster();
-    int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN, z = int(blockIdx.z);
+    int row0 = blockIdx.x * kTileRows, tok0 = blockIdx.y * kTileN, splits = col_splits(cols);
     int warp = threadIdx.x / 32;
-    Accumulator sum[2][2];
-    split_in_steps<F>(s, w, x, rows, cols, n, row0, tok0, z, sum);
-    store_accumulators(s.y, warp_tokens(warp), warp_rows(warp), sum);
+    for (int z = int(blockIdx.z), slot = 0; z < splits; z += int(gridDim.z), ++slot) {
+        Accumulator sum[2][2];
+        split_in_steps<F>(s, w, x, rows, cols, n, row0, tok0, z, sum);
+        store_accumulators(sums[slot], warp_tokens(warp), warp_rows(warp), sum);
+    }
     cluster.sync();  // every split's sums are in place
-    add_cluster_sums(cluster, s.y, kTileN, int(gridDim.z), y, ep, rows, n, row0, tok0);
+    add_cluster_sums(cluster, sums[0], kTileN, splits, y, ep, rows, n, row0, tok0);
     cluster.sync();  // the sums stay until every block has read them
 #endif
 }
@@ -497,18 +508,19 @@ static orcd_status clustered(const MatmulScratch &scratch, int splits, bool *out
 static int tiles_of(int count, int tile) { return (count + tile - 1) / tile; }
 
 // How a clustered launch covers a tile's splits: `blocks` blocks a tile (its cluster), block b
-// taking splits b, b + blocks, ... (matmul_cluster_kernel), or, where *stepped, a block a split
-// walking it in steps of kTileK columns (matmul_cluster_steps_kernel). Up to kClusterMax splits
-// take a block each, in steps where the scratch says or, unset, where their blocks would take
-// more than one wave of the GPU; past kClusterMax splits, or past a wave where steps are off,
-// a block takes several: as few blocks a tile as fill one wave, at most kSlotsMax splits each.
+// taking splits b, b + blocks, ..., whole (matmul_cluster_kernel) or, where *stepped, each
+// walked in steps of kTileK columns (matmul_cluster_steps_kernel): in steps where the scratch
+// says or, unset, where a block a split would take more than one wave of the GPU. Stepped, up to
+// kClusterMax splits take a block each and more take kClusterMax blocks; whole, past
+// kClusterMax splits or past a wave, as few blocks a tile as fill one wave, at most kSlotsMax
+// splits each.
 static orcd_status cluster_shape(const MatmulScratch &scratch, int tiles, int splits, int *blocks,
                                  bool *stepped) {
     int sms = 0;
     ORCD_TRY(multiprocessors(&sms));
     int wave = kSplitBlocksPerSm * sms;
     bool over = long(tiles) * splits > wave;
-    *stepped = splits <= kClusterMax && (scratch.steps == 1 || (scratch.steps == -1 && over));
+    *stepped = scratch.steps == 1 || (scratch.steps == -1 && over);
     *blocks = std::min(splits, kClusterMax);
     if (!*stepped && (splits > kClusterMax || over))
         *blocks = std::max(tiles_of(splits, kSlotsMax),
@@ -526,11 +538,12 @@ static cudaError_t allow_shared_memory(void (*kernel)(Params...), size_t bytes) 
 }
 
 // Whether a launch of `tiles` tiles gives each split a block of its own: where the tiles alone
-// would leave most of the GPU idle, and the scratch holds every split's sums.
-static bool split_blocks(const MatmulScratch &scratch, int tiles, int splits) {
+// would leave most of the GPU idle, and the splits' sums meet in a cluster (`in_cluster`) or the
+// scratch holds them all.
+static bool split_blocks(const MatmulScratch &scratch, int tiles, int splits, bool in_cluster) {
     if (splits < 2 || !scratch.partial || scratch.split == 0) return false;
-    bool fits = size_t(splits) * tiles * kTileN * kTileRows <= scratch.floats &&
-                tiles <= scratch.counters;
+    bool fits = in_cluster || (size_t(splits) * tiles * kTileN * kTileRows <= scratch.floats &&
+                               tiles <= scratch.counters);
     if (scratch.split == 1 || !fits) return fits;
     int sms = 0;
     return multiprocessors(&sms) == ORCD_OK && tiles < 2 * sms;
@@ -577,7 +590,9 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
         const uint8_t *wb = static_cast<const uint8_t *>(w);
         dim3 grid(unsigned(row_tiles(rows)), unsigned(token_tiles(n)));
         bool overlap = scratch.overlap;
-        if (!split_blocks(scratch, tiles, splits)) {
+        SplitLayout l{(std::min(n, kTileN) + 15) / 16, false};
+        ORCD_TRY(clustered(scratch, splits, &l.cluster));
+        if (!split_blocks(scratch, tiles, splits, l.cluster)) {
             bool wide = false;
             ORCD_TRY(in_wide_tiles(scratch, rows, n, &wide));
             if (!wide)
@@ -593,9 +608,7 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
                          "matmul wide kernel launch");
         }
         // a split a block: the tiles' fragments of 16 tokens size the shared memory
-        SplitLayout l{(std::min(n, kTileN) + 15) / 16, false};
         grid.z = unsigned(splits);
-        ORCD_TRY(clustered(scratch, splits, &l.cluster));
         if (l.cluster) {
             int blocks = 0;
             bool stepped = false;
@@ -605,11 +618,15 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
             cudaLaunchAttribute attrs[2] = {{}, overlap_attribute()};
             attrs[0].id = cudaLaunchAttributeClusterDimension;
             attrs[0].val.clusterDim = {1, 1, grid.z};
-            if (stepped)
-                return check(launch_with(matmul_cluster_steps_kernel<F>, grid, kMatmulThreads, 0,
-                                         stream, attrs, overlap ? 2 : 1, wb, x, y, rows, cols, n,
-                                         e),
+            if (stepped) {
+                static const cudaError_t allowed = allow_shared_memory(
+                    matmul_cluster_steps_kernel<F>, kSlotsMax * sizeof(FloatTile));
+                ORCD_CUDA(allowed);
+                return check(launch_with(matmul_cluster_steps_kernel<F>, grid, kMatmulThreads,
+                                         l.slots * sizeof(FloatTile), stream, attrs,
+                                         overlap ? 2 : 1, wb, x, y, rows, cols, n, e),
                              "matmul cluster steps kernel launch");
+            }
             static const cudaError_t allowed = allow_shared_memory(
                 matmul_cluster_kernel<F>, SplitLayout{kTileN / 16, true, kSlotsMax}.bytes());
             ORCD_CUDA(allowed);
