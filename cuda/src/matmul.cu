@@ -528,9 +528,10 @@ static orcd_status cluster_shape(const MatmulScratch &scratch, int tiles, int sp
     return ORCD_OK;
 }
 
-// A kernel may take `bytes` of shared memory, over the 48 KiB a block gets without asking: a
-// split kernel its largest layout's (a whole tile of 64 tokens, 85 KB at most), the wide kernel
-// its two stages (72 KB); every sm_80+ GPU has that. Asked once per kernel, each launch
+// A kernel may take `bytes` of shared memory, over the 48 KiB a block gets without asking: the
+// split kernel its largest layout's (a whole tile of 64 tokens, 68 KB) and the wide kernel its
+// two stages (72 KB), which every sm_80+ GPU has; the sm_90 cluster kernels their four slots
+// of sums beside the tiles (137 KB whole, 88 KB stepped). Asked once per kernel, each launch
 // passing its own size.
 template <class... Params>
 static cudaError_t allow_shared_memory(void (*kernel)(Params...), size_t bytes) {

@@ -41,9 +41,9 @@ struct MatmulScratch {
     int *done = nullptr;       // arrivals per tile, zero before and after a launch
     int counters = 0;
     int split = -1;            // -1: split where the GPU would idle, 0: never, 1: always
-    int steps = -1;            // clustered: -1 a block walks its split in steps of kTileK columns
-                               // where the split blocks would take more than one wave, 0 never
-                               // (the split's tiles loaded at once), 1 always
+    int steps = -1;            // clustered: -1 a block walks its splits in steps of kTileK
+                               // columns where a block a split would take more than one wave, 0
+                               // never (each split's tiles loaded at once), 1 always
     int wide = -1;             // not split: -1 tiles of 128 x 128 (eight warps) where they alone
                                // give every SM a block, else of 64 x 64; 0 never, 1 always
     bool clusters = true;      // sm_90: a split launch's sums meet in a thread-block cluster's
