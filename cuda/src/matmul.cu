@@ -16,8 +16,12 @@ namespace orcd {
 
 namespace cg = cooperative_groups;
 
-struct MatmulSmem {
+// A step's X and W tiles (matmul_cluster_steps_kernel keeps its sums apart), and with the
+// block's sums (matmul_kernel).
+struct StepTiles {
     HalfTile x, w;
+};
+struct MatmulSmem : StepTiles {
     FloatTile y;
 };
 
@@ -453,10 +457,6 @@ matmul_cluster_kernel(const uint8_t *__restrict__ w, const float *__restrict__ x
 // ffn_down, 19 splits: 8 blocks a tile of three slots each, where one block walking all 4,864
 // columns left 20 of the 132 SMs idle and the rest a single block each).
 constexpr int kStepBlocksPerSm = 5;  // registers: 660 blocks in a wave of the H200's 132 SMs
-
-struct StepTiles {
-    HalfTile x, w;
-};
 
 // Split z of the tile at (row0, tok0) into acc (warp w's 32 x 32 sub-tile), from zero, in steps
 // of kTileK columns: tile_splits' sum of that split, without its running total (registers). A
