@@ -1,25 +1,16 @@
 // The llama family's decode step (one token) in one persistent kernel (options.cuh's
-// ORCD_FUSED=persistent, sm_90), as calm's kernel_forward and the Hazy Research megakernel do
-// it: the blocks (one or a few per SM, all resident at once) walk a plan built at load, per layer
-// decode_fused.cu's five ops as device stages (fused_stage.cuh, attention_decode.cuh), with a
-// grid barrier between stages instead of a kernel boundary:
+// ORCD_FUSED=persistent), as calm's kernel_forward and
+// the Hazy Research megakernel do it: the blocks (as many as the GPU holds at once) walk a plan
+// built at load, per layer decode_fused.cu's five ops as device stages (fused_stage.cuh,
+// attention_decode.cuh), with a grid barrier between stages instead of a kernel boundary:
 //   rmsnorm → q, k, v (+ bias) → rope → K, V into the cache     | barrier
 //   attention over the cache                                    | barrier
 //   x += attn_output · att                                      | barrier
 //   rmsnorm → gate, up → swiglu (→ hidden as Q8_1)              | barrier
 //   x += ffn_down · hidden                                      | barrier
-// then rmsnorm → output → logits. The embedding lookup before and the sampler after stay
-// launches of their own.
-//
-// The weights never wait for a barrier. Each block owns a share of every op's pairs of rows
-// (fused_stage.cuh's Pair) and streams the rows of its shares, op after op and layer after
-// layer, into a ring of shared-memory slots with the bulk copy engine (cp.async.bulk, each slot
-// completing on an mbarrier); a slot is refilled with the next rows as soon as its own have
-// been used. So while the blocks meet at a barrier, or one stage's attention keeps a few of them
-// busy, the next stages' rows are already arriving, and a stage's dot products read shared
-// memory. The rows keep the GGUF's bytes and their alignment modulo 16 (a copy starts at the
-// 16-byte boundary below a row), so quant.cuh's units read them there unchanged
-// (UnitIn<FromShared>).
+// then rmsnorm → output → logits. Before each barrier every warp asks L2 for the weight rows it
+// reads in the next stage, so that their first loads overlap the wait. The embedding lookup
+// before and the sampler after stay launches of their own.
 #include <algorithm>
 #include "attention_decode.cuh"
 #include "context.cuh"
@@ -39,278 +30,63 @@ struct DecodeLayer {
 namespace {
 
 constexpr int kThreads = kAttentionChunk;  // attention_decode_block's block
-constexpr int kWarps = kThreads / 32;
-constexpr int kDefaultBlocksPerSm = 1;
-constexpr int kMaxSlots = 16;
-constexpr uint32_t kMinSlotBytes = 16 << 10;
-// Bytes a chunk's two pieces may gain by starting and ending on 16-byte boundaries.
-constexpr uint32_t kChunkSlack = 64;
-constexpr int kOpsPerLayer = 4;  // the ops with weights: qkv, attn_output, gate_up, down
+constexpr int kMaxBlocksPerSm = 4;
+constexpr int kPrefetchPairs = 4;  // pairs of rows per warp asked of L2 before a barrier
 
-// The grid barrier's words, each on a 128-byte line of its own: the arrivals (counted up
-// through the whole step) and the blocks that have left the kernel.
+// The grid barrier's words, each on a 128-byte line of its own: the waiters' polls of the
+// generation do not queue behind the arrivals' atomics.
 constexpr int kBarrierWords = 64;
-constexpr int kExitWord = 32;
+constexpr int kGenerationWord = 32;
 
 struct PersistentArgs {
     const DecodeLayer *layers;
     const FusedMatvec *logits;
-    unsigned *barrier;
+    unsigned *barrier;  // arrivals at [0], generation at [kGenerationWord]
     int n_layers;
-    int slots;            // of the ring
-    uint32_t slot_bytes;  // each a multiple of 128
-    uint32_t x_bytes;     // shared memory before the ring: x staged (stage_x)
 };
-
-// ---- the bulk copy engine and its mbarriers (sm_90) -------------------------------------------
-
-__device__ __forceinline__ uint32_t shared_address(const void *p) {
-    return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
-
-__device__ __forceinline__ void mbarrier_init(uint64_t *bar, unsigned count) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(shared_address(bar)), "r"(count)
-                 : "memory");
-#endif
-}
-
-// The barriers' initialisation is visible to the copy engine before a copy completes on them.
-__device__ __forceinline__ void mbarrier_init_fence() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
-#endif
-}
-
-// The slot's phase ends once `bytes` more have landed (this thread's arrival is the one the
-// barrier counts).
-__device__ __forceinline__ void mbarrier_expect(uint64_t *bar, uint32_t bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(shared_address(bar)),
-                 "r"(bytes)
-                 : "memory");
-#endif
-}
-
-__device__ __forceinline__ void bulk_copy(void *dst, const void *src, uint32_t bytes, uint64_t *bar) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    asm volatile(
-        "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];" ::"r"(
-            shared_address(dst)),
-        "l"(src), "r"(bytes), "r"(shared_address(bar))
-        : "memory");
-#endif
-}
-
-__device__ __forceinline__ void mbarrier_wait(uint64_t *bar, uint32_t parity) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-    uint32_t done = 0;
-    while (!done)
-        asm volatile(
-            "{ .reg .pred p; mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2; selp.u32 %0, 1, 0, p; }"
-            : "=r"(done)
-            : "r"(shared_address(bar)), "r"(parity)
-            : "memory");
-#endif
-}
-
-// ---- the grid barrier --------------------------------------------------------------------------
 
 // Every block waits here until all have arrived; what a block wrote before is visible to every
-// block after (the fences, as cooperative groups' grid sync has them). The arrivals are counted
-// up through the step (`target` is this block's running count of them), so no word is reset
-// between barriers; the last block to leave the kernel resets them for the next step
-// (leave_grid). The grid must be resident at once: persistent_plan_build sizes it so.
-__device__ void grid_sync(unsigned *barrier, unsigned &target) {
-    target += gridDim.x;
+// block after (the fences, as cooperative groups' grid sync has them). The grid must be
+// resident at once: plan_blocks sizes it by the occupancy.
+__device__ void grid_sync(unsigned *barrier) {
     __syncthreads();
     if (threadIdx.x == 0) {
+        volatile unsigned *generation = barrier + kGenerationWord;
+        unsigned g = *generation;
         __threadfence();
-        atomicAdd(barrier, 1u);
-        while (*reinterpret_cast<volatile unsigned *>(barrier) < target) {
+        if (atomicAdd(barrier, 1) == gridDim.x - 1) {
+            barrier[0] = 0;
+            __threadfence();
+            *generation = g + 1;
+        } else {
+            while (*generation == g) {
+            }
         }
         __threadfence();
     }
     __syncthreads();
 }
 
-// Every block has passed every barrier once all have come here.
-__device__ void leave_grid(unsigned *barrier) {
-    __syncthreads();
-    if (threadIdx.x == 0 && atomicAdd(barrier + kExitWord, 1u) == gridDim.x - 1) {
-        atomicExch(barrier, 0u);
-        atomicExch(barrier + kExitWord, 0u);
-    }
-}
-
-// ---- what a block streams: its share of each op, in chunks -------------------------------------
-
-__device__ const FusedMatvec &weight_op(const PersistentArgs &a, int k) {
-    if (k == kOpsPerLayer * a.n_layers) return *a.logits;
-    const DecodeLayer &l = a.layers[k / kOpsPerLayer];
-    switch (k % kOpsPerLayer) {
-        case 0: return l.qkv;
-        case 1: return l.attn_output;
-        case 2: return l.gate_up;
-        default: return l.down;
-    }
-}
-
-// This block's pairs [begin, end) of an op.
-struct Share {
-    int begin, end;
-};
-
-__device__ __forceinline__ Share share_of(const FusedMatvec &op) {
-    long long pairs = (total_rows(op) + 1) / 2;
-    return {int(pairs * blockIdx.x / gridDim.x), int(pairs * (blockIdx.x + 1) / gridDim.x)};
-}
-
-__device__ __forceinline__ size_t row_bytes_of(int ggml_type, int cols) {
-    return on_format<true, size_t>(ggml_type, [&](auto f) { return row_bytes<decltype(f)>(cols); });
-}
-
-// Pairs of an op that one slot holds, as two runs of rows each as wide as the widest part's.
-__device__ int pairs_per_chunk(const FusedMatvec &op, uint32_t slot_bytes) {
-    size_t widest = 0;
-    for (int i = 0; i < op.parts; ++i) {
-        size_t bytes = row_bytes_of(op.w[i].type, op.cols);
-        widest = bytes > widest ? bytes : widest;
-    }
-    return max(1, int((slot_bytes - kChunkSlack) / (2 * widest)));
-}
-
-// The end of the chunk that starts at pair c0: at most per_chunk pairs, and for qkv one head and
-// one side of its rotated features, so that the pairs' first rows are one run of consecutive
-// rows and their second rows another (qkv_pair; so are gate's and up's, and a residual's pairs
-// are consecutive rows).
-__device__ int chunk_end(const FusedMatvec &op, int c0, int end, int per_chunk) {
-    int c1 = min(end, c0 + per_chunk);
-    if (op.epilogue == Epilogue::qkv) {
-        Pair r = qkv_pair(op, c0);
-        int run = r.rotate ? op.kv.rope.dims / 2 : op.kv.shape.head_dim / 2;
-        c1 = min(c1, c0 - r.i + run);
-    }
-    return c1;
-}
-
-// Bytes [src, src + bytes) of global memory at offset dst of a slot; all multiples of 16.
-struct Piece {
-    const uint8_t *src;
-    uint32_t bytes, dst;
-};
-
-// Pairs [c0, c1) of an op: the runs of their first and second rows, as one piece where the two
-// meet (a residual's consecutive rows), else two.
-struct Chunk {
-    Piece piece[2];
-    int pieces;
-};
-
-__device__ __forceinline__ uintptr_t row_address(const FusedMatvec &op, int row, size_t *bytes) {
-    int part = part_of(op, row);
-    *bytes = row_bytes_of(op.w[part].type, op.cols);
-    return reinterpret_cast<uintptr_t>(op.w[part].data) + *bytes * row;
-}
-
-__device__ Chunk chunk_of(const FusedMatvec &op, int c0, int c1) {
-    int rows = total_rows(op);
-    Pair first = pair_of(op, c0, rows), last = pair_of(op, c1 - 1, rows);
-    size_t bytes;
-    uintptr_t s0 = row_address(op, first.row0, &bytes) & ~uintptr_t(15);
-    uintptr_t e0 = (row_address(op, last.row0, &bytes) + bytes + 15) & ~uintptr_t(15);
-    uintptr_t s1 = row_address(op, first.row1, &bytes) & ~uintptr_t(15);
-    uintptr_t e1 = (row_address(op, last.row1, &bytes) + bytes + 15) & ~uintptr_t(15);
-    Chunk c;
-    if (s1 <= e0 && s0 <= e1) {
-        uintptr_t s = s0 < s1 ? s0 : s1, e = e0 > e1 ? e0 : e1;
-        c.piece[0] = {reinterpret_cast<const uint8_t *>(s), uint32_t(e - s), 0};
-        c.pieces = 1;
-    } else {
-        c.piece[0] = {reinterpret_cast<const uint8_t *>(s0), uint32_t(e0 - s0), 0};
-        c.piece[1] = {reinterpret_cast<const uint8_t *>(s1), uint32_t(e1 - s1), uint32_t(e0 - s0)};
-        c.pieces = 2;
-    }
-    return c;
-}
-
-// Where a row that starts at global address w lies in a slot holding chunk c.
-__device__ __forceinline__ const uint8_t *staged_row(const Chunk &c, const uint8_t *slot,
-                                                     const uint8_t *w) {
-    const Piece &p = c.pieces > 1 && w >= c.piece[1].src && w < c.piece[1].src + c.piece[1].bytes
-                         ? c.piece[1]
-                         : c.piece[0];
-    return slot + p.dst + (w - p.src);
-}
-
-// The chunk that the ring's copies have reached (thread 0's), walking the same sequence as the
-// stages do: every op's share in op order, each in chunks.
-struct Cursor {
-    int op = -1, pair = 0, end = 0;
-};
-
-__device__ bool next_chunk(const PersistentArgs &a, Cursor &cur, Chunk *c) {
-    int ops = kOpsPerLayer * a.n_layers + 1;
-    while (cur.pair >= cur.end) {
-        if (++cur.op >= ops) return false;
-        Share s = share_of(weight_op(a, cur.op));
-        cur.pair = s.begin, cur.end = s.end;
-    }
-    const FusedMatvec &op = weight_op(a, cur.op);
-    int c1 = chunk_end(op, cur.pair, cur.end, pairs_per_chunk(op, a.slot_bytes));
-    *c = chunk_of(op, cur.pair, c1);
-    cur.pair = c1;
-    return true;
-}
-
-__device__ void issue(const Chunk &c, uint8_t *slot, uint64_t *full) {
-    mbarrier_expect(full, c.piece[0].bytes + (c.pieces > 1 ? c.piece[1].bytes : 0));
-    for (int i = 0; i < c.pieces; ++i) bulk_copy(slot + c.piece[i].dst, c.piece[i].src, c.piece[i].bytes, full);
-}
-
-// The ring: `count` chunks consumed so far; chunk n is in slot n % slots, its phase n / slots.
-struct Ring {
-    uint8_t *slots;
-    uint64_t *full;
-    int count;
-    Cursor copies;  // thread 0's
-};
-
-// ---- the stages --------------------------------------------------------------------------------
-
-// A matvec op over this block's share, chunk by chunk from the ring: x staged once, each warp
-// takes pairs of the chunk and its epilogue; the slot is refilled once all warps are done with it.
-__device__ void matvec_stage(const PersistentArgs &a, const FusedMatvec &op, uint8_t *smem,
-                             Ring &ring, float2 *partial) {
-    Share share = share_of(op);
-    if (share.begin >= share.end) return;
-    StagedX x = stage_x<true>(op, smem);
-    int per_chunk = pairs_per_chunk(op, a.slot_bytes), rows = total_rows(op);
-    Geometry g{rows, (rows + 1) / 2, 1, kWarps, int(threadIdx.x) / 32, 0, int(threadIdx.x) % 32};
-    for (int c0 = share.begin, c1; c0 < share.end; c0 = c1, ++ring.count) {
-        c1 = chunk_end(op, c0, share.end, per_chunk);
-        Chunk c = chunk_of(op, c0, c1);
-        int slot = ring.count % a.slots;
-        uint8_t *base = ring.slots + size_t(slot) * a.slot_bytes;
-        mbarrier_wait(ring.full + slot, (ring.count / a.slots) & 1);
-        for (int p = c0 + g.warp; p < c1; p += kWarps) {
-            Pair pair = pair_of(op, p, rows);
-            int r0 = pair.row0, part = part_of(op, r0);
-            float2 y = on_format<true, float2>(op.w[part].type, [&](auto f) {
-                using F = decltype(f);
-                const uint8_t *w0, *w1;
-                pair_rows<F>(op, pair, w0, w1);
-                return pair_dot_q8_1<F, 1, FromShared>(staged_row(c, base, w0),
-                                                       staged_row(c, base, w1), x, op.cols, 0, 1);
+// L2 prefetches of the first kPrefetchPairs pairs of rows this warp takes in op.
+__device__ void prefetch_rows(const FusedMatvec &op) {
+    int rows = total_rows(op), warps = blockDim.x / 32, pairs = (rows + 1) / 2;
+    int lane = threadIdx.x % 32, p = blockIdx.x * warps + threadIdx.x / 32;
+    for (int k = 0; k < kPrefetchPairs && p < pairs; ++k, p += gridDim.x * warps) {
+        Pair pair = pair_of(op, p, rows);
+        for (int row : {pair.row0, pair.row1}) {
+            int part = part_of(op, row);
+            size_t bytes = on_format<false, size_t>(op.w[part].type, [&](auto f) {
+                return row_bytes<decltype(f)>(op.cols);
             });
-            finish_pair(op, g, partial, true, pair, y);
-        }
-        __syncthreads();  // every warp is done with the slot's rows
-        if (threadIdx.x == 0) {
-            Chunk next;
-            if (next_chunk(a, ring.copies, &next)) issue(next, base, ring.full + slot);
+            const char *base = static_cast<const char *>(op.w[part].data) + bytes * row;
+            for (size_t off = size_t(lane) * 128; off < bytes; off += 32 * 128) prefetch_line_l2(base + off);
         }
     }
+}
+
+__device__ __forceinline__ void matvec_stage(const FusedMatvec &op, uint8_t *smem) {
+    if (op.integer) fused_matvec_block<true>(op, smem, blockIdx.x, gridDim.x);
+    else fused_matvec_block<false>(op, smem, blockIdx.x, gridDim.x);
 }
 
 __device__ void attention_stage(const DecodeLayer &l) {
@@ -319,71 +95,39 @@ __device__ void attention_stage(const DecodeLayer &l) {
         attention_decode_block(l.attention, b / ny, b % ny, ny);
 }
 
-__global__ void __launch_bounds__(kThreads, 1) decode_persistent_kernel(const PersistentArgs a) {
-    extern __shared__ __align__(128) uint8_t smem[];
-    __shared__ __align__(8) uint64_t full[kMaxSlots];
-    __shared__ float2 partial[kWarps];
-    Ring ring{smem + a.x_bytes, full, 0, Cursor{}};
-    if (threadIdx.x == 0) {  // the ring's first chunks: they read only weights, never written
-        for (int s = 0; s < a.slots; ++s) mbarrier_init(full + s, 1);
-        mbarrier_init_fence();
-        Chunk c;
-        for (int s = 0; s < a.slots && next_chunk(a, ring.copies, &c); ++s)
-            issue(c, ring.slots + size_t(s) * a.slot_bytes, full + s);
-    }
-    __syncthreads();
-    wait_for_previous_kernel();  // the embedding's x
-    unsigned target = 0;
-    for (int i = 0; i < a.n_layers; ++i) {
-        const DecodeLayer &l = a.layers[i];
-        matvec_stage(a, l.qkv, smem, ring, partial);
-        grid_sync(a.barrier, target);
+__global__ void __launch_bounds__(kThreads, kMaxBlocksPerSm)
+decode_persistent_kernel(const PersistentArgs args) {
+    extern __shared__ __align__(16) uint8_t smem[];
+    for (int i = 0; i < args.n_layers; ++i) {
+        const DecodeLayer &l = args.layers[i];
+        matvec_stage(l.qkv, smem);
+        prefetch_rows(l.attn_output);
+        grid_sync(args.barrier);
         attention_stage(l);
-        grid_sync(a.barrier, target);
-        matvec_stage(a, l.attn_output, smem, ring, partial);
-        grid_sync(a.barrier, target);
-        matvec_stage(a, l.gate_up, smem, ring, partial);
-        grid_sync(a.barrier, target);
-        matvec_stage(a, l.down, smem, ring, partial);
-        grid_sync(a.barrier, target);
+        grid_sync(args.barrier);
+        matvec_stage(l.attn_output, smem);
+        prefetch_rows(l.gate_up);
+        grid_sync(args.barrier);
+        matvec_stage(l.gate_up, smem);
+        prefetch_rows(l.down);
+        grid_sync(args.barrier);
+        matvec_stage(l.down, smem);
+        prefetch_rows(i + 1 < args.n_layers ? args.layers[i + 1].qkv : *args.logits);
+        grid_sync(args.barrier);
     }
-    matvec_stage(a, *a.logits, smem, ring, partial);
-    leave_grid(a.barrier);
+    matvec_stage(*args.logits, smem);
 }
 
 bool is_llama_family(const orcd_model_config &c) { return c.arch != ORCD_ARCH_GPT_OSS; }
 
-// The widest row of an op's parts, in bytes (fused_matvec_check has vetted their formats).
-size_t widest_row(const FusedMatvec &op) {
-    size_t widest = 0;
-    for (int i = 0; i < op.parts; ++i)
-        (void)with_format(op.w[i].type, [&](auto f) {
-            widest = std::max(widest, row_bytes<decltype(f)>(op.cols));
-            return ORCD_OK;
-        });
-    return widest;
-}
-
-// The ring's shape on this GPU: `per_sm` blocks an SM, each with x_bytes of staged x and the most
-// slots of slot_bytes that leave room for the others; false where fewer than two fit.
-struct RingShape {
-    int slots = 0;
-    size_t smem = 0;
-};
-
-orcd_status ring_shape(size_t x_bytes, uint32_t slot_bytes, int per_sm, RingShape *out) {
-    int device = 0, per_sm_bytes = 0, optin = 0, reserved = 0;
-    ORCD_CUDA(cudaGetDevice(&device));
-    ORCD_CUDA(cudaDeviceGetAttribute(&per_sm_bytes, cudaDevAttrMaxSharedMemoryPerMultiprocessor, device));
-    ORCD_CUDA(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
-    ORCD_CUDA(cudaDeviceGetAttribute(&reserved, cudaDevAttrReservedSharedMemoryPerBlock, device));
-    cudaFuncAttributes attr{};
-    ORCD_CUDA(cudaFuncGetAttributes(&attr, decode_persistent_kernel));
-    long long fixed = static_cast<long long>(attr.sharedSizeBytes);
-    long long dynamic = std::min<long long>(optin - fixed, per_sm_bytes / per_sm - reserved - fixed);
-    long long ring = dynamic - static_cast<long long>(x_bytes);
-    out->slots = ring > 0 ? int(std::min<long long>(kMaxSlots, ring / slot_bytes)) : 0;
-    out->smem = x_bytes + size_t(out->slots) * slot_bytes;
+// As many blocks as the GPU holds at once, at most `per_sm_cap` per SM: the barrier needs every
+// block resident. 0 when the kernel does not fit at all.
+orcd_status plan_blocks(size_t smem, int per_sm_cap, int *blocks) {
+    int per_sm = 0, sms = 0;
+    ORCD_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, decode_persistent_kernel,
+                                                            kThreads, smem));
+    ORCD_TRY(multiprocessors(&sms));
+    *blocks = std::min(per_sm, per_sm_cap) * sms;
     return ORCD_OK;
 }
 
@@ -407,47 +151,25 @@ size_t persistent_plan_bytes(const orcd_model_config &c) {
 orcd_status persistent_plan_build(Allocator &alloc, Model &m, const Activations &a,
                                   const int *pos, int blocks_per_sm, cudaStream_t stream) {
     Pass p{m, a, 1, pos, stream};
-    int n = m.cfg.block_count, major = 0, sms = 0, per_sm = blocks_per_sm ? blocks_per_sm
-                                                                            : kDefaultBlocksPerSm;
-    ORCD_TRY(compute_major(&major));
-    ORCD_TRY(multiprocessors(&sms));
+    int n = m.cfg.block_count, blocks = 0;
     std::vector<DecodeLayer> layers(n);
     FusedMatvec logits = logits_op(p);
     ORCD_TRY(fused_matvec_check(&logits));
-    size_t x_bytes = fused_matvec_smem(logits), widest = widest_row(logits);
-    bool integer = logits.integer;
+    size_t smem = fused_matvec_smem(logits);
     for (int i = 0; i < n; ++i) {
         DecodeLayer &l = layers[i];
         l.qkv = qkv_op(p, i), l.attention = attention_op(p, i);
         l.attn_output = attn_output_op(p, i), l.gate_up = gate_up_op(p, i), l.down = down_op(p, i);
         for (FusedMatvec *op : {&l.qkv, &l.attn_output, &l.gate_up, &l.down}) {
             ORCD_TRY(fused_matvec_check(op));
-            x_bytes = std::max(x_bytes, fused_matvec_smem(*op));
-            widest = std::max(widest, widest_row(*op));
-            integer = integer && op->integer;
+            smem = std::max(smem, fused_matvec_smem(*op));
         }
     }
-    x_bytes = (x_bytes + 127) / 128 * 128;
-    uint32_t slot_bytes =
-        std::max<uint32_t>(kMinSlotBytes, uint32_t((2 * widest + kChunkSlack + 1023) / 1024 * 1024));
-    RingShape shape;
-    if (major >= 9) ORCD_TRY(ring_shape(x_bytes, slot_bytes, per_sm, &shape));
-    // The ring needs the bulk copy engine (sm_90) and two slots; its rows are read by the
-    // integer path's units only (ORCD_MATVEC=f32, or float weights, take the fused kernels).
-    if (shape.slots < 2 || !integer) {
+    ORCD_TRY(plan_blocks(smem, blocks_per_sm ? blocks_per_sm : kMaxBlocksPerSm, &blocks));
+    if (blocks == 0) {  // no block fits an SM: the fused kernels instead
         m.decode = DecodePath::fused;
         return ORCD_OK;
     }
-    ORCD_CUDA(cudaFuncSetAttribute(decode_persistent_kernel,
-                                   cudaFuncAttributeMaxDynamicSharedMemorySize, int(shape.smem)));
-    int fit = 0;
-    ORCD_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, decode_persistent_kernel, kThreads,
-                                                            shape.smem));
-    if (fit < per_sm) {
-        m.decode = DecodePath::fused;
-        return ORCD_OK;
-    }
-    int blocks = per_sm * sms;
     for (DecodeLayer &l : layers) {
         int heads = l.attention.s.heads;
         l.attention_blocks = std::max(1, std::min(l.attention.splits, blocks / heads));
@@ -465,8 +187,7 @@ orcd_status persistent_plan_build(Allocator &alloc, Model &m, const Activations 
     // the host vectors die here: the copies must have left them
     ORCD_CUDA(cudaStreamSynchronize(stream));
     plan.layers = dev_layers, plan.logits = dev_logits;
-    plan.blocks = blocks, plan.smem = shape.smem, plan.x = a.x, plan.pos = pos;
-    plan.slots = shape.slots, plan.slot_bytes = slot_bytes, plan.x_bytes = uint32_t(x_bytes);
+    plan.blocks = blocks, plan.smem = smem, plan.x = a.x, plan.pos = pos;
     return ORCD_OK;
 }
 
@@ -478,11 +199,9 @@ orcd_status llama_decode_persistent(const Model &m, const Activations &a, const 
     if (a.x != plan.x || pos != plan.pos) return llama_decode_fused(m, a, id, pos, stream);
     const Tensor &e = m.w.token_embd;
     ORCD_TRY(embed_rows(e.type, e.data, id, a.x, m.cfg.embedding_length, 1, stream));
-    PersistentArgs args{plan.layers,  plan.logits,     plan.barrier, m.cfg.block_count,
-                        plan.slots,   plan.slot_bytes, plan.x_bytes};
-    return check(launch(decode_persistent_kernel, dim3(plan.blocks), dim3(kThreads), plan.smem,
-                        stream, m.overlap, args),
-                 "persistent decode kernel launch");
+    PersistentArgs args{plan.layers, plan.logits, plan.barrier, m.cfg.block_count};
+    decode_persistent_kernel<<<plan.blocks, kThreads, plan.smem, stream>>>(args);
+    return check(cudaGetLastError(), "persistent decode kernel launch");
 }
 
 }  // namespace orcd

@@ -159,12 +159,12 @@ __device__ inline StagedX stage_x(const FusedMatvec &op, uint8_t *smem) {
 
 // A pair's units of one pass of its group (split-K: warp m of the group takes units
 // m * 32 + lane, + 32 * group, ...; a pass is Steps such units of each row), loaded before the
-// first is dotted, from global memory or (Mem = FromShared) rows staged in shared memory. A step past the row is computed on its last unit and dropped: skipping it
+// first is dotted. A step past the row is computed on its last unit and dropped: skipping it
 // with a break in the unrolled loops cost decode speed on the H200 (Qwen shape 922 -> 762
 // t/s, Phi-3 364 -> 164), the units no longer staying in registers.
-template <class F, int Steps, class Mem = FromGlobal>
+template <class F, int Steps>
 struct PairUnits {
-    typename F::template UnitIn<Mem> a[Steps], b[Steps];
+    typename F::Unit a[Steps], b[Steps];
 
     __device__ __forceinline__ void load(const uint8_t *w0, const uint8_t *w1, int u0, int units,
                                          int stride) {
@@ -193,13 +193,13 @@ struct PairUnits {
 // Both rows' dots over the units of `member` of `group` warps that share the pair, pass by
 // pass (Steps units of each row: kFusedSteps, or 1 where one pass of the group covers the row,
 // fused.cu's steps_for), summed over the warp (every lane gets them).
-template <class F, int Steps = kFusedSteps, class Mem = FromGlobal>
+template <class F, int Steps = kFusedSteps>
 __device__ inline float2 pair_dot_q8_1(const uint8_t *w0, const uint8_t *w1, const StagedX &x,
                                        int cols, int member, int group) {
     int units = cols / 32, stride = 32 * group;
     float acc0 = 0.0f, acc1 = 0.0f;
     for (int u0 = 32 * member + threadIdx.x % 32; u0 < units; u0 += stride * Steps) {
-        PairUnits<F, Steps, Mem> w;
+        PairUnits<F, Steps> w;
         w.load(w0, w1, u0, units, stride);
         w.dot(x, u0, units, stride, acc0, acc1);
     }

@@ -69,16 +69,13 @@ struct DecodeLayer;
 struct FusedMatvec;
 
 // The persistent decode kernel's plan (decode_persistent.cu): per layer its stages' ops, built
-// at load for the decode step's own buffers (x) and position (pos), in device memory, and the
-// shape of each block's ring of weight rows in shared memory.
+// at load for the decode step's own buffers (x) and position (pos), in device memory.
 struct PersistentPlan {
     const DecodeLayer *layers = nullptr;
     const FusedMatvec *logits = nullptr;
-    unsigned *barrier = nullptr;  // the grid barrier's arrivals and departures
-    int blocks = 0;               // all resident at once
-    size_t smem = 0;              // dynamic shared memory a block: x_bytes, then the ring
-    int slots = 0;
-    uint32_t slot_bytes = 0, x_bytes = 0;
+    unsigned *barrier = nullptr;  // the grid barrier's arrivals and generation
+    int blocks = 0;               // as many as the GPU holds at once
+    size_t smem = 0;
     const float *x = nullptr;
     const int *pos = nullptr;
 };
@@ -172,10 +169,9 @@ orcd_status llama_decode_fused(const Model &m, const Activations &a, const int32
 // DecodePath::persistent.
 orcd_status llama_decode_persistent(const Model &m, const Activations &a, const int32_t *id,
                                     const int *pos, cudaStream_t stream);
-// Builds m.plan for the decode step's activations a and position pos (device), with
-// blocks_per_sm blocks per SM (0: the default, one); where the GPU has no bulk copy engine
-// (before sm_90), a ring of two slots does not fit or an op takes the plain path, sets
-// m.decode to DecodePath::fused instead.
+// Builds m.plan for the decode step's activations a and position pos (device), with at most
+// blocks_per_sm blocks per SM (0: as many as fit, up to 4); where no block
+// of the kernel fits an SM, sets m.decode to DecodePath::fused instead.
 orcd_status persistent_plan_build(Allocator &alloc, Model &m, const Activations &a,
                                   const int *pos, int blocks_per_sm, cudaStream_t stream);
 size_t persistent_plan_bytes(const orcd_model_config &c);

@@ -29,7 +29,7 @@ from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.protocol.http_stream import ASGIHTTPState, HTTPStream
 
 from orcd.errors import InternalError, InvalidRequest, OrcdError
-from orcd.server import health, keepalive
+from orcd.server import health
 
 WHY = {
     400: "the request is not valid HTTP/1.1",
@@ -126,4 +126,3 @@ def install(state) -> None:
     H11Protocol._send_error_response = _h11_error
     HTTPStream._send_error_response = _stream_error
     H11Protocol.handle = answering_health(state)
-    keepalive.install()
