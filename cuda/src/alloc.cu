@@ -19,7 +19,9 @@ orcd_status Allocator::alloc(void **ptr, size_t bytes, const char *what) {
     if (++made_ == fault_at_)
         return fail(ORCD_ERR_OOM, "out of GPU memory allocating %zu bytes for %s "
                     "(injected by ORCD_FAULT=alloc:%ld)", bytes, what, fault_at_);
-    cudaError_t err = cudaMalloc(ptr, bytes ? bytes : 1);
+    // Whole 16-byte granules (cudaMalloc's own are larger): the persistent decode kernel's bulk
+    // copies read a tensor's last row up to the next 16-byte boundary.
+    cudaError_t err = cudaMalloc(ptr, bytes ? (bytes + 15) / 16 * 16 : 16);
     if (err != cudaSuccess) {
         cudaGetLastError();
         *ptr = nullptr;

@@ -2,7 +2,7 @@
 // ggml's exact byte layout (ggml-common.h) and a format trait whose `run16` decodes 16
 // consecutive values of a row as d * q (+ m), and, for the quantized formats, whose `Unit`
 // loads 32 values (unit u of a row: values 32u..32u+31) and dots them with Q8_1 activations
-// in integers (dp4a).
+// in integers (dp4a): UnitIn<Mem> reads the row from global or shared memory, Unit from global.
 // matvec, matmul and embed are templated over these traits.
 #pragma once
 #include <cstddef>
@@ -88,13 +88,25 @@ __device__ __forceinline__ void load16(const uint8_t *p, uint32_t (&w)[4]) {
     }
 }
 
+// Where a Unit reads its weights from: global memory through the read-only path (__ldg), or
+// shared memory, where the persistent decode kernel stages them (decode_persistent.cu) at the
+// same alignment modulo 16 as in global memory, so that every load below stays valid there.
+struct FromGlobal {
+    template <class T>
+    __device__ __forceinline__ static T ld(const T *p) { return __ldg(p); }
+};
+struct FromShared {
+    template <class T>
+    __device__ __forceinline__ static T ld(const T *p) { return *p; }
+};
+
 // The 4N bytes at p, whose guaranteed alignment is Align, read as 16-byte loads of the
 // aligned chunks that hold them (one sector each, the fewest load instructions); `words`
 // then moves them into place: two selects per word shift by whole words (static register
 // indices), a funnel shift by the bytes left. A chunk is read only if it holds one of the 4N
 // bytes, so no read leaves the allocation's 16-byte granules. Loading and unpacking are apart
 // so that a kernel can issue every load of a step before it uses the first.
-template <int N, int Align>
+template <int N, int Align, class Mem = FromGlobal>
 struct Bytes {
     static constexpr int chunks = Align % 16 == 0 ? N / 4 : (16 - Align + 4 * N + 15) / 16;
     uint32_t v[4 * chunks];
@@ -105,7 +117,7 @@ struct Bytes {
         const uint4 *c = reinterpret_cast<const uint4 *>(a & ~uintptr_t(15));
         off = Align % 16 == 0 ? 0 : int(a & 15);
         for (int i = 0; i < chunks; ++i) {
-            uint4 t = 16 * i < off + 4 * N ? __ldg(c + i) : make_uint4(0, 0, 0, 0);
+            uint4 t = 16 * i < off + 4 * N ? Mem::ld(c + i) : make_uint4(0, 0, 0, 0);
             v[4 * i] = t.x, v[4 * i + 1] = t.y, v[4 * i + 2] = t.z, v[4 * i + 3] = t.w;
         }
     }
@@ -124,8 +136,9 @@ struct Bytes {
 };
 
 // The 16 bits at p (2-byte aligned), as raw bits: converted where they are used.
+template <class Mem = FromGlobal>
 __device__ __forceinline__ uint32_t bits16(const void *p) {
-    return __ldg(reinterpret_cast<const uint16_t *>(p));
+    return Mem::ld(reinterpret_cast<const uint16_t *>(p));
 }
 
 __device__ __forceinline__ float half_at(const __half *p) { return __half2float(__ldg(p)); }
@@ -270,13 +283,14 @@ struct Q8_0 {
         bytes_minus(w, 128.0f, q);
         return {half_at(&b->d), 0.0f};
     }
-    struct Unit {
-        Bytes<8, 2> qs;
+    template <class Mem>
+    struct UnitIn {
+        Bytes<8, 2, Mem> qs;
         uint32_t d;
         __device__ void load(const uint8_t *row, int u) {
             const block_q8_0 *b = reinterpret_cast<const block_q8_0 *>(row) + u;
             qs.load(reinterpret_cast<const uint8_t *>(b->qs));
-            d = bits16(&b->d);
+            d = bits16<Mem>(&b->d);
         }
         __device__ float dot(const XBlock &x) const {
             uint32_t q[8];
@@ -284,6 +298,7 @@ struct Q8_0 {
             return half_in<0>(d) * x.s.d * float(dot_words(q, x));
         }
     };
+    using Unit = UnitIn<FromGlobal>;
 };
 
 // Q4_0, Q4_1, Q5_0, Q5_1, MXFP4: byte j of qs holds value j (low nibble) and j + 16 (high).
@@ -301,13 +316,14 @@ struct Q4_0 {
         return {half_at(&b->d), 0.0f};
     }
     // sum (q - 8) x = sum q x - 8 sum x: exact in integers.
-    struct Unit {
-        Bytes<4, 2> qs;
+    template <class Mem>
+    struct UnitIn {
+        Bytes<4, 2, Mem> qs;
         uint32_t d;
         __device__ void load(const uint8_t *row, int u) {
             const block_q4_0 *b = reinterpret_cast<const block_q4_0 *>(row) + u;
             qs.load(b->qs);
-            d = bits16(&b->d);
+            d = bits16<Mem>(&b->d);
         }
         __device__ float dot(const XBlock &x) const {
             uint32_t w[4], lo[4], hi[4];
@@ -316,6 +332,7 @@ struct Q4_0 {
             return half_in<0>(d) * x.s.d * float(dot_lo_hi(lo, hi, x) - 8 * x.s.sum);
         }
     };
+    using Unit = UnitIn<FromGlobal>;
 };
 
 struct Q4_1 {
@@ -332,13 +349,14 @@ struct Q4_1 {
         return {half_at(&b->d), half_at(&b->m)};
     }
     // sum (d q + m) x = d sum q x + m sum x.
-    struct Unit {
-        Bytes<4, 4> qs;
+    template <class Mem>
+    struct UnitIn {
+        Bytes<4, 4, Mem> qs;
         uint32_t dm;
         __device__ void load(const uint8_t *row, int u) {
             const block_q4_1 *b = reinterpret_cast<const block_q4_1 *>(row) + u;
             qs.load(b->qs);
-            dm = __ldg(reinterpret_cast<const uint32_t *>(b));
+            dm = Mem::ld(reinterpret_cast<const uint32_t *>(b));
         }
         __device__ float dot(const XBlock &x) const {
             uint32_t w[4], lo[4], hi[4];
@@ -347,12 +365,14 @@ struct Q4_1 {
             return affine_dot(dm, dot_lo_hi(lo, hi, x), x.s);
         }
     };
+    using Unit = UnitIn<FromGlobal>;
 };
 
 // The fifth bit of value j is bit j of the 32-bit qh.
+template <class Mem = FromGlobal>
 __device__ __forceinline__ uint32_t qh32(const uint8_t *qh) {
     const uint16_t *h = reinterpret_cast<const uint16_t *>(qh);
-    return uint32_t(__ldg(h)) | uint32_t(__ldg(h + 1)) << 16;
+    return uint32_t(Mem::ld(h)) | uint32_t(Mem::ld(h + 1)) << 16;
 }
 
 // The 5-bit values of Q5_0/Q5_1 from the nibbles w and the fifth bits h: values 4k..4k+3 in
@@ -379,14 +399,15 @@ struct Q5_0 {
         bytes_minus(w, 16.0f, q);
         return {half_at(&b->d), 0.0f};
     }
-    struct Unit {
-        Bytes<4, 2> qs;
+    template <class Mem>
+    struct UnitIn {
+        Bytes<4, 2, Mem> qs;
         uint32_t d, qh;
         __device__ void load(const uint8_t *row, int u) {
             const block_q5_0 *b = reinterpret_cast<const block_q5_0 *>(row) + u;
             qs.load(b->qs);
-            d = bits16(&b->d);
-            qh = qh32(b->qh);
+            d = bits16<Mem>(&b->d);
+            qh = qh32<Mem>(b->qh);
         }
         __device__ float dot(const XBlock &x) const {
             uint32_t w[4], lo[4], hi[4];
@@ -395,6 +416,7 @@ struct Q5_0 {
             return half_in<0>(d) * x.s.d * float(dot_lo_hi(lo, hi, x) - 16 * x.s.sum);
         }
     };
+    using Unit = UnitIn<FromGlobal>;
 };
 
 struct Q5_1 {
@@ -411,13 +433,14 @@ struct Q5_1 {
         bytes_minus(w, 0.0f, q);
         return {half_at(&b->d), half_at(&b->m)};
     }
-    struct Unit {
-        Bytes<4, 8> qs;
+    template <class Mem>
+    struct UnitIn {
+        Bytes<4, 8, Mem> qs;
         uint32_t dm, qh;
         __device__ void load(const uint8_t *row, int u) {
             const block_q5_1 *b = reinterpret_cast<const block_q5_1 *>(row) + u;
             qs.load(b->qs);
-            uint2 head = __ldg(reinterpret_cast<const uint2 *>(b));  // d, m, qh
+            uint2 head = Mem::ld(reinterpret_cast<const uint2 *>(b));  // d, m, qh
             dm = head.x, qh = head.y;
         }
         __device__ float dot(const XBlock &x) const {
@@ -427,6 +450,7 @@ struct Q5_1 {
             return affine_dot(dm, dot_lo_hi(lo, hi, x), x.s);
         }
     };
+    using Unit = UnitIn<FromGlobal>;
 };
 
 // Q4_K/Q5_K: 8 sub-blocks of 32 values, value = d * sc * q - dmin * m with a 6-bit scale and
@@ -463,9 +487,10 @@ struct Q4_K {
         return scale_k(&b->d, &b->dmin, b->scales, s);
     }
     // Unit u is sub-block u % 8 of block u / 8: d sc sum q x - dmin m sum x.
-    struct Unit {
-        Bytes<4, 16> head;  // d, dmin, scales
-        Bytes<8, 16> qs;
+    template <class Mem>
+    struct UnitIn {
+        Bytes<4, 16, Mem> head;  // d, dmin, scales
+        Bytes<8, 16, Mem> qs;
         int s;
         __device__ void load(const uint8_t *row, int u) {
             const block_q4_K *b = reinterpret_cast<const block_q4_K *>(row) + u / 8;
@@ -480,6 +505,7 @@ struct Q4_K {
             return dot_k(head.v, s, dot_words(q, x), x.s);
         }
     };
+    using Unit = UnitIn<FromGlobal>;
 };
 
 struct Q5_K {
@@ -497,9 +523,10 @@ struct Q5_K {
         bytes_minus(w, 0.0f, q);
         return scale_k(&b->d, &b->dmin, b->scales, s);
     }
-    struct Unit {
-        Bytes<4, 16> head;
-        Bytes<8, 16> qs, qh;
+    template <class Mem>
+    struct UnitIn {
+        Bytes<4, 16, Mem> head;
+        Bytes<8, 16, Mem> qs, qh;
         int s;
         __device__ void load(const uint8_t *row, int u) {
             const block_q5_K *b = reinterpret_cast<const block_q5_K *>(row) + u / 8;
@@ -517,6 +544,7 @@ struct Q5_K {
             return dot_k(head.v, s, dot_words(q, x), x.s);
         }
     };
+    using Unit = UnitIn<FromGlobal>;
 };
 
 // Q6_K: two halves of 128 values; quarter t of a half takes the low (t < 2) or high nibbles
@@ -538,8 +566,9 @@ struct Q6_K {
     }
     // Unit u is quarter t of half h of block u / 8; its values are q - 32 (made signed bytes:
     // q + 128 - 32 has no borrow, then the top bit flips back), scaled per 16 values.
-    struct Unit {
-        Bytes<8, 2> ql, qh;
+    template <class Mem>
+    struct UnitIn {
+        Bytes<8, 2, Mem> ql, qh;
         uint32_t sc, d;  // the quarter's two int8 scales; d
         int t;
         __device__ void load(const uint8_t *row, int u) {
@@ -548,8 +577,8 @@ struct Q6_K {
             t = u % 4;
             ql.load(b->ql + 64 * half + 32 * (t % 2));
             qh.load(b->qh + 32 * half);
-            sc = bits16(b->scales + 8 * half + 2 * t);
-            d = bits16(&b->d);
+            sc = bits16<Mem>(b->scales + 8 * half + 2 * t);
+            d = bits16<Mem>(&b->d);
         }
         __device__ float dot(const XBlock &x) const {
             uint32_t q[8], h[8];
@@ -566,6 +595,7 @@ struct Q6_K {
             return half_in<0>(d) * x.s.d * float(sum);
         }
     };
+    using Unit = UnitIn<FromGlobal>;
 };
 
 // MXFP4: E2M1 values with an E8M0 block scale. ggml keeps the E2M1 values doubled
@@ -601,13 +631,14 @@ struct MXFP4 {
     static constexpr bool affine = false;
     static constexpr bool integer_dot = true;
     // The activation words take the codes' byte order 0, 2, 1, 3 too.
-    struct Unit {
-        Bytes<4, 1> qs;
+    template <class Mem>
+    struct UnitIn {
+        Bytes<4, 1, Mem> qs;
         uint32_t e;
         __device__ void load(const uint8_t *row, int u) {
             const block_mxfp4 *b = reinterpret_cast<const block_mxfp4 *>(row) + u;
             qs.load(b->qs);
-            e = __ldg(&b->e);
+            e = Mem::ld(&b->e);
         }
         __device__ float dot(const XBlock &x) const {
             uint32_t w[4];
@@ -621,6 +652,7 @@ struct MXFP4 {
             return e8m0_half(e) * x.s.d * float(dot);
         }
     };
+    using Unit = UnitIn<FromGlobal>;
     __device__ static RunScale run16(const uint8_t *row, int i0, float (&q)[16]) {
         const block_mxfp4 *b = reinterpret_cast<const block_mxfp4 *>(row) + i0 / 32;
         int shift = i0 % 32 ? 4 : 0;
