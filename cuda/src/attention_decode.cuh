@@ -1,7 +1,9 @@
 // The decode attention's device pieces (attention.cu), shared with the persistent decode kernel
 // (decode_persistent.cu): a block of kAttentionChunk threads handles one head and one chunk of
 // positions: thread t scores position t of the chunk, then warp w accumulates value rows w,
-// w + 4, ... of the chunk, lanes across head_dim (<= kAttentionChunk, a multiple of 8).
+// w + 4, ... of the chunk, lanes across head_dim (<= kAttentionChunk, a multiple of 8). A wider
+// block (the persistent kernel's; whole warps) gives the same bits: its threads past
+// kAttentionChunk score no position and only take part in the barriers and reductions.
 // q and the cache are read through L2 (__ldcg): inside one persistent kernel an earlier stage
 // wrote them from other SMs, and L1 is not coherent.
 #pragma once
@@ -103,14 +105,16 @@ __device__ inline ChunkResult attend_chunk(const float *q, const half *kh, const
     float score = t < count ? dot_key(q_s, key, head_dim) : -FLT_MAX;
     float m = block_max(score);
     float p = t < count ? expf(score - m) : 0.0f;
-    p_s[t] = p;
+    if (t < kAttentionChunk) p_s[t] = p;
     float l = block_sum(p);  // its barriers also publish p_s
-    float2 acc[kPairsPerLane] = {};
-    accumulate_values(p_s, vh + size_t(t0) * head_dim, count, head_dim, acc);
+    if (warp < kWarps) {  // a wider block's other warps only meet the barriers
+        float2 acc[kPairsPerLane] = {};
+        accumulate_values(p_s, vh + size_t(t0) * head_dim, count, head_dim, acc);
 #pragma unroll
-    for (int a = 0; a < kPairsPerLane; ++a) {
-        int f = 2 * lane + 64 * a;
-        if (f < head_dim) acc_s[warp][f] = acc[a].x, acc_s[warp][f + 1] = acc[a].y;
+        for (int a = 0; a < kPairsPerLane; ++a) {
+            int f = 2 * lane + 64 * a;
+            if (f < head_dim) acc_s[warp][f] = acc[a].x, acc_s[warp][f + 1] = acc[a].y;
+        }
     }
     __syncthreads();
     float sum = 0.0f;

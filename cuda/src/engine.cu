@@ -65,9 +65,13 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     e->prefill.matmul.overlap = m.overlap;
     ORCD_TRY(sampler_init(e->sampler, e->alloc, c.vocab_size, e->stream));
     ORCD_TRY(decode_state_alloc(e->alloc, c, &e->decode));
-    if (m.decode == DecodePath::persistent)
+    if (m.decode == DecodePath::persistent) {
+        size_t weight_bytes = 0;
+        for (int i = 0; i < n; ++i) weight_bytes += t[i].nbytes;
         ORCD_TRY(persistent_plan_build(e->alloc, m, e->step, &e->decode.state->pos,
-                                       e->options.persistent_blocks_per_sm, e->stream));
+                                       e->options.persistent_blocks_per_sm, weight_bytes,
+                                       e->stream));
+    }
     ORCD_TRY(job_extras_alloc(e->alloc, c, &e->extras));
     return check(cudaStreamSynchronize(e->stream), "load synchronize");
 }
@@ -157,7 +161,7 @@ extern "C" void orcd_engine_destroy(orcd_engine *e) {
 extern "C" size_t orcd_engine_vram_required(const orcd_model_config *c, size_t weight_bytes) {
     return weight_bytes + kv_cache_bytes(*c) + activation_bytes(*c, 1, 1) +
            activation_bytes(*c, prefill_rows(*c), 1) + sampler_bytes(c->vocab_size) +
-           decode_state_bytes(*c) + persistent_plan_bytes(*c) + job_extras_bytes(*c) +
+           decode_state_bytes(*c) + persistent_plan_bytes(*c, weight_bytes) + job_extras_bytes(*c) +
            size_t(c->rope_dimension_count) * sizeof(double);
 }
 

@@ -33,7 +33,7 @@ struct StagedX {
     bool global;  // q and s are the previous step's, in global memory: read through L2
 };
 
-__device__ __forceinline__ int total_rows(const FusedMatvec &op) {
+__host__ __device__ __forceinline__ int total_rows(const FusedMatvec &op) {
     int rows = 0;
     for (int i = 0; i < op.parts; ++i) rows += int(op.w[i].ne1);
     return rows;
@@ -159,12 +159,12 @@ __device__ inline StagedX stage_x(const FusedMatvec &op, uint8_t *smem) {
 
 // A pair's units of one pass of its group (split-K: warp m of the group takes units
 // m * 32 + lane, + 32 * group, ...; a pass is Steps such units of each row), loaded before the
-// first is dotted. A step past the row is computed on its last unit and dropped: skipping it
+// first is dotted, from global memory or (Mem = FromShared) rows staged in shared memory. A step past the row is computed on its last unit and dropped: skipping it
 // with a break in the unrolled loops cost decode speed on the H200 (Qwen shape 922 -> 762
 // t/s, Phi-3 364 -> 164), the units no longer staying in registers.
-template <class F, int Steps>
+template <class F, int Steps, class Mem = FromGlobal>
 struct PairUnits {
-    typename F::Unit a[Steps], b[Steps];
+    typename F::template UnitIn<Mem> a[Steps], b[Steps];
 
     __device__ __forceinline__ void load(const uint8_t *w0, const uint8_t *w1, int u0, int units,
                                          int stride) {
@@ -193,13 +193,13 @@ struct PairUnits {
 // Both rows' dots over the units of `member` of `group` warps that share the pair, pass by
 // pass (Steps units of each row: kFusedSteps, or 1 where one pass of the group covers the row,
 // fused.cu's steps_for), summed over the warp (every lane gets them).
-template <class F, int Steps = kFusedSteps>
+template <class F, int Steps = kFusedSteps, class Mem = FromGlobal>
 __device__ inline float2 pair_dot_q8_1(const uint8_t *w0, const uint8_t *w1, const StagedX &x,
                                        int cols, int member, int group) {
     int units = cols / 32, stride = 32 * group;
     float acc0 = 0.0f, acc1 = 0.0f;
     for (int u0 = 32 * member + threadIdx.x % 32; u0 < units; u0 += stride * Steps) {
-        PairUnits<F, Steps> w;
+        PairUnits<F, Steps, Mem> w;
         w.load(w0, w1, u0, units, stride);
         w.dot(x, u0, units, stride, acc0, acc1);
     }
@@ -240,7 +240,7 @@ struct Pair {
 
 // qkv: pair i of a head is rope's pair, (i, i + dims/2) for NEOX and (2i, 2i + 1) for NORM
 // while i < dims/2; past the rotated dims, and in V, features (2i, 2i + 1).
-__device__ inline Pair qkv_pair(const FusedMatvec &op, int p) {
+__host__ __device__ inline Pair qkv_pair(const FusedMatvec &op, int p) {
     const AttentionShape &s = op.kv.shape;
     int half_dim = s.head_dim / 2, q_pairs = s.heads * half_dim, kv_pairs = s.kv_heads * half_dim;
     Pair r;
@@ -258,7 +258,7 @@ __device__ inline Pair qkv_pair(const FusedMatvec &op, int p) {
     return r;
 }
 
-__device__ inline Pair pair_of(const FusedMatvec &op, int p, int rows) {
+__host__ __device__ inline Pair pair_of(const FusedMatvec &op, int p, int rows) {
     if (op.epilogue == Epilogue::qkv) return qkv_pair(op, p);
     Pair r{};
     if (op.epilogue == Epilogue::swiglu) {
@@ -268,12 +268,12 @@ __device__ inline Pair pair_of(const FusedMatvec &op, int p, int rows) {
     }
     r.row0 = r.a = 2 * p;
     r.b = 2 * p + 1;
-    r.row1 = min(r.b, rows - 1);  // an odd last row is computed twice, written once
+    r.row1 = r.b < rows ? r.b : rows - 1;  // an odd last row is computed twice, written once
     return r;
 }
 
 // Part and row within it of a logical row.
-__device__ __forceinline__ int part_of(const FusedMatvec &op, int &row) {
+__host__ __device__ __forceinline__ int part_of(const FusedMatvec &op, int &row) {
     int i = 0;
     while (i + 1 < op.parts && row >= op.w[i].ne1) row -= int(op.w[i].ne1), ++i;
     return i;

@@ -67,15 +67,21 @@ struct KvCache {
 
 struct DecodeLayer;
 struct FusedMatvec;
+struct ChunkPlan;
 
 // The persistent decode kernel's plan (decode_persistent.cu): per layer its stages' ops, built
-// at load for the decode step's own buffers (x) and position (pos), in device memory.
+// at load for the decode step's own buffers (x) and position (pos), in device memory, and the
+// shape of each block's ring of weight rows in shared memory.
 struct PersistentPlan {
     const DecodeLayer *layers = nullptr;
     const FusedMatvec *logits = nullptr;
-    unsigned *barrier = nullptr;  // the grid barrier's arrivals and generation
-    int blocks = 0;               // as many as the GPU holds at once
-    size_t smem = 0;
+    unsigned *barrier = nullptr;  // the grid barrier's arrivals and departures
+    int blocks = 0;               // all resident at once
+    size_t smem = 0;              // dynamic shared memory a block: x_bytes, then the ring
+    ChunkPlan *chunks = nullptr;  // every block's chunks of weight rows, in stage order
+    int *first_chunk = nullptr;   // block b's from first_chunk[b] to first_chunk[b + 1]
+    int slots = 0;
+    uint32_t slot_bytes = 0, x_bytes = 0;
     const float *x = nullptr;
     const int *pos = nullptr;
 };
@@ -169,12 +175,15 @@ orcd_status llama_decode_fused(const Model &m, const Activations &a, const int32
 // DecodePath::persistent.
 orcd_status llama_decode_persistent(const Model &m, const Activations &a, const int32_t *id,
                                     const int *pos, cudaStream_t stream);
-// Builds m.plan for the decode step's activations a and position pos (device), with at most
-// blocks_per_sm blocks per SM (0: as many as fit, up to 4); where no block
-// of the kernel fits an SM, sets m.decode to DecodePath::fused instead.
+// Builds m.plan for the decode step's activations a and position pos (device), with
+// blocks_per_sm blocks per SM (0: the default, one); where the GPU has no bulk copy engine
+// (before sm_90), a ring of two slots does not fit or an op takes the plain path, sets
+// m.decode to DecodePath::fused instead.
 orcd_status persistent_plan_build(Allocator &alloc, Model &m, const Activations &a,
-                                  const int *pos, int blocks_per_sm, cudaStream_t stream);
-size_t persistent_plan_bytes(const orcd_model_config &c);
+                                  const int *pos, int blocks_per_sm, size_t weight_bytes,
+                                  cudaStream_t stream);
+// What the plan may take of VRAM, for a model whose weights take weight_bytes.
+size_t persistent_plan_bytes(const orcd_model_config &c, size_t weight_bytes);
 // The path one token takes: the one options ask for (ORCD_FUSED), or none asked the fused
 // kernels, where the model fits it (widths up to kFusedMaxCols, gate and up of one format;
 // the persistent kernel: the llama family too); else step by step.

@@ -3,12 +3,14 @@
 // (kernel_api.cu), which has no engine.
 //   ORCD_FUSED       the decode step of one token: "1" (the fused kernels, five launches per
 //                    layer, decode_fused.cu), "persistent" (one persistent kernel walks the
-//                    whole step, decode_persistent.cu; slower than "1" today, so never chosen
-//                    unasked) or "0" (step by step, llama.cu and gpt_oss.cu). Unset: "1" where
-//                    the model fits it, else "0".
-//   ORCD_PERSISTENT_BLOCKS  blocks per SM of the persistent decode kernel, 1 to 4 (unset: as
-//                    many as fit, up to 4): fewer blocks meet at its barriers sooner, more keep
-//                    more loads in flight.
+//                    whole step, its blocks streaming their weight rows into shared memory ahead
+//                    of the stages, decode_persistent.cu; llama family, sm_90, the integer
+//                    path, else "1"; slower than "1" today, so never chosen unasked) or "0"
+//                    (step by step, llama.cu and gpt_oss.cu). Unset: "1" where the model fits
+//                    it, else "0".
+//   ORCD_PERSISTENT_BLOCKS  blocks per SM of the persistent decode kernel, 1 to 4 (unset: 1);
+//                    where that many do not fit an SM (registers, or a ring of two slots each),
+//                    the fused kernels run instead.
 //   ORCD_FUSED_WARPS warps per block of the fused decode matvecs: unset or "8", "4", "2" (at
 //                    least the warps that share one pair of rows), or "spread": the most that
 //                    still give every SM a block. Fewer warps spread a small matrix over more
@@ -90,7 +92,7 @@ struct FusedTuning {
 struct Options {
     DecodePath decode = DecodePath::fused;
     bool decode_chosen = false;  // ORCD_FUSED set: take that path or, where it does not fit, steps
-    int persistent_blocks_per_sm = 0;  // 0: as many as fit
+    int persistent_blocks_per_sm = 0;  // 0: the default (decode_persistent.cu)
     bool graphs = true;
     bool prefill_graphs = true;  // where graphs are on
     bool decode_ahead = true;
