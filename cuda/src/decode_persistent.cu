@@ -91,9 +91,11 @@ struct PersistentArgs {
 
 // ---- the bulk copy engine and its mbarriers (sm_90) -------------------------------------------
 
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
 __device__ __forceinline__ uint32_t shared_address(const void *p) {
     return static_cast<uint32_t>(__cvta_generic_to_shared(p));
 }
+#endif
 
 __device__ __forceinline__ void mbarrier_init(uint64_t *bar, unsigned count) {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
