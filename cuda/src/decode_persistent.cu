@@ -19,8 +19,8 @@
 // busy, the next stages' rows are already arriving, and a stage's dot products read shared
 // memory. The rows keep the GGUF's bytes and their alignment modulo 16 (a copy starts at the
 // 16-byte boundary below a row), so quant.cuh's units read them there unchanged
-// (UnitIn<FromShared>). Which bytes go into which slot is planned at load (ChunkPlan, one list
-// per block), so that a refill is one record and two copies, and each stage's op is copied into
+// (UnitIn<FromShared>). Which bytes go into which slot is planned at load (decode_plan.cu's
+// ChunkPlan, one list per block), so that a refill is one record and two copies, and each stage's op is copied into
 // shared memory before the barrier that opens it: no stage chases the plan through memory.
 //
 // Where it stands (H200, Qwen2.5-0.5B shape, clock64 per stage of one block, 2026-12-04): the
@@ -31,6 +31,7 @@
 // chosen unasked (options.cuh).
 #include <algorithm>
 #include "attention_decode.cuh"
+#include "decode_plan.cuh"
 #include "context.cuh"
 #include "fused_stage.cuh"
 #include "ops.cuh"
@@ -43,16 +44,6 @@ struct DecodeLayer {
     DecodeAttention attention;
     int attention_blocks;  // per head: the split blocks of attention_decode_block
     FusedMatvec attn_output, gate_up, down;
-};
-
-// Pairs [pair0, pair1) of an op's share, in one slot: the run of their first rows and the run of
-// their second rows, each [src, src + bytes) rounded out to 16 bytes, at offsets 0 and bytes[0]
-// of the slot; bytes[1] == 0 where the runs meet and one piece holds both (a residual's
-// consecutive rows).
-struct __align__(16) ChunkPlan {
-    const uint8_t *src[2];
-    uint32_t bytes[2];
-    int pair0, pair1;
 };
 
 namespace {
@@ -68,9 +59,6 @@ constexpr int kMaxSlots = 16;
 // Slots of 64 KB (three a block): each stage pays a wait, a barrier and a refill per chunk, so
 // fewer, larger chunks (Qwen2.5-0.5B shape's logits: 18 a block, not 72 of 16 KB).
 constexpr uint32_t kMinSlotBytes = 64 << 10;
-// Bytes a chunk's two pieces may gain by starting and ending on 16-byte boundaries.
-constexpr uint32_t kChunkSlack = 64;
-constexpr int kOpsPerLayer = 4;  // the ops with weights: qkv, attn_output, gate_up, down
 
 // The grid barrier's words, each on a 128-byte line of its own: the arrivals (counted up
 // through the whole step) and the blocks that have left the kernel.
@@ -172,17 +160,7 @@ __device__ void leave_grid(unsigned *barrier) {
     }
 }
 
-// ---- what a block streams: its share of each op, in chunks planned at load -----------------------
-
-// This block's pairs [begin, end) of an op (persistent_plan_build's shares are the same).
-struct Share {
-    int begin, end;
-};
-
-__host__ __device__ __forceinline__ Share share_of(const FusedMatvec &op, int block, int blocks) {
-    long long pairs = (total_rows(op) + 1) / 2;
-    return {int(pairs * block / blocks), int(pairs * (block + 1) / blocks)};
-}
+// ---- what a block streams: its share of each op, in chunks planned at load (decode_plan.cuh) -----
 
 // Where a row that starts at global address w lies in a slot holding chunk c.
 __device__ __forceinline__ const uint8_t *staged_row(const ChunkPlan &c, const uint8_t *slot,
@@ -313,87 +291,6 @@ __global__ void __launch_bounds__(kThreads, 1) decode_persistent_kernel(const Pe
     leave_grid(a.barrier);
 }
 
-// ---- the plan's chunks (host) -------------------------------------------------------------------
-
-size_t row_bytes_of(int ggml_type, int cols) {
-    size_t bytes = 0;
-    (void)with_format(ggml_type, [&](auto f) {  // fused_matvec_check has vetted the formats
-        bytes = row_bytes<decltype(f)>(cols);
-        return ORCD_OK;
-    });
-    return bytes;
-}
-
-// The widest row of an op's parts, in bytes.
-size_t widest_row(const FusedMatvec &op) {
-    size_t widest = 0;
-    for (int i = 0; i < op.parts; ++i) widest = std::max(widest, row_bytes_of(op.w[i].type, op.cols));
-    return widest;
-}
-
-uintptr_t row_address(const FusedMatvec &op, int row, size_t *bytes) {
-    int part = part_of(op, row);
-    *bytes = row_bytes_of(op.w[part].type, op.cols);
-    return reinterpret_cast<uintptr_t>(op.w[part].data) + *bytes * row;
-}
-
-// The end of the chunk that starts at pair c0: at most as many pairs as one slot holds (two runs
-// of rows each as wide as the widest part's), and for qkv one head and one side of its rotated
-// features, so that the pairs' first rows are one run of consecutive rows and their second
-// rows another (qkv_pair; so are gate's and up's, and a residual's pairs are consecutive rows).
-int chunk_end(const FusedMatvec &op, int c0, int end, uint32_t slot_bytes) {
-    int per_chunk = std::max(1, int((slot_bytes - kChunkSlack) / (2 * widest_row(op))));
-    int c1 = std::min(end, c0 + per_chunk);
-    if (op.epilogue == Epilogue::qkv) {
-        Pair r = qkv_pair(op, c0);
-        int run = r.rotate ? op.kv.rope.dims / 2 : op.kv.shape.head_dim / 2;
-        c1 = std::min(c1, c0 - r.i + run);
-    }
-    return c1;
-}
-
-ChunkPlan chunk_of(const FusedMatvec &op, int c0, int c1) {
-    int rows = total_rows(op);
-    Pair first = pair_of(op, c0, rows), last = pair_of(op, c1 - 1, rows);
-    size_t bytes;
-    uintptr_t s0 = row_address(op, first.row0, &bytes) & ~uintptr_t(15);
-    uintptr_t e0 = (row_address(op, last.row0, &bytes) + bytes + 15) & ~uintptr_t(15);
-    uintptr_t s1 = row_address(op, first.row1, &bytes) & ~uintptr_t(15);
-    uintptr_t e1 = (row_address(op, last.row1, &bytes) + bytes + 15) & ~uintptr_t(15);
-    ChunkPlan c{};
-    c.pair0 = c0, c.pair1 = c1;
-    if (s1 <= e0 && s0 <= e1) {  // the runs meet: one piece
-        s0 = std::min(s0, s1), e0 = std::max(e0, e1);
-        s1 = e1 = 0;
-    }
-    c.src[0] = reinterpret_cast<const uint8_t *>(s0), c.bytes[0] = uint32_t(e0 - s0);
-    c.src[1] = reinterpret_cast<const uint8_t *>(s1), c.bytes[1] = uint32_t(e1 - s1);
-    return c;
-}
-
-// Block `block`'s chunks of an op, in the order its stage takes them.
-void plan_chunks(const FusedMatvec &op, int block, int blocks, uint32_t slot_bytes,
-                 std::vector<ChunkPlan> *out) {
-    Share s = share_of(op, block, blocks);
-    for (int c0 = s.begin, c1; c0 < s.end; c0 = c1) {
-        c1 = chunk_end(op, c0, s.end, slot_bytes);
-        out->push_back(chunk_of(op, c0, c1));
-    }
-}
-
-// At most this many blocks take the persistent kernel (4 an SM on up to 160 SMs): the bound of
-// the plan's chunks that the VRAM estimate counts (persistent_plan_bytes).
-constexpr int kMaxPlanBlocks = 640;
-
-// More chunks than a plan can have: every op's pairs in chunks at least a quarter full (a slot
-// holds runs as wide as the widest part's, at most twice the narrowest format's), one partial
-// chunk per op a block, one more per run of a qkv head.
-size_t max_chunks(const orcd_model_config &c, size_t weight_bytes) {
-    size_t ops = size_t(kOpsPerLayer) * c.block_count + 1;
-    size_t runs = size_t(c.block_count) * 2 * (c.head_count + 2 * c.head_count_kv);
-    return 4 * weight_bytes / (kMinSlotBytes - kChunkSlack) + kMaxPlanBlocks * ops + runs;
-}
-
 bool is_llama_family(const orcd_model_config &c) { return c.arch != ORCD_ARCH_GPT_OSS; }
 
 // The ring's shape on this GPU: `per_sm` blocks an SM, each with x_bytes of staged x and the most
@@ -433,7 +330,7 @@ DecodePath decode_path_for(const Options &o, const orcd_model_config &c, const W
 
 size_t persistent_plan_bytes(const orcd_model_config &c, size_t weight_bytes) {
     return size_t(c.block_count) * sizeof(DecodeLayer) + sizeof(FusedMatvec) +
-           kBarrierWords * sizeof(unsigned) + max_chunks(c, weight_bytes) * sizeof(ChunkPlan) +
+           kBarrierWords * sizeof(unsigned) + max_chunks(c, weight_bytes, kMinSlotBytes) * sizeof(ChunkPlan) +
            (kMaxPlanBlocks + 1) * sizeof(int);
 }
 
@@ -492,7 +389,7 @@ orcd_status persistent_plan_build(Allocator &alloc, Model &m, const Activations 
         plan_chunks(logits, b, blocks, slot_bytes, &chunks);
     }
     first_chunk[blocks] = int(chunks.size());
-    if (blocks > kMaxPlanBlocks || chunks.size() > max_chunks(m.cfg, weight_bytes)) {
+    if (blocks > kMaxPlanBlocks || chunks.size() > max_chunks(m.cfg, weight_bytes, kMinSlotBytes)) {
         m.decode = DecodePath::fused;  // past what the VRAM estimate counted
         return ORCD_OK;
     }
