@@ -294,7 +294,7 @@ __global__ void __launch_bounds__(kThreads, 1) decode_persistent_kernel(const Pe
 bool is_llama_family(const orcd_model_config &c) { return c.arch != ORCD_ARCH_GPT_OSS; }
 
 // The ring's shape on this GPU: `per_sm` blocks an SM, each with x_bytes of staged x and the most
-// slots of slot_bytes that leave room for the others; false where fewer than two fit.
+// slots of slot_bytes that leave room for the others (fewer than two: the ring does not fit).
 struct RingShape {
     int slots = 0;
     size_t smem = 0;
