@@ -329,6 +329,7 @@ DecodePath decode_path_for(const Options &o, const orcd_model_config &c, const W
 }
 
 size_t persistent_plan_bytes(const orcd_model_config &c, size_t weight_bytes) {
+    if (!is_llama_family(c)) return 0;  // gpt-oss never takes the persistent kernel
     return size_t(c.block_count) * sizeof(DecodeLayer) + sizeof(FusedMatvec) +
            kBarrierWords * sizeof(unsigned) + max_chunks(c, weight_bytes, kMinSlotBytes) * sizeof(ChunkPlan) +
            (kMaxPlanBlocks + 1) * sizeof(int);
