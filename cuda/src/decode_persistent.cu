@@ -338,6 +338,11 @@ size_t persistent_plan_bytes(const orcd_model_config &c, size_t weight_bytes) {
 orcd_status persistent_plan_build(Allocator &alloc, Model &m, const Activations &a,
                                   const int *pos, int blocks_per_sm, size_t weight_bytes,
                                   cudaStream_t stream) {
+    // Where the kernel cannot run as planned, the fused kernels take the step (the same ops).
+    auto fused_instead = [&m] {
+        m.decode = DecodePath::fused;
+        return ORCD_OK;
+    };
     Pass p{m, a, 1, pos, stream};
     int n = m.cfg.block_count, major = 0, sms = 0, per_sm = blocks_per_sm ? blocks_per_sm
                                                                             : kDefaultBlocksPerSm;
@@ -366,19 +371,13 @@ orcd_status persistent_plan_build(Allocator &alloc, Model &m, const Activations 
     if (major >= 9) ORCD_TRY(ring_shape(x_bytes, slot_bytes, per_sm, &shape));
     // The ring needs the bulk copy engine (sm_90) and two slots; its rows are read by the
     // integer path's units only (ORCD_MATVEC=f32, or float weights, take the fused kernels).
-    if (shape.slots < 2 || !integer) {
-        m.decode = DecodePath::fused;
-        return ORCD_OK;
-    }
+    if (shape.slots < 2 || !integer) return fused_instead();
     ORCD_CUDA(cudaFuncSetAttribute(decode_persistent_kernel,
                                    cudaFuncAttributeMaxDynamicSharedMemorySize, int(shape.smem)));
     int fit = 0;
     ORCD_CUDA(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&fit, decode_persistent_kernel, kThreads,
                                                             shape.smem));
-    if (fit < per_sm) {
-        m.decode = DecodePath::fused;
-        return ORCD_OK;
-    }
+    if (fit < per_sm) return fused_instead();
     int blocks = per_sm * sms;
     std::vector<ChunkPlan> chunks;
     std::vector<int> first_chunk(blocks + 1);
@@ -390,10 +389,8 @@ orcd_status persistent_plan_build(Allocator &alloc, Model &m, const Activations 
         plan_chunks(logits, b, blocks, slot_bytes, &chunks);
     }
     first_chunk[blocks] = int(chunks.size());
-    if (blocks > kMaxPlanBlocks || chunks.size() > max_chunks(m.cfg, weight_bytes, kMinSlotBytes)) {
-        m.decode = DecodePath::fused;  // past what the VRAM estimate counted
-        return ORCD_OK;
-    }
+    if (blocks > kMaxPlanBlocks || chunks.size() > max_chunks(m.cfg, weight_bytes, kMinSlotBytes))
+        return fused_instead();  // past what the VRAM estimate counted
     for (DecodeLayer &l : layers) {
         int heads = l.attention.s.heads;
         l.attention_blocks = std::max(1, std::min(l.attention.splits, blocks / heads));

@@ -5,15 +5,6 @@
 namespace orcd {
 namespace {
 
-size_t row_bytes_of(int ggml_type, int cols) {
-    size_t bytes = 0;
-    (void)with_format(ggml_type, [&](auto f) {  // fused_matvec_check has vetted the formats
-        bytes = row_bytes<decltype(f)>(cols);
-        return ORCD_OK;
-    });
-    return bytes;
-}
-
 uintptr_t row_address(const FusedMatvec &op, int row, size_t *bytes) {
     int part = part_of(op, row);
     *bytes = row_bytes_of(op.w[part].type, op.cols);
@@ -55,6 +46,15 @@ ChunkPlan chunk_of(const FusedMatvec &op, int c0, int c1) {
 }
 
 }  // namespace
+
+size_t row_bytes_of(int ggml_type, int cols) {
+    size_t bytes = 0;
+    (void)with_format(ggml_type, [&](auto f) {
+        bytes = row_bytes<decltype(f)>(cols);
+        return ORCD_OK;
+    });
+    return bytes;
+}
 
 size_t widest_row(const FusedMatvec &op) {
     size_t widest = 0;

@@ -37,7 +37,9 @@ __host__ __device__ __forceinline__ Share share_of(const FusedMatvec &op, int bl
     return {int(pairs * block / blocks), int(pairs * (block + 1) / blocks)};
 }
 
-// The widest row of an op's parts, in bytes (fused_matvec_check has vetted their formats).
+// Bytes of a row of `cols` values in a vetted ggml format (fused_matvec_check's).
+size_t row_bytes_of(int ggml_type, int cols);
+// The widest row of an op's parts, in bytes.
 size_t widest_row(const FusedMatvec &op);
 
 // Block `block`'s chunks of an op, in the order its stage takes them, appended to *out: slots

@@ -159,9 +159,10 @@ __device__ inline StagedX stage_x(const FusedMatvec &op, uint8_t *smem) {
 
 // A pair's units of one pass of its group (split-K: warp m of the group takes units
 // m * 32 + lane, + 32 * group, ...; a pass is Steps such units of each row), loaded before the
-// first is dotted, from global memory or (Mem = FromShared) rows staged in shared memory. A step past the row is computed on its last unit and dropped: skipping it
-// with a break in the unrolled loops cost decode speed on the H200 (Qwen shape 922 -> 762
-// t/s, Phi-3 364 -> 164), the units no longer staying in registers.
+// first is dotted, from global memory or (Mem = FromShared) rows staged in shared memory. A
+// step past the row is computed on its last unit and dropped: skipping it with a break in the
+// unrolled loops cost decode speed on the H200 (Qwen shape 922 -> 762 t/s, Phi-3 364 -> 164),
+// the units no longer staying in registers.
 template <class F, int Steps, class Mem = FromGlobal>
 struct PairUnits {
     typename F::template UnitIn<Mem> a[Steps], b[Steps];

@@ -20,15 +20,6 @@ int fail_check(char *err, int err_len, const char *fmt, ...) {
     return -1;
 }
 
-size_t row_bytes_of(int type, int cols) {
-    size_t bytes = 0;
-    (void)with_format(type, [&](auto f) {
-        bytes = row_bytes<decltype(f)>(cols);
-        return ORCD_OK;
-    });
-    return bytes;
-}
-
 }  // namespace
 
 // An op of `parts` parts (ggml types, rows), `cols` wide: epilogue 0 qkv (heads, kv_heads,
