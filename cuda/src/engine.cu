@@ -30,11 +30,12 @@ orcd_status validate(const orcd_model_config &c) {
 }
 
 // The options (options.cuh) a prefill's matmuls take: clustered split sums, splits in steps,
-// wide tiles.
+// wide tiles, the dense F16 product.
 void matmul_switches(const Options &o, MatmulScratch *m) {
     m->clusters = o.clusters;
     m->steps = o.split_steps ? -1 : 0;
     m->wide = o.wide_tiles ? -1 : 0;
+    m->dense = o.dense_tiles ? -1 : 0;
 }
 
 // Rows of a prefill pass: a chunk, or the whole context where it is shorter.

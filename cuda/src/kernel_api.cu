@@ -3,6 +3,7 @@
 #include <vector>
 #include "attention.cuh"
 #include "moe.cuh"
+#include "matmul_dense.cuh"
 #include "ops.cuh"
 #include "quant.cuh"
 
@@ -79,13 +80,15 @@ orcd_status matvec_from_env(int ggml_type, const void *w, const float *x, float 
     return matvec(o.matvec, ggml_type, w, x, y, rows, cols, 0);
 }
 
-// A MatmulScratch that holds every split's sums of one (rows, cols, n) product; split as
-// MatmulScratch::split, 2 as 1 with the sums through global memory (never a cluster), 3 as 1
-// with a clustered block walking its split in steps (MatmulScratch::steps), 4 as 0 in wide
-// tiles (MatmulScratch::wide); clusters as options.cuh's ORCD_CLUSTERS, steps and wide tiles
-// otherwise as ORCD_SPLIT_STEPS and ORCD_WIDE_TILES.
+// A MatmulScratch that holds every split's sums of one (rows, cols, n) product, and its F16
+// operands whole; split as MatmulScratch::split, 2 as 1 with the sums through global memory
+// (never a cluster), 3 as 1 with a clustered block walking its split in steps
+// (MatmulScratch::steps), 4 as 0 in wide tiles dequantized as they load (MatmulScratch::wide),
+// 5 as 0 in the dense F16 product (MatmulScratch::dense); clusters as options.cuh's
+// ORCD_CLUSTERS, steps, wide and dense tiles otherwise as ORCD_SPLIT_STEPS, ORCD_WIDE_TILES and
+// ORCD_DENSE_TILES.
 struct ScratchBuffers {
-    DeviceBuffer partial, done;
+    DeviceBuffer partial, done, dense_w, dense_x;
     MatmulScratch scratch;
     orcd_status alloc(int rows, int cols, int n, int split) {
         int shape[1][2] = {{rows, cols}};
@@ -93,8 +96,15 @@ struct ScratchBuffers {
         ORCD_TRY(options_from_env(&o));
         scratch.floats = matmul_scratch_floats(shape, 1, n);
         scratch.counters = matmul_scratch_counters(shape, 1, n);
-        scratch.split = split == 4 ? 0 : split >= 2 ? 1 : split;
+        scratch.split = split >= 4 ? 0 : split >= 2 ? 1 : split;
         scratch.wide = split == 4 ? 1 : o.wide_tiles ? -1 : 0;
+        scratch.dense = split == 5 ? 1 : split == 4 || !o.dense_tiles ? 0 : -1;
+        scratch.dense_w_halves = size_t(rows) * dense_ld(cols);
+        scratch.dense_x_halves = size_t(n) * dense_ld(cols);
+        ORCD_TRY(dense_w.alloc(scratch.dense_w_halves * sizeof(__half)));
+        ORCD_TRY(dense_x.alloc(scratch.dense_x_halves * sizeof(__half)));
+        scratch.dense_w = dense_w.as<__half>();
+        scratch.dense_x = dense_x.as<__half>();
         scratch.clusters = o.clusters && split != 2;
         scratch.steps = split == 3 ? 1 : o.split_steps ? -1 : 0;
         ORCD_TRY(partial.alloc(scratch.floats * sizeof(float)));
@@ -164,11 +174,11 @@ extern "C" orcd_status orcd_test_matmul(int ggml_type, const void *w, size_t w_b
                                         int split) {
     ORCD_TRY(check_weights(ggml_type, w_bytes, rows, cols));
     if (n <= 0) return fail(ORCD_ERR_INVALID, "matmul of %d tokens", n);
-    if (split < -1 || split > 4)
+    if (split < -1 || split > 5)
         return fail(ORCD_ERR_INVALID, "matmul split %d: use -1 (where the GPU would idle), 0 "
                     "(never), 1 (always), 2 (always, the sums through global memory), 3 "
-                    "(always, a clustered block walking its split in steps) or 4 (never, in "
-                    "wide tiles)", split);
+                    "(always, a clustered block walking its split in steps), 4 (never, in "
+                    "wide tiles) or 5 (never, the dense F16 product)", split);
     DeviceBuffer dw, dx, dy;
     ScratchBuffers scratch;
     ORCD_TRY(dw.upload(w, w_bytes));

@@ -8,6 +8,7 @@
 #include <cooperative_groups.h>
 #include "context.cuh"
 #include "matmul.cuh"
+#include "matmul_dense.cuh"
 #include "ops.cuh"
 #include "overlap.cuh"
 #include "quant.cuh"
@@ -96,18 +97,6 @@ __device__ void tile_splits(MatmulSmem &s, const uint8_t *w, const float *x, int
         }
         fold(total, acc, split == first);
     }
-}
-
-// Element e of the block's tile (token e / TileRows, row e % TileRows) through the epilogue
-// into y; rows past the matrix are dropped.
-template <int TileRows = kTileRows>
-__device__ __forceinline__ void store_out(float *y, const MatmulEpilogue &ep, float sum, int e,
-                                          int rows, int row0, int tok0) {
-    int t = e / TileRows, r = row0 + e % TileRows;
-    if (r >= rows) return;
-    size_t at = size_t(tok0 + t) * (ep.ld ? ep.ld : rows) + r;
-    if (ep.bias) sum += ep.bias[r];
-    y[at] = ep.accumulate ? y[at] + sum : sum;
 }
 
 // The tile's splits' sums in `part` (split z at part + z * stride), added in split order for
@@ -574,6 +563,26 @@ static orcd_status in_wide_tiles(const MatmulScratch &scratch, int rows, int n, 
     return ORCD_OK;
 }
 
+void matmul_dense_halves(const int (*shapes)[2], int count, int tokens, size_t *w, size_t *x) {
+    *w = *x = 0;
+    if (tokens < kWideTile) return;
+    for (int i = 0; i < count; ++i) {
+        size_t ld = size_t(dense_ld(shapes[i][1])), whole = size_t(shapes[i][0]) * ld;
+        size_t tiles = kDenseSlabHalves / ld / kWideTile * kWideTile * ld;
+        *w = std::max(*w, std::min(whole, std::max(tiles, size_t(kWideTile) * ld)));
+        *x = std::max(*x, size_t(tokens) * ld);
+    }
+}
+
+// Whether a launch that does not split its columns takes the dense F16 path (matmul_dense.cu):
+// unless the scratch says never, wherever it holds the operands (at least a slab of rows of W
+// and every token of X).
+static bool in_dense_tiles(const MatmulScratch &scratch, int rows, int cols, int n) {
+    size_t ld = size_t(dense_ld(cols));
+    return scratch.dense != 0 && scratch.dense_w_halves >= std::min<size_t>(rows, kWideTile) * ld &&
+           scratch.dense_x_halves >= size_t(n) * ld;
+}
+
 size_t matmul_scratch_floats(const int (*shapes)[2], int count, int tokens) {
     size_t most = 0;
     for (int i = 0; i < count; ++i)
@@ -603,6 +612,8 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
         SplitLayout l{(std::min(n, kTileN) + 15) / 16, false};
         ORCD_TRY(clustered(scratch, splits, &l.cluster));
         if (!split_blocks(scratch, tiles, splits, l.cluster)) {
+            if (in_dense_tiles(scratch, rows, cols, n))
+                return matmul_dense<F>(wb, x, y, rows, cols, n, scratch, stream, e);
             bool wide = false;
             ORCD_TRY(in_wide_tiles(scratch, rows, n, &wide));
             if (!wide)

@@ -4,6 +4,7 @@
 // multiplies a 32 x 32 sub-tile with wmma into F32 accumulators.
 #pragma once
 #include <mma.h>
+#include "ops.cuh"
 #include "quant.cuh"
 
 namespace orcd {
@@ -93,6 +94,18 @@ __device__ __forceinline__ void store_accumulators(float (*y)[Ld], int wt, int w
         for (int j = 0; j < J; ++j)
             wmma::store_matrix_sync(&y[wt + 16 * i][wr + 16 * j], acc[i][j], Ld,
                                     wmma::mem_row_major);
+}
+
+// Element e of the block's tile (token e / TileRows, row e % TileRows) through the epilogue
+// into y; rows past the matrix are dropped.
+template <int TileRows = kTileRows>
+__device__ __forceinline__ void store_out(float *y, const MatmulEpilogue &ep, float sum, int e,
+                                          int rows, int row0, int tok0) {
+    int t = e / TileRows, r = row0 + e % TileRows;
+    if (r >= rows) return;
+    size_t at = size_t(tok0 + t) * (ep.ld ? ep.ld : rows) + r;
+    if (ep.bias) sum += ep.bias[r];
+    y[at] = ep.accumulate ? y[at] + sum : sum;
 }
 
 }  // namespace orcd

@@ -101,12 +101,14 @@ static MatmulScratch matmul_scratch_sizes(const orcd_model_config &c, int rows) 
     int shapes[8][2], n = projection_shapes(c, shapes);
     m.floats = matmul_scratch_floats(shapes, n, 1);
     m.counters = matmul_scratch_counters(shapes, n, rows);
+    matmul_dense_halves(shapes, n, rows, &m.dense_w_halves, &m.dense_x_halves);
     return m;
 }
 
 static size_t matmul_scratch_bytes(const orcd_model_config &c, int rows) {
     MatmulScratch m = matmul_scratch_sizes(c, rows);
-    return m.floats * sizeof(float) + size_t(m.counters) * sizeof(int);
+    return m.floats * sizeof(float) + size_t(m.counters) * sizeof(int) +
+           (m.dense_w_halves + m.dense_x_halves) * sizeof(__half);
 }
 
 static orcd_status matmul_scratch_alloc(Allocator &alloc, const orcd_model_config &c, int rows,
@@ -115,6 +117,10 @@ static orcd_status matmul_scratch_alloc(Allocator &alloc, const orcd_model_confi
     if (m->floats == 0) return ORCD_OK;
     ORCD_TRY(alloc.alloc(&m->partial, m->floats, "matmul split sums"));
     ORCD_TRY(alloc.alloc(&m->done, m->counters, "matmul split counters"));
+    if (m->dense_w_halves) {
+        ORCD_TRY(alloc.alloc(&m->dense_w, m->dense_w_halves, "matmul weights in F16"));
+        ORCD_TRY(alloc.alloc(&m->dense_x, m->dense_x_halves, "matmul tokens in F16"));
+    }
     return check(cudaMemsetAsync(m->done, 0, m->counters * sizeof(int), stream),
                  "zero the matmul split counters");
 }

@@ -8,6 +8,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 #include "options.cuh"
 #include "orcd_cuda.h"
@@ -30,7 +31,8 @@ orcd_status matvec(MatvecPath path, int ggml_type, const void *w, const float *x
 // block takes several), and a tile's sums meet in a thread-block cluster's shared memory (sm_90,
 // up to 32 splits) or the tile's last block adds them up in `scratch` (null: one block walks
 // every split). A long prompt's blocks each take 128 tokens x 128 rows where those tiles fill
-// the GPU (MatmulScratch::wide).
+// the GPU: from W dequantized to F16 in scratch where it is given (MatmulScratch::dense), else
+// dequantizing it tile by tile (MatmulScratch::wide).
 constexpr int kSplitCols = 256;
 __host__ __device__ constexpr int col_splits(int cols) {
     return (cols + kSplitCols - 1) / kSplitCols;
@@ -50,11 +52,22 @@ struct MatmulScratch {
                                // shared memory; false: in `partial` (the sm_80 way)
     bool overlap = false;      // launched to overlap the kernel before it (overlap.cuh), and
                                // so are the other kernels of its pass (pass.cuh's overlaps)
+    int dense = -1;            // not split: the dense F16 product (matmul_dense.cu) wherever
+                               // its operands fit below (-1, 1), 0 never
+    __half *dense_w = nullptr;  // a slab of W dequantized to F16 (whole tiles of 128 rows)
+    size_t dense_w_halves = 0;
+    __half *dense_x = nullptr;  // X rounded to F16
+    size_t dense_x_halves = 0;
 };
 // Floats and counters of a MatmulScratch that lets matmul split every projection of these
 // (rows, cols) shapes for up to `tokens` tokens (whole tiles of 64: 1 sizes it for one tile).
 size_t matmul_scratch_floats(const int (*shapes)[2], int count, int tokens);
 int matmul_scratch_counters(const int (*shapes)[2], int count, int tokens);
+// Halves of the dense path's F16 operands for these shapes and up to `tokens` tokens: a slab of
+// W (a whole matrix where it takes at most kDenseSlabHalves, else the most whole tiles of rows
+// within it) and X; zero below a tile of tokens, which never takes the dense path.
+constexpr size_t kDenseSlabHalves = size_t(32) << 20;  // 64 MB
+void matmul_dense_halves(const int (*shapes)[2], int count, int tokens, size_t *w, size_t *x);
 // What matmul does with a row's sum before storing it: + bias[row] where bias is given, then
 // added to what y holds where accumulate (the residual connection: y += X W^T).
 struct MatmulEpilogue {

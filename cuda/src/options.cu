@@ -53,6 +53,8 @@ orcd_status options_from_env(Options *out) {
                     "walked in steps where the blocks take more than a wave", &o.split_steps));
     ORCD_TRY(on_off("ORCD_WIDE_TILES", "a long prompt's matmul in tiles of 64 x 64",
                     "in tiles of 128 x 128", &o.wide_tiles));
+    ORCD_TRY(on_off("ORCD_DENSE_TILES", "wide tiles dequantized as they load",
+                    "wide tiles from W in F16", &o.dense_tiles));
     ORCD_TRY(on_off("ORCD_JOINT", "a tensor an allocation", "q, k, v and gate, up side by side",
                     &o.joint));
     const char *warps = std::getenv("ORCD_FUSED_WARPS");

@@ -67,6 +67,10 @@
 //   ORCD_WIDE_TILES  "0": a long prompt's matmul takes tiles of 64 tokens x 64 rows, four warps a
 //                    block; unset or "1": tiles of 128 x 128, eight warps a block, where those
 //                    alone give every SM a block (matmul.cu's matmul_wide_kernel). The same bits.
+//   ORCD_DENSE_TILES "0": those wide tiles dequantize W run by run as they load it; unset or
+//                    "1": W is dequantized to F16 in scratch (a slab of up to 64 MB of rows at a
+//                    time) and X rounded to F16, then multiplied with cp.async stages and
+//                    mma.sync (matmul_dense.cu). The same bits.
 //   ORCD_JOINT       "0": each weight tensor in an allocation of its own; unset or "1": a
 //                    layer's q, k, v and its gate, up placed side by side at load where they
 //                    share a format, so that one matmul launch multiplies each group
@@ -101,6 +105,7 @@ struct Options {
     bool clusters = true;  // the same
     bool split_steps = true;  // a split launch past one wave walks its splits in steps
     bool wide_tiles = true;   // a long prompt's matmul in tiles of 128 x 128
+    bool dense_tiles = true;  // ... from W dequantized to F16 in scratch
     bool joint = true;     // q, k, v (gate, up) placed side by side at load: one launch
     FusedTuning fused;
 };

@@ -138,21 +138,25 @@ def test_matmul_rows_are_the_same_bits_split_or_not(weights):
     blocks of their own, few tiles) equal the same rows of the whole prompt (one block walking
     every split), bit for bit, as do whole products forced either way (the splits' sums met in
     a cluster on sm_90, its blocks loading their split at once or walking it in steps, or
-    through global memory, or unsplit in wide tiles of 128 x 128)."""
+    through global memory, or unsplit in wide tiles of 128 x 128, dequantized as they load or
+    from W in F16)."""
     w = weights
     if w.rows * w.cols > MATMUL_BIG_N_VALUES:
         pytest.skip("checked on the smaller matrices (every format and split count is there)")
     x = np.random.default_rng(5).standard_normal((70, w.cols)).astype(np.float32)
-    never, always, through_memory, in_steps, wide = (
+    never, always, through_memory, in_steps, wide, dense = (
         _cuda.matmul(w.type, w.raw, x, w.rows, w.cols, split).view(np.uint32)
-        for split in (0, 1, 2, 3, 4))
+        for split in (0, 1, 2, 3, 4, 5))
     assert np.array_equal(never, always)
     assert np.array_equal(never, through_memory)
     assert np.array_equal(never, in_steps)
     assert np.array_equal(never, wide)
+    assert np.array_equal(never, dense)
     longer = np.random.default_rng(6).standard_normal((150, w.cols)).astype(np.float32)
-    assert np.array_equal(_cuda.matmul(w.type, w.raw, longer, w.rows, w.cols, 4).view(np.uint32),
-                          _cuda.matmul(w.type, w.raw, longer, w.rows, w.cols, 0).view(np.uint32))
+    unsplit = _cuda.matmul(w.type, w.raw, longer, w.rows, w.cols, 0).view(np.uint32)
+    for split in (4, 5):
+        assert np.array_equal(
+            _cuda.matmul(w.type, w.raw, longer, w.rows, w.cols, split).view(np.uint32), unsplit)
     for tail in (2, 31):
         alone = _cuda.matmul(w.type, w.raw, x[-tail:], w.rows, w.cols).view(np.uint32)
         assert np.array_equal(alone, never[-tail:])
@@ -161,9 +165,9 @@ def test_matmul_rows_are_the_same_bits_split_or_not(weights):
 @pytest.mark.gpu
 def test_matmul_rejects_an_unknown_split():
     raw = quant.random_blocks("Q8_0", (4, 64), np.random.default_rng(0))
-    with pytest.raises(InternalError, match="matmul split 5"):
+    with pytest.raises(InternalError, match="matmul split 6"):
         _cuda.matmul(int(quant.format_of("Q8_0").ggml_type), raw, np.zeros((2, 64), np.float32),
-                     4, 64, 5)
+                     4, 64, 6)
 
 
 @pytest.mark.gpu

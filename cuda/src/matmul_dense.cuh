@@ -1,0 +1,17 @@
+// The dense F16 path of a long prompt's matmul (matmul_dense.cu), which matmul() takes where
+// its scratch holds the F16 operands (MatmulScratch::dense).
+#pragma once
+#include "matmul.cuh"
+
+namespace orcd {
+
+// Halves a row of the F16 operands: cols rounded up to the quantized kernels' step of columns.
+__host__ __device__ constexpr int dense_ld(int cols) { return (cols + kTileK - 1) / kTileK * kTileK; }
+
+// Y[n, rows] = X W^T (ops.cuh's matmul) through the scratch's F16 operands: the same bits as
+// the other paths.
+template <class F>
+orcd_status matmul_dense(const uint8_t *w, const float *x, float *y, int rows, int cols, int n,
+                         const MatmulScratch &scratch, cudaStream_t stream, MatmulEpilogue ep);
+
+}  // namespace orcd
