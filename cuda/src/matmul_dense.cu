@@ -1,10 +1,11 @@
 // A long prompt's matmul as a dense F16 product: the weight matrix is dequantized to F16 in
 // scratch (a slab of rows at a time, the same halves the other paths put in shared memory),
-// X rounded to F16 once, then a block of eight warps owns 128 tokens x 128 rows and streams
-// both tiles through a ring of kDenseStages shared-memory stages with cp.async (the next two
-// steps' loads in flight while the tensor cores multiply one), its warps reading fragments with
-// ldmatrix (the next 16 columns' while multiplying these) into mma.sync m16n8k16. The quantized path's blocks waited on every step's loads
-// before dequantizing them (40 % of their stalls, matmul.cu's wide kernel).
+// X rounded to F16 once, then a block of four warps owns 128 tokens x 64 rows and streams
+// both tiles through shared-memory stages with cp.async (the next step's loads in flight while
+// the tensor cores multiply this one), its warps reading fragments with ldmatrix (the next 16
+// columns' while multiplying these) into mma.sync m16n8k16. The quantized path's blocks waited
+// on every step's loads before dequantizing them (40 % of their stalls, matmul.cu's wide
+// kernel).
 //
 // The same bits as every other path (ops.cuh): each 16-column chunk is one HMMA of the same
 // halves into the same F32 accumulators (wmma's 16 x 16 x 16 is two of them), chunk by chunk
@@ -21,31 +22,38 @@
 
 namespace orcd {
 
-// A block of eight warps owns 128 tokens x 128 rows, warp w the 64 tokens 64 (w / 4).. by the
-// 32 rows 32 (w % 4)..; a stage holds 64 columns of both tiles, three stages in the ring.
-constexpr int kDenseTile = 128, kDenseThreads = 256, kDenseK = 64, kDenseStages = 3;
-constexpr int kDenseLd = kDenseK + 8;  // padded: ldmatrix's eight rows fall in distinct banks
+// A block owns 128 tokens x S::rows rows in warps of 64 tokens x 32 rows (warp w: tokens
+// 64 (w / row_warps).., rows 32 (w % row_warps)..); a stage holds 64 columns of both tiles.
+constexpr int kDenseTokens = 128;
 constexpr int kDenseWarpTokens = 64, kDenseWarpRows = 32;
-constexpr int kDenseRowWarps = kDenseTile / kDenseWarpRows;
 constexpr int kDenseI = kDenseWarpTokens / 16, kDenseJ = kDenseWarpRows / 8;  // m16 x n8 tiles
-constexpr int kDenseCopies = kDenseTile * kDenseK * 2 / 16 / kDenseThreads;  // 16 B, a tile
-constexpr int kDenseCopyRows = kDenseThreads * 16 / (kDenseK * 2);  // rows apart a thread's
-constexpr int kDenseLdOut = kDenseTile + 4;
-static_assert(kSplitCols % kDenseK == 0 && kDenseK == kTileK, "stages end on splits");
-static_assert(kDenseRowWarps * (kDenseTile / kDenseWarpTokens) * 32 == kDenseThreads,
-              "the warps' sub-tiles cover the tile");
+constexpr int kDenseSlabRows = 128;  // a slab of W is whole tiles of rows of every shape
 
-struct DenseStage {
-    __half x[kDenseTile][kDenseLd], w[kDenseTile][kDenseLd];
+// S::k columns a stage (rows padded by 8 halves: ldmatrix's eight rows fall in distinct banks).
+template <int Rows, int K, int Stages, int BlocksPerSm>
+struct DenseShape {
+    static constexpr int rows = Rows, k = K, ld = K + 8, stages = Stages;
+    static constexpr int blocks_per_sm = BlocksPerSm;
+    static constexpr int row_warps = Rows / kDenseWarpRows;
+    static constexpr int threads = kDenseTokens / kDenseWarpTokens * row_warps * 32;
+    static constexpr int copy_rows = threads * 16 / (K * 2);  // a thread's copies apart
+    static constexpr int ld_out = Rows + 4;
+    struct Stage {
+        __half x[kDenseTokens][ld], w[Rows][ld];
+    };
+    // The sums of the splits before this one, a float4 per (fragment, thread): each thread's
+    // own, folded in shared memory so that registers hold only the split's sums (255 registers
+    // and spills in the loop with both).
+    using Totals = float4[kDenseI * kDenseJ][threads];
+    using Out = float[kDenseTokens][ld_out];  // the sums at the end, over the ring and totals
+    static constexpr size_t totals_at = Stages * sizeof(Stage);
+    static constexpr size_t smem = totals_at + sizeof(Totals) > sizeof(Out)
+                                       ? totals_at + sizeof(Totals) : sizeof(Out);
+    static_assert(kDenseSlabRows % Rows == 0 && Rows % kDenseWarpRows == 0, "whole tiles");
+    static_assert(kSplitCols % K == 0 && kTileK % K == 0, "stages end on splits, and on the "
+                  "quantized kernels' extent of columns");
+    static_assert(kDenseTokens % copy_rows == 0 && Rows % copy_rows == 0, "whole copies");
 };
-// The sums of the splits before this one, a float4 per (fragment, thread): each thread's own,
-// folded in shared memory so that registers hold only the split's sums (255 registers and
-// spills in the loop with both).
-using DenseTotals = float4[kDenseI * kDenseJ][kDenseThreads];
-using DenseOut = float[kDenseTile][kDenseLdOut];  // the sums, in the stages' place at the end
-constexpr size_t kDenseRing = kDenseStages * sizeof(DenseStage);
-constexpr size_t kDenseTotalsAt = kDenseRing > sizeof(DenseOut) ? kDenseRing : sizeof(DenseOut);
-constexpr size_t kDenseSmem = kDenseTotalsAt + sizeof(DenseTotals);
 
 // ---- the F16 operands -------------------------------------------------------------------
 
@@ -119,13 +127,14 @@ struct Fragments {
 
 // The warp's fragments of the 16 columns at byte offset `at` into a stage (the lane's ldmatrix
 // rows from x_lane, w_lane: addresses in stage 0).
+template <int Ld>
 __device__ __forceinline__ void load_fragments(Fragments &f, uint32_t x_lane, uint32_t w_lane,
                                                uint32_t at) {
 #pragma unroll
-    for (int i = 0; i < kDenseI; ++i) ldmatrix4(f.a[i], x_lane + at + 16 * i * kDenseLd * 2);
+    for (int i = 0; i < kDenseI; ++i) ldmatrix4(f.a[i], x_lane + at + 16 * i * Ld * 2);
 #pragma unroll
     for (int j = 0; j < kDenseJ / 2; ++j)  // two 8-row fragments a load
-        ldmatrix4(f.b[j], w_lane + at + 16 * j * kDenseLd * 2);
+        ldmatrix4(f.b[j], w_lane + at + 16 * j * Ld * 2);
 }
 
 __device__ __forceinline__ void multiply(DenseAcc &acc, const Fragments &f) {
@@ -136,73 +145,77 @@ __device__ __forceinline__ void multiply(DenseAcc &acc, const Fragments &f) {
             mma16816(acc[i][j], f.a[i], f.b[j / 2][j % 2 * 2], f.b[j / 2][j % 2 * 2 + 1]);
 }
 
-// A block per 128 tokens (blockIdx.x: the tiles sharing a slab of W run side by side) x 128
-// rows (blockIdx.y). y, ep.bias: at the slab's first row; ep.ld: the whole row of y.
-__global__ void __launch_bounds__(kDenseThreads, 1)
+// A block per 128 tokens (blockIdx.x: the tiles sharing a slab of W run side by side) x
+// S::rows rows (blockIdx.y). y, ep.bias: at the slab's first row; ep.ld: the whole row of y.
+template <class S>
+__global__ void __launch_bounds__(S::threads, S::blocks_per_sm)
 matmul_dense_kernel(const __half *__restrict__ w16, const __half *__restrict__ x16,
                     float *__restrict__ y, int rows, int cols, int n, MatmulEpilogue ep) {
     extern __shared__ __align__(128) uint8_t smem[];
-    DenseTotals &totals = *reinterpret_cast<DenseTotals *>(smem + kDenseTotalsAt);
+    auto &totals = *reinterpret_cast<typename S::Totals *>(smem + S::totals_at);
     allow_next_kernel();
     wait_for_previous_kernel();
-    int ld = dense_ld(cols), steps = ld / kDenseK, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-    int tok0 = blockIdx.x * kDenseTile, row0 = blockIdx.y * kDenseTile;
-    int wt = warp / kDenseRowWarps * kDenseWarpTokens, wr = warp % kDenseRowWarps * kDenseWarpRows;
+    int ld = dense_ld(cols), steps = ld / S::k, warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    int tok0 = blockIdx.x * kDenseTokens, row0 = blockIdx.y * S::rows;
+    int wt = warp / S::row_warps * kDenseWarpTokens, wr = warp % S::row_warps * kDenseWarpRows;
     bool busy = tok0 + wt < n;  // a warp whose tokens all lie past the prompt multiplies nothing
 
-    // This thread's copies: tile rows r0 + kDenseCopyRows c, 16 bytes from column k; a row past
+    // This thread's copies: tile rows r0 + S::copy_rows c, 16 bytes from column k; a row past
     // the matrix copies nothing and zero-fills (from a valid address).
-    int r0 = threadIdx.x / (kDenseK / 8), k = threadIdx.x % (kDenseK / 8) * 8;
+    int r0 = threadIdx.x / (S::k / 8), k = threadIdx.x % (S::k / 8) * 8;
     const __half *x_src = x16 + size_t(tok0 + r0) * ld + k, *w_src = w16 + size_t(row0 + r0) * ld + k;
-    size_t copy_stride = size_t(kDenseCopyRows) * ld;
+    size_t copy_stride = size_t(S::copy_rows) * ld;
     uint32_t ring = uint32_t(__cvta_generic_to_shared(smem));
-    uint32_t x_dst = ring + (r0 * kDenseLd + k) * 2;
-    uint32_t w_dst = x_dst + uint32_t(offsetof(DenseStage, w));
+    uint32_t x_dst = ring + (r0 * S::ld + k) * 2;
+    uint32_t w_dst = x_dst + uint32_t(offsetof(typename S::Stage, w));
     auto load_stage = [&](int step) {
-        uint32_t at = uint32_t(step % kDenseStages * sizeof(DenseStage));
-        size_t col = size_t(step) * kDenseK;
+        uint32_t at = uint32_t(step % S::stages * sizeof(typename S::Stage));
+        size_t col = size_t(step) * S::k;
 #pragma unroll
-        for (int c = 0; c < kDenseCopies; ++c) {
-            bool x_in = tok0 + r0 + c * kDenseCopyRows < n;
-            bool w_in = row0 + r0 + c * kDenseCopyRows < rows;
-            copy16(x_dst + at + c * kDenseCopyRows * kDenseLd * 2,
-                   x_in ? x_src + c * copy_stride + col : x16, x_in);
-            copy16(w_dst + at + c * kDenseCopyRows * kDenseLd * 2,
-                   w_in ? w_src + c * copy_stride + col : w16, w_in);
+        for (int c = 0; c < kDenseTokens / S::copy_rows; ++c) {
+            bool in = tok0 + r0 + c * S::copy_rows < n;
+            copy16(x_dst + at + c * S::copy_rows * S::ld * 2,
+                   in ? x_src + c * copy_stride + col : x16, in);
+        }
+#pragma unroll
+        for (int c = 0; c < S::rows / S::copy_rows; ++c) {
+            bool in = row0 + r0 + c * S::copy_rows < rows;
+            copy16(w_dst + at + c * S::copy_rows * S::ld * 2,
+                   in ? w_src + c * copy_stride + col : w16, in);
         }
     };
     // The lane's ldmatrix rows: A, tokens wt + lane % 16 at column 8 (lane / 16); B, rows wr +
     // 8 (lane / 16) + lane % 8 at column 8 (lane / 8 % 2).
-    uint32_t x_lane = ring + ((wt + lane % 16) * kDenseLd + lane / 16 * 8) * 2;
-    uint32_t w_lane = ring + uint32_t(offsetof(DenseStage, w)) +
-                      ((wr + lane / 16 * 8 + lane % 8) * kDenseLd + lane / 8 % 2 * 8) * 2;
+    uint32_t x_lane = ring + ((wt + lane % 16) * S::ld + lane / 16 * 8) * 2;
+    uint32_t w_lane = ring + uint32_t(offsetof(typename S::Stage, w)) +
+                      ((wr + lane / 16 * 8 + lane % 8) * S::ld + lane / 8 % 2 * 8) * 2;
 
     DenseAcc acc;
     for (auto &i : acc)
         for (auto &j : i)
             for (float &e : j) e = 0.0f;
 #pragma unroll
-    for (int s = 0; s < kDenseStages - 1; ++s) {
+    for (int s = 0; s < S::stages - 1; ++s) {
         if (s < steps) load_stage(s);
         copies_commit();
     }
     for (int step = 0; step < steps; ++step) {
-        copies_wait<kDenseStages - 2>();
+        copies_wait<S::stages - 2>();
         __syncthreads();  // this step's stage is in; the one before it is read by every warp
-        if (step + kDenseStages - 1 < steps) load_stage(step + kDenseStages - 1);
+        if (step + S::stages - 1 < steps) load_stage(step + S::stages - 1);
         copies_commit();
         if (busy) {
-            uint32_t at = uint32_t(step % kDenseStages * sizeof(DenseStage));
+            uint32_t at = uint32_t(step % S::stages * sizeof(typename S::Stage));
             Fragments f[2];
-            load_fragments(f[0], x_lane, w_lane, at);
+            load_fragments<S::ld>(f[0], x_lane, w_lane, at);
 #pragma unroll
-            for (int kk = 0; kk < kDenseK / 16; ++kk) {  // the next chunk's loads in flight
-                if (kk + 1 < kDenseK / 16)
-                    load_fragments(f[(kk + 1) % 2], x_lane, w_lane, at + (kk + 1) * 32);
+            for (int kk = 0; kk < S::k / 16; ++kk) {  // the next chunk's loads in flight
+                if (kk + 1 < S::k / 16)
+                    load_fragments<S::ld>(f[(kk + 1) % 2], x_lane, w_lane, at + (kk + 1) * 32);
                 multiply(acc, f[kk % 2]);
             }
         }
-        int k_end = (step + 1) * kDenseK;
+        int k_end = (step + 1) * S::k;
         if (busy && (k_end == ld || k_end % kSplitCols == 0)) {  // the split's last step
             bool first = k_end <= kSplitCols;
 #pragma unroll
@@ -218,22 +231,25 @@ matmul_dense_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
         }
     }
     copies_wait<0>();
-    __syncthreads();  // every stage read: the sums take their place
-    DenseOut &out = *reinterpret_cast<DenseOut *>(smem);
+    float4 sums[kDenseI * kDenseJ];  // the thread's totals out of the way of the tile's sums
+    if (busy)
+        for (int f = 0; f < kDenseI * kDenseJ; ++f) sums[f] = totals[f][threadIdx.x];
+    __syncthreads();  // every stage and total read: the tile's sums take their place
+    auto &out = *reinterpret_cast<typename S::Out *>(smem);
     if (busy) {
 #pragma unroll
         for (int i = 0; i < kDenseI; ++i)
 #pragma unroll
             for (int j = 0; j < kDenseJ; ++j) {
                 int t = wt + 16 * i + lane / 4, r = wr + 8 * j + lane % 4 * 2;
-                float4 v = totals[i * kDenseJ + j][threadIdx.x];
+                float4 v = sums[i * kDenseJ + j];
                 out[t][r] = v.x, out[t][r + 1] = v.y, out[t + 8][r] = v.z, out[t + 8][r + 1] = v.w;
             }
     }
     __syncthreads();
-    int valid = min(kDenseTile, n - tok0) * kDenseTile;
-    for (int e = threadIdx.x; e < valid; e += kDenseThreads)
-        store_out<kDenseTile>(y, ep, out[e / kDenseTile][e % kDenseTile], e, rows, row0, tok0);
+    int valid = min(kDenseTokens, n - tok0) * S::rows;
+    for (int e = threadIdx.x; e < valid; e += S::threads)
+        store_out<S::rows>(y, ep, out[e / S::rows][e % S::rows], e, rows, row0, tok0);
 }
 
 // ---- the launch -------------------------------------------------------------------------
@@ -242,19 +258,37 @@ static unsigned blocks_for(size_t threads, int per_block) {
     return unsigned((threads + per_block - 1) / per_block);
 }
 
+// The slab's product (rows of y and bias from its first) in blocks of shape S.
+template <class S>
+static orcd_status dense_product(const MatmulScratch &scratch, float *y, int slab_rows, int cols,
+                                 int n, const MatmulEpilogue &ep, cudaStream_t stream) {
+    static const cudaError_t allowed = cudaFuncSetAttribute(
+        matmul_dense_kernel<S>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(S::smem));
+    ORCD_CUDA(allowed);
+    dim3 grid(unsigned((n + kDenseTokens - 1) / kDenseTokens),
+              unsigned((slab_rows + S::rows - 1) / S::rows));
+    return check(launch(matmul_dense_kernel<S>, grid, S::threads, S::smem, stream,
+                        scratch.overlap, scratch.dense_w, scratch.dense_x, y, slab_rows, cols, n,
+                        ep),
+                 "matmul dense kernel launch");
+}
+
+// 128 tokens x 64 rows, four warps, 64 columns a stage in two stages, two blocks an SM. H200,
+// phi3 attn_qkv Q4_K at 512 tokens (orcd bench kernels): 141 TFLOP/s, against 137 for 128 x
+// 128 in eight warps and three stages (one block an SM), 128 for 128 x 128 with 32 columns a
+// stage and two blocks an SM, 129 for 128 x 64 so (three an SM).
+using Dense = DenseShape<64, 64, 2, 2>;
+
 template <class F>
 orcd_status matmul_dense(const uint8_t *w, const float *x, float *y, int rows, int cols, int n,
                          const MatmulScratch &scratch, cudaStream_t stream, MatmulEpilogue ep) {
     int ld = dense_ld(cols);
     bool whole = scratch.dense_w_halves >= size_t(rows) * ld;  // else whole tiles of rows
-    int slab = whole ? rows : int(scratch.dense_w_halves / ld / kDenseTile * kDenseTile);
+    int slab = whole ? rows : int(scratch.dense_w_halves / ld / kDenseSlabRows * kDenseSlabRows);
     if (slab <= 0 || size_t(n) * ld > scratch.dense_x_halves)
         return fail(ORCD_ERR_INVALID, "matmul: dense scratch of %zu + %zu halves is too small "
                     "for %d x %d, %d tokens", scratch.dense_w_halves, scratch.dense_x_halves,
                     rows, cols, n);
-    static const cudaError_t allowed = cudaFuncSetAttribute(
-        matmul_dense_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(kDenseSmem));
-    ORCD_CUDA(allowed);
     constexpr int kConvertThreads = 256;
     bool overlap = scratch.overlap;
     ORCD_TRY(check(launch(dense_tokens_kernel, blocks_for(size_t(n) * ld / kRun, kConvertThreads),
@@ -270,12 +304,7 @@ orcd_status matmul_dense(const uint8_t *w, const float *x, float *y, int rows, i
                        "matmul dense weights launch"));
         MatmulEpilogue slab_ep = ep;
         if (slab_ep.bias) slab_ep.bias += r0;
-        dim3 grid(unsigned((n + kDenseTile - 1) / kDenseTile),
-                  unsigned((slab_rows + kDenseTile - 1) / kDenseTile));
-        ORCD_TRY(check(launch(matmul_dense_kernel, grid, kDenseThreads, kDenseSmem, stream,
-                              overlap, scratch.dense_w, scratch.dense_x, y + r0, slab_rows, cols,
-                              n, slab_ep),
-                       "matmul dense kernel launch"));
+        ORCD_TRY(dense_product<Dense>(scratch, y + r0, slab_rows, cols, n, slab_ep, stream));
     }
     return ORCD_OK;
 }
