@@ -98,7 +98,9 @@ __device__ __forceinline__ void copy16(uint32_t dst, const void *src, bool valid
                  "r"(valid ? 16 : 0)
                  : "memory");
 }
-__device__ __forceinline__ void copies_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+__device__ __forceinline__ void copies_commit() {
+    asm volatile("cp.async.commit_group;" ::: "memory");
+}
 template <int Pending>
 __device__ __forceinline__ void copies_wait() {
     asm volatile("cp.async.wait_group %0;" ::"n"(Pending) : "memory");
@@ -163,7 +165,8 @@ matmul_dense_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
     // This thread's copies: tile rows r0 + S::copy_rows c, 16 bytes from column k; a row past
     // the matrix copies nothing and zero-fills (from a valid address).
     int r0 = threadIdx.x / (S::k / 8), k = threadIdx.x % (S::k / 8) * 8;
-    const __half *x_src = x16 + size_t(tok0 + r0) * ld + k, *w_src = w16 + size_t(row0 + r0) * ld + k;
+    const __half *x_src = x16 + size_t(tok0 + r0) * ld + k;
+    const __half *w_src = w16 + size_t(row0 + r0) * ld + k;
     size_t copy_stride = size_t(S::copy_rows) * ld;
     uint32_t ring = uint32_t(__cvta_generic_to_shared(smem));
     uint32_t x_dst = ring + (r0 * S::ld + k) * 2;

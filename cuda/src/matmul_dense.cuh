@@ -6,7 +6,9 @@
 namespace orcd {
 
 // Halves a row of the F16 operands: cols rounded up to the quantized kernels' step of columns.
-__host__ __device__ constexpr int dense_ld(int cols) { return (cols + kTileK - 1) / kTileK * kTileK; }
+__host__ __device__ constexpr int dense_ld(int cols) {
+    return (cols + kTileK - 1) / kTileK * kTileK;
+}
 
 // Y[n, rows] = X W^T (ops.cuh's matmul) through the scratch's F16 operands: the same bits as
 // the other paths.
