@@ -84,7 +84,8 @@ orcd_status matvec_from_env(int ggml_type, const void *w, const float *x, float 
 // operands whole; split as MatmulScratch::split, 2 as 1 with the sums through global memory
 // (never a cluster), 3 as 1 with a clustered block walking its split in steps
 // (MatmulScratch::steps), 4 as 0 in wide tiles dequantized as they load (MatmulScratch::wide),
-// 5 as 0 in the dense F16 product (MatmulScratch::dense); clusters as options.cuh's
+// 5 as 0 in the dense F16 product (MatmulScratch::dense), 6 as 5 with W dequantized in slabs
+// of three tiles of rows (kDenseSlabRows) where it has more; clusters as options.cuh's
 // ORCD_CLUSTERS, steps, wide and dense tiles otherwise as ORCD_SPLIT_STEPS, ORCD_WIDE_TILES and
 // ORCD_DENSE_TILES.
 struct ScratchBuffers {
@@ -98,8 +99,9 @@ struct ScratchBuffers {
         scratch.counters = matmul_scratch_counters(shape, 1, n);
         scratch.split = split >= 4 ? 0 : split >= 2 ? 1 : split;
         scratch.wide = split == 4 ? 1 : o.wide_tiles ? -1 : 0;
-        scratch.dense = split == 5 ? 1 : split == 4 || !o.dense_tiles ? 0 : -1;
-        scratch.dense_w_halves = size_t(rows) * dense_ld(cols);
+        scratch.dense = split >= 5 ? 1 : split == 4 || !o.dense_tiles ? 0 : -1;
+        int slab = split == 6 ? std::min(rows, 3 * kDenseSlabRows) : rows;
+        scratch.dense_w_halves = size_t(slab) * dense_ld(cols);
         scratch.dense_x_halves = size_t(n) * dense_ld(cols);
         ORCD_TRY(dense_w.alloc(scratch.dense_w_halves * sizeof(__half)));
         ORCD_TRY(dense_x.alloc(scratch.dense_x_halves * sizeof(__half)));
@@ -174,11 +176,12 @@ extern "C" orcd_status orcd_test_matmul(int ggml_type, const void *w, size_t w_b
                                         int split) {
     ORCD_TRY(check_weights(ggml_type, w_bytes, rows, cols));
     if (n <= 0) return fail(ORCD_ERR_INVALID, "matmul of %d tokens", n);
-    if (split < -1 || split > 5)
+    if (split < -1 || split > 6)
         return fail(ORCD_ERR_INVALID, "matmul split %d: use -1 (where the GPU would idle), 0 "
                     "(never), 1 (always), 2 (always, the sums through global memory), 3 "
                     "(always, a clustered block walking its split in steps), 4 (never, in "
-                    "wide tiles) or 5 (never, the dense F16 product)", split);
+                    "wide tiles), 5 (never, the dense F16 product) or 6 (5, W in slabs of "
+                    "%d rows)", split, 3 * kDenseSlabRows);
     DeviceBuffer dw, dx, dy;
     ScratchBuffers scratch;
     ORCD_TRY(dw.upload(w, w_bytes));

@@ -568,8 +568,8 @@ void matmul_dense_halves(const int (*shapes)[2], int count, int tokens, size_t *
     if (tokens < kWideTile) return;
     for (int i = 0; i < count; ++i) {
         size_t ld = size_t(dense_ld(shapes[i][1])), whole = size_t(shapes[i][0]) * ld;
-        size_t tiles = kDenseSlabHalves / ld / kWideTile * kWideTile * ld;
-        *w = std::max(*w, std::min(whole, std::max(tiles, size_t(kWideTile) * ld)));
+        size_t tiles = kDenseSlabHalves / ld / kDenseSlabRows * kDenseSlabRows * ld;
+        *w = std::max(*w, std::min(whole, std::max(tiles, size_t(kDenseSlabRows) * ld)));
         *x = std::max(*x, size_t(tokens) * ld);
     }
 }
@@ -579,7 +579,8 @@ void matmul_dense_halves(const int (*shapes)[2], int count, int tokens, size_t *
 // and every token of X).
 static bool in_dense_tiles(const MatmulScratch &scratch, int rows, int cols, int n) {
     size_t ld = size_t(dense_ld(cols));
-    return scratch.dense != 0 && scratch.dense_w_halves >= std::min<size_t>(rows, kWideTile) * ld &&
+    return scratch.dense != 0 &&
+           scratch.dense_w_halves >= std::min<size_t>(rows, kDenseSlabRows) * ld &&
            scratch.dense_x_halves >= size_t(n) * ld;
 }
 

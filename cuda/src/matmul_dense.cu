@@ -27,7 +27,6 @@ namespace orcd {
 constexpr int kDenseTokens = 128;
 constexpr int kDenseWarpTokens = 64, kDenseWarpRows = 32;
 constexpr int kDenseI = kDenseWarpTokens / 16, kDenseJ = kDenseWarpRows / 8;  // m16 x n8 tiles
-constexpr int kDenseSlabRows = 128;  // a slab of W is whole tiles of rows of every shape
 
 // S::k columns a stage (rows padded by 8 halves: ldmatrix's eight rows fall in distinct banks).
 template <int Rows, int K, int Stages, int BlocksPerSm>

@@ -5,6 +5,10 @@
 
 namespace orcd {
 
+// W is dequantized in slabs of whole kDenseSlabRows-row tiles where the scratch does not hold it
+// whole (MatmulScratch::dense_w_halves).
+constexpr int kDenseSlabRows = 128;
+
 // Halves a row of the F16 operands: cols rounded up to the quantized kernels' step of columns.
 __host__ __device__ constexpr int dense_ld(int cols) {
     return (cols + kTileK - 1) / kTileK * kTileK;
