@@ -80,12 +80,14 @@ orcd_status matvec_from_env(int ggml_type, const void *w, const float *x, float 
     return matvec(o.matvec, ggml_type, w, x, y, rows, cols, 0);
 }
 
+constexpr int kTestSlabRows = 3 * kDenseSlabRows;  // orcd_test_matmul's split 6
+
 // A MatmulScratch that holds every split's sums of one (rows, cols, n) product, and its F16
 // operands whole; split as MatmulScratch::split, 2 as 1 with the sums through global memory
 // (never a cluster), 3 as 1 with a clustered block walking its split in steps
 // (MatmulScratch::steps), 4 as 0 in wide tiles dequantized as they load (MatmulScratch::wide),
 // 5 as 0 in the dense F16 product (MatmulScratch::dense), 6 as 5 with W dequantized in slabs
-// of three tiles of rows (kDenseSlabRows) where it has more; clusters as options.cuh's
+// of kTestSlabRows where it has more; clusters as options.cuh's
 // ORCD_CLUSTERS, steps, wide and dense tiles otherwise as ORCD_SPLIT_STEPS, ORCD_WIDE_TILES and
 // ORCD_DENSE_TILES.
 struct ScratchBuffers {
@@ -100,7 +102,7 @@ struct ScratchBuffers {
         scratch.split = split >= 4 ? 0 : split >= 2 ? 1 : split;
         scratch.wide = split == 4 ? 1 : o.wide_tiles ? -1 : 0;
         scratch.dense = split >= 5 ? 1 : split == 4 || !o.dense_tiles ? 0 : -1;
-        int slab = split == 6 ? std::min(rows, 3 * kDenseSlabRows) : rows;
+        int slab = split == 6 ? std::min(rows, kTestSlabRows) : rows;
         scratch.dense_w_halves = size_t(slab) * dense_ld(cols);
         scratch.dense_x_halves = size_t(n) * dense_ld(cols);
         ORCD_TRY(dense_w.alloc(scratch.dense_w_halves * sizeof(__half)));
@@ -181,7 +183,7 @@ extern "C" orcd_status orcd_test_matmul(int ggml_type, const void *w, size_t w_b
                     "(never), 1 (always), 2 (always, the sums through global memory), 3 "
                     "(always, a clustered block walking its split in steps), 4 (never, in "
                     "wide tiles), 5 (never, the dense F16 product) or 6 (5, W in slabs of "
-                    "%d rows)", split, 3 * kDenseSlabRows);
+                    "%d rows)", split, kTestSlabRows);
     DeviceBuffer dw, dx, dy;
     ScratchBuffers scratch;
     ORCD_TRY(dw.upload(w, w_bytes));

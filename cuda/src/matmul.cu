@@ -567,10 +567,11 @@ void matmul_dense_halves(const int (*shapes)[2], int count, int tokens, size_t *
     *w = *x = 0;
     if (tokens < kWideTile) return;
     for (int i = 0; i < count; ++i) {
-        size_t ld = size_t(dense_ld(shapes[i][1])), whole = size_t(shapes[i][0]) * ld;
-        size_t tiles = kDenseSlabHalves / ld / kDenseSlabRows * kDenseSlabRows * ld;
-        *w = std::max(*w, std::min(whole, std::max(tiles, size_t(kDenseSlabRows) * ld)));
-        *x = std::max(*x, size_t(tokens) * ld);
+        int rows = shapes[i][0], cols = shapes[i][1];
+        int slab = std::max(dense_slab_rows(kDenseSlabHalves, rows, cols),
+                            std::min(rows, kDenseSlabRows));  // a tile at least
+        *w = std::max(*w, size_t(slab) * dense_ld(cols));
+        *x = std::max(*x, size_t(tokens) * dense_ld(cols));
     }
 }
 
@@ -578,10 +579,8 @@ void matmul_dense_halves(const int (*shapes)[2], int count, int tokens, size_t *
 // unless the scratch says never, wherever it holds the operands (at least a slab of rows of W
 // and every token of X).
 static bool in_dense_tiles(const MatmulScratch &scratch, int rows, int cols, int n) {
-    size_t ld = size_t(dense_ld(cols));
-    return scratch.dense != 0 &&
-           scratch.dense_w_halves >= std::min<size_t>(rows, kDenseSlabRows) * ld &&
-           scratch.dense_x_halves >= size_t(n) * ld;
+    return scratch.dense != 0 && dense_slab_rows(scratch.dense_w_halves, rows, cols) > 0 &&
+           scratch.dense_x_halves >= size_t(n) * dense_ld(cols);
 }
 
 size_t matmul_scratch_floats(const int (*shapes)[2], int count, int tokens) {

@@ -284,10 +284,8 @@ using Dense = DenseShape<64, 64, 2, 2>;
 template <class F>
 orcd_status matmul_dense(const uint8_t *w, const float *x, float *y, int rows, int cols, int n,
                          const MatmulScratch &scratch, cudaStream_t stream, MatmulEpilogue ep) {
-    int ld = dense_ld(cols);
-    bool whole = scratch.dense_w_halves >= size_t(rows) * ld;  // else whole tiles of rows
-    int slab = whole ? rows : int(scratch.dense_w_halves / ld / kDenseSlabRows * kDenseSlabRows);
-    if (slab <= 0 || size_t(n) * ld > scratch.dense_x_halves)
+    int ld = dense_ld(cols), slab = dense_slab_rows(scratch.dense_w_halves, rows, cols);
+    if (slab <= 0 || size_t(n) * ld > scratch.dense_x_halves)  // matmul() checked: a caller's bug
         return fail(ORCD_ERR_INVALID, "matmul: dense scratch of %zu + %zu halves is too small "
                     "for %d x %d, %d tokens", scratch.dense_w_halves, scratch.dense_x_halves,
                     rows, cols, n);

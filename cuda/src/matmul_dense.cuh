@@ -14,6 +14,13 @@ __host__ __device__ constexpr int dense_ld(int cols) {
     return (cols + kTileK - 1) / kTileK * kTileK;
 }
 
+// Rows of W a slab takes in `halves` of scratch: all of them where they fit, else whole tiles of
+// kDenseSlabRows (0: not even one).
+inline int dense_slab_rows(size_t halves, int rows, int cols) {
+    size_t ld = size_t(dense_ld(cols));
+    return halves >= size_t(rows) * ld ? rows : int(halves / ld / kDenseSlabRows * kDenseSlabRows);
+}
+
 // Y[n, rows] = X W^T (ops.cuh's matmul) through the scratch's F16 operands: the same bits as
 // the other paths.
 template <class F>
