@@ -12,7 +12,10 @@ BUILD   := cuda/build
 LIB     := $(BUILD)/liborcd_cuda.a
 SRCS    := $(wildcard cuda/src/*.cu)
 OBJS    := $(SRCS:cuda/src/%.cu=$(BUILD)/%.o)
-GENCODE := $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+# sm_90 is built as sm_90a, Hopper's own instructions (wgmma) included: such a binary runs on
+# compute capability 9.0 alone, and the PTX beside it serves later GPUs.
+GENCODE := $(foreach a,$(CUDA_ARCHS),-gencode \
+             arch=compute_$(a)$(if $(filter 90,$(a)),a),code=sm_$(a)$(if $(filter 90,$(a)),a)) \
            -gencode arch=compute_$(PTX_ARCH),code=compute_$(PTX_ARCH)
 NVFLAGS := -O3 -std=c++17 -Icuda/include -Xcompiler -fPIC,-Wall,-Wextra \
            --Werror all-warnings -lineinfo $(GENCODE)

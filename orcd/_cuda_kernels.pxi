@@ -74,7 +74,8 @@ def matmul(int ggml_type, w, x, int rows, int cols, int split=-1):
     in a thread-block cluster), 2 always with the sums added through global memory, 3 always in
     a cluster whose blocks walk their split in steps of 64 columns, 4 never, in tiles of 128
     tokens x 128 rows dequantized as they load, 5 never, from W dequantized to F16 in scratch
-    (the dense product), 6 as 5 with W dequantized in slabs of 384 rows."""
+    (the dense product: on wgmma where the GPU and build have it, as ORCD_WGMMA says), 6 as 5
+    with W dequantized in slabs of 384 rows, 7 as 5 on mma.sync."""
     xa = _floats(x)
     if xa.ndim != 2 or xa.shape[1] != cols:
         raise ValueError(f"x has shape {xa.shape}, expected (n, {cols})")

@@ -30,12 +30,16 @@ orcd_status validate(const orcd_model_config &c) {
 }
 
 // The options (options.cuh) a prefill's matmuls take: clustered split sums, splits in steps,
-// wide tiles, the dense F16 product.
-void matmul_switches(const Options &o, MatmulScratch *m) {
+// wide tiles, the dense F16 product and its wgmma.
+orcd_status matmul_switches(const Options &o, MatmulScratch *m) {
     m->clusters = o.clusters;
     m->steps = o.split_steps ? -1 : 0;
     m->wide = o.wide_tiles ? -1 : 0;
     m->dense = o.dense_tiles ? -1 : 0;
+    bool built = false;
+    if (o.wgmma) ORCD_TRY(dense_wgmma_built(&built));
+    m->wgmma = built;
+    return ORCD_OK;
 }
 
 // Rows of a prefill pass: a chunk, or the whole context where it is shorter.
@@ -60,7 +64,7 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     m.cfg.rope_factors = nullptr;  // the caller's memory, read only during load
     ORCD_TRY(activations_alloc(e->alloc, c, 1, 1, e->stream, &e->step));
     ORCD_TRY(activations_alloc(e->alloc, c, prefill_rows(c), 1, e->stream, &e->prefill));
-    matmul_switches(e->options, &e->prefill.matmul);
+    ORCD_TRY(matmul_switches(e->options, &e->prefill.matmul));
     // A prefill's kernels launched one by one overlap the one before (overlap.cuh); a graph's
     // do not (decode.cu's prefill_chunk).
     e->prefill.matmul.overlap = m.overlap;
@@ -101,7 +105,7 @@ orcd_status forward_logits(orcd_engine *e, const int32_t *ids, int n, float *log
     const orcd_model_config &c = e->model.cfg;
     Activations a;
     ORCD_TRY(activations_alloc(e->alloc, c, n, n, e->stream, &a));
-    matmul_switches(e->options, &a.matmul);
+    ORCD_TRY(matmul_switches(e->options, &a.matmul));
     const int zero = 0;
     ORCD_CUDA(cudaMemcpyAsync(a.pos0, &zero, sizeof zero, cudaMemcpyHostToDevice, e->stream));
     ORCD_CUDA(cudaMemcpyAsync(a.ids, ids, n * sizeof(int32_t), cudaMemcpyHostToDevice, e->stream));

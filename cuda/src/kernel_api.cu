@@ -87,9 +87,9 @@ constexpr int kTestSlabRows = 3 * kDenseSlabRows;  // orcd_test_matmul's split 6
 // (never a cluster), 3 as 1 with a clustered block walking its split in steps
 // (MatmulScratch::steps), 4 as 0 in wide tiles dequantized as they load (MatmulScratch::wide),
 // 5 as 0 in the dense F16 product (MatmulScratch::dense), 6 as 5 with W dequantized in slabs
-// of kTestSlabRows where it has more; clusters as options.cuh's
+// of kTestSlabRows where it has more, 7 as 5 on mma.sync (never wgmma); clusters as options.cuh's
 // ORCD_CLUSTERS, steps, wide and dense tiles otherwise as ORCD_SPLIT_STEPS, ORCD_WIDE_TILES and
-// ORCD_DENSE_TILES.
+// ORCD_DENSE_TILES, wgmma (where built) as ORCD_WGMMA.
 struct ScratchBuffers {
     DeviceBuffer partial, done, dense_w, dense_x;
     MatmulScratch scratch;
@@ -110,6 +110,9 @@ struct ScratchBuffers {
         scratch.dense_w = dense_w.as<__half>();
         scratch.dense_x = dense_x.as<__half>();
         scratch.clusters = o.clusters && split != 2;
+        bool built = false;
+        if (o.wgmma && split != 7) ORCD_TRY(dense_wgmma_built(&built));
+        scratch.wgmma = built;
         scratch.steps = split == 3 ? 1 : o.split_steps ? -1 : 0;
         ORCD_TRY(partial.alloc(scratch.floats * sizeof(float)));
         ORCD_TRY(done.alloc(scratch.counters * sizeof(int)));
@@ -178,12 +181,12 @@ extern "C" orcd_status orcd_test_matmul(int ggml_type, const void *w, size_t w_b
                                         int split) {
     ORCD_TRY(check_weights(ggml_type, w_bytes, rows, cols));
     if (n <= 0) return fail(ORCD_ERR_INVALID, "matmul of %d tokens", n);
-    if (split < -1 || split > 6)
+    if (split < -1 || split > 7)
         return fail(ORCD_ERR_INVALID, "matmul split %d: use -1 (where the GPU would idle), 0 "
                     "(never), 1 (always), 2 (always, the sums through global memory), 3 "
                     "(always, a clustered block walking its split in steps), 4 (never, in "
-                    "wide tiles), 5 (never, the dense F16 product) or 6 (5, W in slabs of "
-                    "%d rows)", split, kTestSlabRows);
+                    "wide tiles), 5 (never, the dense F16 product), 6 (5, W in slabs of %d "
+                    "rows) or 7 (5 on mma.sync)", split, kTestSlabRows);
     DeviceBuffer dw, dx, dy;
     ScratchBuffers scratch;
     ORCD_TRY(dw.upload(w, w_bytes));

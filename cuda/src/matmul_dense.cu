@@ -13,12 +13,14 @@
 // order, over the same 64-column extent as the quantized kernels (the halves past `cols` are
 // zero).
 #include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include "context.cuh"
 #include "matmul.cuh"
 #include "matmul_dense.cuh"
 #include "overlap.cuh"
 #include "quant.cuh"
+#include "wgmma.cuh"
 
 namespace orcd {
 
@@ -254,24 +256,146 @@ matmul_dense_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
         store_out<S::rows>(y, ep, out[e / S::rows][e % S::rows], e, rows, row0, tok0);
 }
 
+// ---- the product on Hopper's warpgroup MMA (sm_90a) -------------------------------------
+
+// Two warpgroups a block, each 64 tokens x all of the block's 128 rows, multiplying the stage's
+// tiles where they lie in shared memory (wgmma): no fragments pass through registers, so a
+// thread holds both its split's sums and the totals of the splits before (64 + 64). A stage
+// holds 64 columns (128 bytes) of each tile row, in the 128-byte swizzle wgmma reads
+// (wgmma.cuh). The same bits as mma.sync: each 16-column step is one product of the same halves
+// into the same F32 sums, chunk by chunk from zero within a split (checked bit for bit on the
+// H200 over 16.7 million sums, with and without a sum to add to, before this kernel was built).
+constexpr int kWgRows = 128, kWgStages = 4, kWgThreads = 256, kWgK = 64;
+struct WgStage {
+    uint8_t x[kDenseTokens * 128], w[kWgRows * 128];  // tile rows of kWgK halves, swizzled
+};
+using WgOut = float[kDenseTokens][kWgRows + 4];  // the sums at the end, over the ring
+constexpr size_t kWgSmem = 1024 + (kWgStages * sizeof(WgStage) > sizeof(WgOut)
+                                       ? kWgStages * sizeof(WgStage) : sizeof(WgOut));
+static_assert(kDenseSlabRows % kWgRows == 0, "whole tiles of a slab");
+static_assert(kSplitCols % kWgK == 0 && kTileK % kWgK == 0, "stages end on splits");
+
+// Whether this build's kernels for the current device have wgmma (an sm_90a binary).
+__global__ void wgmma_built_kernel(int *out) { *out = ORCD_HAS_WGMMA ? 1 : 2; }
+
+// The registers a wgmma wrote, pinned in place until read (the compiler sees no write).
+__device__ __forceinline__ void hold(float (&d)[64]) {
+#pragma unroll
+    for (float &v : d) asm volatile("" : "+f"(v)::"memory");
+}
+
+// A block per 128 tokens (blockIdx.x) x kWgRows rows (blockIdx.y); y, ep as matmul_dense_kernel.
+__global__ void __launch_bounds__(kWgThreads, 1)
+matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x16,
+                    float *__restrict__ y, int rows, int cols, int n, MatmulEpilogue ep) {
+#if ORCD_HAS_WGMMA
+    extern __shared__ __align__(128) uint8_t smem_raw[];
+    uint32_t raw = uint32_t(__cvta_generic_to_shared(smem_raw)), pad = (1024 - raw % 1024) % 1024;
+    uint32_t ring = raw + pad;  // the swizzle's atoms of 8 rows lie on 1,024-byte boundaries
+    allow_next_kernel();
+    wait_for_previous_kernel();
+    int ld = dense_ld(cols), steps = ld / kWgK, group = threadIdx.x / 128;
+    int tok0 = blockIdx.x * kDenseTokens, row0 = blockIdx.y * kWgRows;
+    bool busy = tok0 + 64 * group < n;  // a group whose tokens all lie past the prompt rests
+
+    // This thread's copies: chunk c of tile rows r0 + 32 i (the same place in their swizzle
+    // atom, 4,096 bytes apart); a row past the matrix zero-fills from a valid address.
+    int r0 = threadIdx.x / 8, c = threadIdx.x % 8;
+    const __half *x_src = x16 + size_t(tok0 + r0) * ld + c * 8;
+    const __half *w_src = w16 + size_t(row0 + r0) * ld + c * 8;
+    uint32_t dst = swizzled_chunk(r0, c);
+    auto load_stage = [&](int step) {
+        uint32_t at = ring + uint32_t(step % kWgStages * sizeof(WgStage)) + dst;
+        size_t col = size_t(step) * kWgK;
+#pragma unroll
+        for (int i = 0; i < kDenseTokens / 32; ++i) {
+            bool in = tok0 + r0 + 32 * i < n;
+            copy16(at + offsetof(WgStage, x) + 4096 * i,
+                   in ? x_src + size_t(32 * i) * ld + col : x16, in);
+        }
+#pragma unroll
+        for (int i = 0; i < kWgRows / 32; ++i) {
+            bool in = row0 + r0 + 32 * i < rows;
+            copy16(at + offsetof(WgStage, w) + 4096 * i,
+                   in ? w_src + size_t(32 * i) * ld + col : w16, in);
+        }
+    };
+
+    // The totals start at -0, which adds to any sum without changing its bits (+0 would turn a
+    // first split's -0 into +0): the first split's sums are copied, as by the other paths.
+    float acc[64], total[64];
+#pragma unroll
+    for (int i = 0; i < 64; ++i) acc[i] = 0.0f, total[i] = -0.0f;
+#pragma unroll
+    for (int s = 0; s < kWgStages - 1; ++s) {
+        if (s < steps) load_stage(s);
+        copies_commit();
+    }
+    for (int step = 0; step < steps; ++step) {
+        copies_wait<kWgStages - 2>();
+        shared_to_async_proxy();  // this thread's copies, seen by wgmma's reads
+        __syncthreads();  // every copy of this stage in; every product of the last one done
+        if (step + kWgStages - 1 < steps) load_stage(step + kWgStages - 1);
+        copies_commit();
+        if (busy) {
+            uint32_t at = ring + uint32_t(step % kWgStages * sizeof(WgStage));
+            uint64_t a = swizzled_tile(at + offsetof(WgStage, x) + 64 * 128 * group);
+            uint64_t b = swizzled_tile(at + offsetof(WgStage, w));
+            wgmma_fence();
+#pragma unroll
+            for (int k = 0; k < kWgK / 16; ++k)  // 16 columns: 32 bytes on in the swizzle
+                wgmma_m64n128k16(acc, a + 2 * k, b + 2 * k, 1);
+            wgmma_commit();
+            wgmma_wait<0>();
+            hold(acc);
+        }
+        int k_end = (step + 1) * kWgK;
+        if (busy && (k_end == ld || k_end % kSplitCols == 0)) {  // the split's last step
+#pragma unroll
+            for (int i = 0; i < 64; ++i) total[i] += acc[i], acc[i] = 0.0f;
+        }
+    }
+    copies_wait<0>();
+    __syncthreads();  // every stage read: the tile's sums take their place
+    auto &out = *reinterpret_cast<WgOut *>(smem_raw + pad);
+    if (busy) {
+        int lane = threadIdx.x % 32, t0 = 64 * group + 16 * (threadIdx.x / 32 % 4) + lane / 4;
+#pragma unroll
+        for (int j = 0; j < 16; ++j)
+#pragma unroll
+            for (int h = 0; h < 4; ++h)
+                out[t0 + 8 * (h / 2)][8 * j + 2 * (lane % 4) + h % 2] = total[4 * j + h];
+    }
+    __syncthreads();
+    int valid = min(kDenseTokens, n - tok0) * kWgRows;
+    for (int e = threadIdx.x; e < valid; e += kWgThreads)
+        store_out<kWgRows>(y, ep, out[e / kWgRows][e % kWgRows], e, rows, row0, tok0);
+#else
+    (void)w16, (void)x16, (void)y, (void)rows, (void)cols, (void)n, (void)ep;
+#endif
+}
+
 // ---- the launch -------------------------------------------------------------------------
 
 static unsigned blocks_for(size_t threads, int per_block) {
     return unsigned((threads + per_block - 1) / per_block);
 }
 
-// The slab's product (rows of y and bias from its first) in blocks of shape S.
-template <class S>
+using DenseKernel = void (*)(const __half *, const __half *, float *, int, int, int,
+                             MatmulEpilogue);
+
+// The slab's product (rows of y and bias from its first) by Kernel, in blocks of Threads
+// threads over 128 tokens x TileRows rows with Smem bytes of shared memory.
+template <DenseKernel Kernel, int Threads, size_t Smem, int TileRows>
 static orcd_status dense_product(const MatmulScratch &scratch, float *y, int slab_rows, int cols,
                                  int n, const MatmulEpilogue &ep, cudaStream_t stream) {
     static const cudaError_t allowed = cudaFuncSetAttribute(
-        matmul_dense_kernel<S>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(S::smem));
+        Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(Smem));
     ORCD_CUDA(allowed);
     dim3 grid(unsigned((n + kDenseTokens - 1) / kDenseTokens),
-              unsigned((slab_rows + S::rows - 1) / S::rows));
-    return check(launch(matmul_dense_kernel<S>, grid, S::threads, S::smem, stream,
-                        scratch.overlap, scratch.dense_w, scratch.dense_x, y, slab_rows, cols, n,
-                        ep),
+              unsigned((slab_rows + TileRows - 1) / TileRows));
+    return check(launch(Kernel, grid, Threads, Smem, stream, scratch.overlap, scratch.dense_w,
+                        scratch.dense_x, y, slab_rows, cols, n, ep),
                  "matmul dense kernel launch");
 }
 
@@ -304,8 +428,34 @@ orcd_status matmul_dense(const uint8_t *w, const float *x, float *y, int rows, i
                        "matmul dense weights launch"));
         MatmulEpilogue slab_ep = ep;
         if (slab_ep.bias) slab_ep.bias += r0;
-        ORCD_TRY(dense_product<Dense>(scratch, y + r0, slab_rows, cols, n, slab_ep, stream));
+        if (scratch.wgmma)
+            ORCD_TRY((dense_product<matmul_wgmma_kernel, kWgThreads, kWgSmem, kWgRows>(
+                scratch, y + r0, slab_rows, cols, n, slab_ep, stream)));
+        else
+            ORCD_TRY((dense_product<matmul_dense_kernel<Dense>, Dense::threads, Dense::smem,
+                                    Dense::rows>(scratch, y + r0, slab_rows, cols, n, slab_ep,
+                                                 stream)));
     }
+    return ORCD_OK;
+}
+
+orcd_status dense_wgmma_built(bool *out) {
+    constexpr int kDevices = 64;  // devices whose answer is kept
+    static std::atomic<int> known[kDevices];  // 0 not asked yet, 1 built, 2 not
+    int device = 0, answer = 0;
+    ORCD_CUDA(cudaGetDevice(&device));
+    if (device < kDevices) answer = known[device].load(std::memory_order_relaxed);
+    if (!answer) {
+        int *flag = nullptr;
+        ORCD_CUDA(cudaMalloc(&flag, sizeof(int)));
+        wgmma_built_kernel<<<1, 1>>>(flag);
+        cudaError_t e = cudaGetLastError();
+        if (e == cudaSuccess) e = cudaMemcpy(&answer, flag, sizeof(int), cudaMemcpyDeviceToHost);
+        cudaFree(flag);
+        ORCD_TRY(check(e, "wgmma probe"));
+        if (device < kDevices) known[device].store(answer, std::memory_order_relaxed);
+    }
+    *out = answer == 1;
     return ORCD_OK;
 }
 

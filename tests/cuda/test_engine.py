@@ -517,6 +517,7 @@ def test_without_a_gpu_the_engine_names_the_cpu_device():
     ("ORCD_SPLIT_STEPS", "on", "ORCD_SPLIT_STEPS=on: use 0"),
     ("ORCD_WIDE_TILES", "2", "ORCD_WIDE_TILES=2: use 0"),
     ("ORCD_DENSE_TILES", "2", "ORCD_DENSE_TILES=2: use 0"),
+    ("ORCD_WGMMA", "on", "ORCD_WGMMA=on: use 0"),
 ])
 def test_a_bad_switch_fails_engine_creation_naming_it(monkeypatch, name, value, names):
     from orcd.engine.cuda import CudaEngine

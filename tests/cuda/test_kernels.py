@@ -139,23 +139,24 @@ def test_matmul_rows_are_the_same_bits_split_or_not(weights):
     every split), bit for bit, as do whole products forced either way (the splits' sums met in
     a cluster on sm_90, its blocks loading their split at once or walking it in steps, or
     through global memory, or unsplit in wide tiles of 128 x 128, dequantized as they load or
-    from W in F16, whole or in slabs of rows)."""
+    from W in F16, whole or in slabs of rows, multiplied by wgmma where built or by mma.sync)."""
     w = weights
     if w.rows * w.cols > MATMUL_BIG_N_VALUES:
         pytest.skip("checked on the smaller matrices (every format and split count is there)")
     x = np.random.default_rng(5).standard_normal((70, w.cols)).astype(np.float32)
-    never, always, through_memory, in_steps, wide, dense, slabs = (
+    never, always, through_memory, in_steps, wide, dense, slabs, mma_sync = (
         _cuda.matmul(w.type, w.raw, x, w.rows, w.cols, split).view(np.uint32)
-        for split in (0, 1, 2, 3, 4, 5, 6))
+        for split in (0, 1, 2, 3, 4, 5, 6, 7))
     assert np.array_equal(never, always)
     assert np.array_equal(never, through_memory)
     assert np.array_equal(never, in_steps)
     assert np.array_equal(never, wide)
     assert np.array_equal(never, dense)
     assert np.array_equal(never, slabs)  # 896 and 4,864 rows: a short last slab of 384
+    assert np.array_equal(never, mma_sync)  # on sm_90a, dense and slabs took wgmma
     longer = np.random.default_rng(6).standard_normal((150, w.cols)).astype(np.float32)
     unsplit = _cuda.matmul(w.type, w.raw, longer, w.rows, w.cols, 0).view(np.uint32)
-    for split in (4, 5, 6):
+    for split in (4, 5, 6, 7):
         assert np.array_equal(
             _cuda.matmul(w.type, w.raw, longer, w.rows, w.cols, split).view(np.uint32), unsplit)
     for tail in (2, 31):
@@ -166,9 +167,9 @@ def test_matmul_rows_are_the_same_bits_split_or_not(weights):
 @pytest.mark.gpu
 def test_matmul_rejects_an_unknown_split():
     raw = quant.random_blocks("Q8_0", (4, 64), np.random.default_rng(0))
-    with pytest.raises(InternalError, match="matmul split 7"):
+    with pytest.raises(InternalError, match="matmul split 8"):
         _cuda.matmul(int(quant.format_of("Q8_0").ggml_type), raw, np.zeros((2, 64), np.float32),
-                     4, 64, 7)
+                     4, 64, 8)
 
 
 @pytest.mark.gpu

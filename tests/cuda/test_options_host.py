@@ -9,16 +9,17 @@ import pytest
 
 FIELDS = ("decode", "decode_chosen", "persistent_blocks_per_sm", "graphs", "matvec", "overlap",
           "clusters", "joint", "fused_warps", "fused_stream", "hidden_q8", "prefill_graphs",
-          "decode_ahead", "fused_format", "split_steps", "wide_tiles", "dense_tiles")
+          "decode_ahead", "fused_format", "split_steps", "wide_tiles", "dense_tiles", "wgmma")
 SWITCHES = ("ORCD_FUSED", "ORCD_PERSISTENT_BLOCKS", "ORCD_CUDA_GRAPH", "ORCD_MATVEC",
             "ORCD_OVERLAP", "ORCD_CLUSTERS", "ORCD_JOINT", "ORCD_FUSED_WARPS",
             "ORCD_FUSED_STREAM", "ORCD_HIDDEN_Q8", "ORCD_PREFILL_GRAPH", "ORCD_DECODE_AHEAD",
-            "ORCD_FUSED_FORMAT", "ORCD_SPLIT_STEPS", "ORCD_WIDE_TILES", "ORCD_DENSE_TILES")
+            "ORCD_FUSED_FORMAT", "ORCD_SPLIT_STEPS", "ORCD_WIDE_TILES", "ORCD_DENSE_TILES",
+            "ORCD_WGMMA")
 DEFAULTS = {"decode": 1, "decode_chosen": 0, "persistent_blocks_per_sm": 0, "graphs": 1,
             "matvec": 0, "overlap": 1, "clusters": 1, "joint": 1, "fused_warps": 8,
             "fused_stream": 1, "hidden_q8": 0, "prefill_graphs": 1, "decode_ahead": 1,
             "fused_format": 1, "split_steps": 1,
-            "wide_tiles": 1, "dense_tiles": 1}  # DecodePath::fused, MatvecPath::q8_1
+            "wide_tiles": 1, "dense_tiles": 1, "wgmma": 1}  # DecodePath::fused, MatvecPath::q8_1
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +57,8 @@ def test_unset_switches_give_the_defaults(read):
     ("ORCD_FUSED_STREAM", "fused_stream"), ("ORCD_HIDDEN_Q8", "hidden_q8"),
     ("ORCD_PREFILL_GRAPH", "prefill_graphs"), ("ORCD_DECODE_AHEAD", "decode_ahead"),
     ("ORCD_FUSED_FORMAT", "fused_format"), ("ORCD_SPLIT_STEPS", "split_steps"),
-    ("ORCD_WIDE_TILES", "wide_tiles"), ("ORCD_DENSE_TILES", "dense_tiles")])
+    ("ORCD_WIDE_TILES", "wide_tiles"), ("ORCD_DENSE_TILES", "dense_tiles"),
+    ("ORCD_WGMMA", "wgmma")])
 def test_an_on_off_switch_takes_0_and_1_and_names_its_default(read, name, field):
     assert read(**{name: "0"})[1] == DEFAULTS | {field: 0}
     assert read(**{name: "1"})[1] == DEFAULTS | {field: 1}
