@@ -265,7 +265,7 @@ matmul_dense_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
 // (wgmma.cuh). The same bits as mma.sync: each 16-column step is one product of the same halves
 // into the same F32 sums, chunk by chunk from zero within a split (checked bit for bit on the
 // H200 over 16.7 million sums, with and without a sum to add to, before this kernel was built).
-constexpr int kWgRows = 128, kWgStages = 4, kWgThreads = 256, kWgK = 64;
+constexpr int kWgRows = 128, kWgStages = 5, kWgThreads = 256, kWgK = 64;
 struct WgStage {
     uint8_t x[kDenseTokens * 128], w[kWgRows * 128];  // tile rows of kWgK halves, swizzled
 };
@@ -289,6 +289,7 @@ __global__ void __launch_bounds__(kWgThreads, 1)
 matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x16,
                     float *__restrict__ y, int rows, int cols, int n, MatmulEpilogue ep) {
 #if ORCD_HAS_WGMMA
+    constexpr int kWgAhead = kWgStages - 2;  // stages loading while one is multiplied, one waits
     extern __shared__ __align__(128) uint8_t smem_raw[];
     uint32_t raw = uint32_t(__cvta_generic_to_shared(smem_raw)), pad = (1024 - raw % 1024) % 1024;
     uint32_t ring = raw + pad;  // the swizzle's atoms of 8 rows lie on 1,024-byte boundaries
@@ -296,7 +297,7 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
     wait_for_previous_kernel();
     int ld = dense_ld(cols), steps = ld / kWgK, group = threadIdx.x / 128;
     int tok0 = blockIdx.x * kDenseTokens, row0 = blockIdx.y * kWgRows;
-    bool busy = tok0 + 64 * group < n;  // a group whose tokens all lie past the prompt rests
+    bool busy = tok0 + 64 * group < n;  // else every token of the group lies past the prompt
 
     // This thread's copies: chunk c of tile rows r0 + 32 i (the same place in their swizzle
     // atom, 4,096 bytes apart); a row past the matrix zero-fills from a valid address.
@@ -327,17 +328,23 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
 #pragma unroll
     for (int i = 0; i < 64; ++i) acc[i] = 0.0f, total[i] = -0.0f;
 #pragma unroll
-    for (int s = 0; s < kWgStages - 1; ++s) {
+    for (int s = 0; s < kWgAhead; ++s) {
         if (s < steps) load_stage(s);
         copies_commit();
     }
-    for (int step = 0; step < steps; ++step) {
-        copies_wait<kWgStages - 2>();
-        shared_to_async_proxy();  // this thread's copies, seen by wgmma's reads
-        __syncthreads();  // every copy of this stage in; every product of the last one done
-        if (step + kWgStages - 1 < steps) load_stage(step + kWgStages - 1);
-        copies_commit();
-        if (busy) {
+    // A split's steps, each waiting only for the step before it: the tensor cores run on past
+    // the barrier. Every group multiplies, a group past the prompt's tokens on zeros (one
+    // control path: ptxas serializes wgmma behind a divergent one).
+    for (int first = 0; first < steps; first += kSplitCols / kWgK) {
+        int last = min(steps, first + kSplitCols / kWgK);
+        for (int step = first; step < last; ++step) {
+            copies_wait<kWgAhead - 1>();
+            shared_to_async_proxy();  // this thread's copies, seen by wgmma's reads
+            // Every copy of this stage is in, and both groups' products of two steps ago are
+            // done (each waited for them a step ago): their slot takes the copies kWgAhead on.
+            __syncthreads();
+            if (step + kWgAhead < steps) load_stage(step + kWgAhead);
+            copies_commit();
             uint32_t at = ring + uint32_t(step % kWgStages * sizeof(WgStage));
             uint64_t a = swizzled_tile(at + offsetof(WgStage, x) + 64 * 128 * group);
             uint64_t b = swizzled_tile(at + offsetof(WgStage, w));
@@ -346,14 +353,12 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
             for (int k = 0; k < kWgK / 16; ++k)  // 16 columns: 32 bytes on in the swizzle
                 wgmma_m64n128k16(acc, a + 2 * k, b + 2 * k, 1);
             wgmma_commit();
-            wgmma_wait<0>();
-            hold(acc);
+            wgmma_wait<1>();
         }
-        int k_end = (step + 1) * kWgK;
-        if (busy && (k_end == ld || k_end % kSplitCols == 0)) {  // the split's last step
+        wgmma_wait<0>();  // the split's sums, whole, into the totals
+        hold(acc);
 #pragma unroll
-            for (int i = 0; i < 64; ++i) total[i] += acc[i], acc[i] = 0.0f;
-        }
+        for (int i = 0; i < 64; ++i) total[i] += acc[i], acc[i] = 0.0f;
     }
     copies_wait<0>();
     __syncthreads();  // every stage read: the tile's sums take their place
