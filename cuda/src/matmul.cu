@@ -503,7 +503,6 @@ static orcd_status clustered(const MatmulScratch &scratch, int splits, bool *out
     return ORCD_OK;
 }
 
-static int tiles_of(int count, int tile) { return (count + tile - 1) / tile; }
 
 // How a clustered launch covers a tile's splits: `blocks` blocks a tile (its cluster), block b
 // taking splits b, b + blocks, ..., whole (matmul_cluster_kernel) or, where *stepped, each
@@ -611,6 +610,11 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
         bool overlap = scratch.overlap;
         SplitLayout l{(std::min(n, kTileN) + 15) / 16, false};
         ORCD_TRY(clustered(scratch, splits, &l.cluster));
+        // a tile of tokens or more on wgmma: its own split-K (matmul_dense.cu), unless forced
+        // onto the split kernels
+        if (scratch.wgmma && n >= kDenseTokens && scratch.split != 1 &&
+            in_dense_tiles(scratch, rows, cols, n))
+            return matmul_dense<F>(wb, x, y, rows, cols, n, scratch, stream, e);
         if (!split_blocks(scratch, tiles, splits, l.cluster)) {
             if (in_dense_tiles(scratch, rows, cols, n))
                 return matmul_dense<F>(wb, x, y, rows, cols, n, scratch, stream, e);

@@ -96,6 +96,11 @@ __device__ __forceinline__ void store_accumulators(float (*y)[Ld], int wt, int w
                                     wmma::mem_row_major);
 }
 
+// Tiles of `tile` that cover `count`.
+__host__ __device__ constexpr int tiles_of(int count, int tile) {
+    return (count + tile - 1) / tile;
+}
+
 // Element e of the block's tile (token e / TileRows, row e % TileRows) through the epilogue
 // into y; rows past the matrix are dropped.
 template <int TileRows = kTileRows>

@@ -26,7 +26,6 @@ namespace orcd {
 
 // A block owns 128 tokens x S::rows rows in warps of 64 tokens x 32 rows (warp w: tokens
 // 64 (w / row_warps).., rows 32 (w % row_warps)..); a stage holds 64 columns of both tiles.
-constexpr int kDenseTokens = 128;
 constexpr int kDenseWarpTokens = 64, kDenseWarpRows = 32;
 constexpr int kDenseI = kDenseWarpTokens / 16, kDenseJ = kDenseWarpRows / 8;  // m16 x n8 tiles
 
@@ -284,20 +283,38 @@ __device__ __forceinline__ void hold(float (&d)[64]) {
     for (float &v : d) asm volatile("" : "+f"(v)::"memory");
 }
 
-// A block per 128 tokens (blockIdx.x) x kWgRows rows (blockIdx.y); y, ep as matmul_dense_kernel.
+// Where a tile's splits are shared out over blocks (blockIdx.z: splits per * z ..): each block
+// of the tile but the first stores its splits' sums one by one, the first the total of its
+// own, in `partial` (per tile: slot 0 the first block's total, then one slot a later split, each
+// a float4 of 64 per (q, thread) of the tile's threads), and the tile's last block to arrive
+// (`done`, a zeroed counter per tile, zeroed again) folds them in order: the same bits as one
+// block walking every split.
+struct DenseSplits {
+    float *partial = nullptr;
+    int *done = nullptr;
+    int per = 0;  // splits a block
+};
+
+// A block per 128 tokens (blockIdx.x) x kWgRows rows (blockIdx.y) x per splits (blockIdx.z);
+// y, ep as matmul_dense_kernel.
 __global__ void __launch_bounds__(kWgThreads, 1)
 matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x16,
-                    float *__restrict__ y, int rows, int cols, int n, MatmulEpilogue ep) {
+                    float *__restrict__ y, int rows, int cols, int n, MatmulEpilogue ep,
+                    DenseSplits sp) {
 #if ORCD_HAS_WGMMA
     constexpr int kWgAhead = kWgStages - 2;  // stages loading while one is multiplied, one waits
+    constexpr int kSplitSteps = kSplitCols / kWgK;
     extern __shared__ __align__(128) uint8_t smem_raw[];
+    __shared__ bool last_block;
     uint32_t raw = uint32_t(__cvta_generic_to_shared(smem_raw)), pad = (1024 - raw % 1024) % 1024;
     uint32_t ring = raw + pad;  // the swizzle's atoms of 8 rows lie on 1,024-byte boundaries
     allow_next_kernel();
     wait_for_previous_kernel();
-    int ld = dense_ld(cols), steps = ld / kWgK, group = threadIdx.x / 128;
+    int ld = dense_ld(cols), group = threadIdx.x / 128;
     int tok0 = blockIdx.x * kDenseTokens, row0 = blockIdx.y * kWgRows;
     bool busy = tok0 + 64 * group < n;  // else every token of the group lies past the prompt
+    int split0 = blockIdx.z * sp.per;   // the block's first split, and its first step
+    int step0 = split0 * kSplitSteps, steps = min(ld / kWgK, step0 + sp.per * kSplitSteps) - step0;
 
     // This thread's copies: chunk c of tile rows r0 + 32 i (the same place in their swizzle
     // atom, 4,096 bytes apart); a row past the matrix zero-fills from a valid address.
@@ -305,9 +322,9 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
     const __half *x_src = x16 + size_t(tok0 + r0) * ld + c * 8;
     const __half *w_src = w16 + size_t(row0 + r0) * ld + c * 8;
     uint32_t dst = swizzled_chunk(r0, c);
-    auto load_stage = [&](int step) {
+    auto load_stage = [&](int step) {  // the block's step `step`
         uint32_t at = ring + uint32_t(step % kWgStages * sizeof(WgStage)) + dst;
-        size_t col = size_t(step) * kWgK;
+        size_t col = size_t(step0 + step) * kWgK;
 #pragma unroll
         for (int i = 0; i < kDenseTokens / 32; ++i) {
             bool in = tok0 + r0 + 32 * i < n;
@@ -320,6 +337,18 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
             copy16(at + offsetof(WgStage, w) + 4096 * i,
                    in ? w_src + size_t(32 * i) * ld + col : w16, in);
         }
+    };
+    // The tile's slots of split sums (slot q's float4 of this thread at [q * kWgThreads]).
+    int tile = blockIdx.y * gridDim.x + blockIdx.x, slots = col_splits(cols) - sp.per + 1;
+    auto slot = [&](int at) {
+        return reinterpret_cast<float4 *>(sp.partial) +
+               (size_t(tile) * slots + at) * 16 * kWgThreads + threadIdx.x;
+    };
+    auto store = [&](float4 *to, const float (&v)[64]) {
+#pragma unroll
+        for (int q = 0; q < 16; ++q)
+            __stcg(to + q * kWgThreads, make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2],
+                                                    v[4 * q + 3]));
     };
 
     // The totals start at -0, which adds to any sum without changing its bits (+0 would turn a
@@ -335,8 +364,8 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
     // A split's steps, each waiting only for the step before it: the tensor cores run on past
     // the barrier. Every group multiplies, a group past the prompt's tokens on zeros (one
     // control path: ptxas serializes wgmma behind a divergent one).
-    for (int first = 0; first < steps; first += kSplitCols / kWgK) {
-        int last = min(steps, first + kSplitCols / kWgK);
+    for (int first = 0; first < steps; first += kSplitSteps) {
+        int last = min(steps, first + kSplitSteps);
         for (int step = first; step < last; ++step) {
             copies_wait<kWgAhead - 1>();
             shared_to_async_proxy();  // this thread's copies, seen by wgmma's reads
@@ -355,12 +384,41 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
             wgmma_commit();
             wgmma_wait<1>();
         }
-        wgmma_wait<0>();  // the split's sums, whole, into the totals
+        wgmma_wait<0>();  // the split's sums, whole: into the totals, or a slot of their own
         hold(acc);
+        if (blockIdx.z == 0) {
 #pragma unroll
-        for (int i = 0; i < 64; ++i) total[i] += acc[i], acc[i] = 0.0f;
+            for (int i = 0; i < 64; ++i) total[i] += acc[i];
+        } else {
+            store(slot(split0 + first / kSplitSteps - sp.per + 1), acc);
+        }
+#pragma unroll
+        for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
     }
     copies_wait<0>();
+    if (gridDim.z > 1) {  // the tile's last block folds every slot in order
+        if (blockIdx.z == 0) store(slot(0), total);
+        __threadfence();
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            last_block = atomicAdd(&sp.done[tile], 1) == int(gridDim.z) - 1;
+            if (last_block) sp.done[tile] = 0;
+        }
+        __syncthreads();
+        if (!last_block) return;
+        __threadfence();
+        for (int at = 0; at < slots; ++at) {
+            const float4 *from = slot(at);
+#pragma unroll
+            for (int q = 0; q < 16; ++q) {
+                float4 v = __ldcg(from + q * kWgThreads);
+                total[4 * q] = (at ? total[4 * q] : -0.0f) + v.x;
+                total[4 * q + 1] = (at ? total[4 * q + 1] : -0.0f) + v.y;
+                total[4 * q + 2] = (at ? total[4 * q + 2] : -0.0f) + v.z;
+                total[4 * q + 3] = (at ? total[4 * q + 3] : -0.0f) + v.w;
+            }
+        }
+    }
     __syncthreads();  // every stage read: the tile's sums take their place
     auto &out = *reinterpret_cast<WgOut *>(smem_raw + pad);
     if (busy) {
@@ -376,7 +434,7 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
     for (int e = threadIdx.x; e < valid; e += kWgThreads)
         store_out<kWgRows>(y, ep, out[e / kWgRows][e % kWgRows], e, rows, row0, tok0);
 #else
-    (void)w16, (void)x16, (void)y, (void)rows, (void)cols, (void)n, (void)ep;
+    (void)w16, (void)x16, (void)y, (void)rows, (void)cols, (void)n, (void)ep, (void)sp;
 #endif
 }
 
@@ -386,22 +444,42 @@ static unsigned blocks_for(size_t threads, int per_block) {
     return unsigned((threads + per_block - 1) / per_block);
 }
 
-using DenseKernel = void (*)(const __half *, const __half *, float *, int, int, int,
-                             MatmulEpilogue);
-
 // The slab's product (rows of y and bias from its first) by Kernel, in blocks of Threads
-// threads over 128 tokens x TileRows rows with Smem bytes of shared memory.
-template <DenseKernel Kernel, int Threads, size_t Smem, int TileRows>
+// threads over 128 tokens x TileRows rows (x `splits` blocks a tile) with Smem bytes of shared
+// memory; `more` follows the common parameters.
+template <auto Kernel, int Threads, size_t Smem, int TileRows, class... More>
 static orcd_status dense_product(const MatmulScratch &scratch, float *y, int slab_rows, int cols,
-                                 int n, const MatmulEpilogue &ep, cudaStream_t stream) {
+                                 int n, const MatmulEpilogue &ep, cudaStream_t stream, int splits,
+                                 More... more) {
     static const cudaError_t allowed = cudaFuncSetAttribute(
         Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(Smem));
     ORCD_CUDA(allowed);
     dim3 grid(unsigned((n + kDenseTokens - 1) / kDenseTokens),
-              unsigned((slab_rows + TileRows - 1) / TileRows));
+              unsigned((slab_rows + TileRows - 1) / TileRows), unsigned(splits));
     return check(launch(Kernel, grid, Threads, Smem, stream, scratch.overlap, scratch.dense_w,
-                        scratch.dense_x, y, slab_rows, cols, n, ep),
+                        scratch.dense_x, y, slab_rows, cols, n, ep, more...),
                  "matmul dense kernel launch");
+}
+
+// How a wgmma product of `tiles` tiles shares out its `splits` splits: over as many blocks a
+// tile as keep them all in one wave (a tile whose blocks would leave most SMs idle: Qwen2.5's
+// 896-row matrices at 512 tokens are 28 tiles), where the scratch holds their sums and counters
+// and the scratch may split (MatmulScratch::split != 0); else one block a tile.
+static orcd_status wgmma_splits(const MatmulScratch &scratch, int tiles, int splits,
+                                DenseSplits *out) {
+    *out = {scratch.partial, scratch.done, splits};
+    if (scratch.split == 0 || !scratch.partial || tiles > scratch.counters) return ORCD_OK;
+    int sms = 0;
+    ORCD_TRY(multiprocessors(&sms));
+    for (int blocks = std::min(splits, sms / tiles); blocks > 1; --blocks) {
+        int per = (splits + blocks - 1) / blocks;
+        size_t slots = size_t(splits - per + 1);
+        if (slots * tiles * kDenseTokens * kWgRows <= scratch.floats) {
+            out->per = per;
+            return ORCD_OK;
+        }
+    }
+    return ORCD_OK;
 }
 
 // 128 tokens x 64 rows, four warps, 64 columns a stage in two stages, two blocks an SM. H200,
@@ -433,13 +511,19 @@ orcd_status matmul_dense(const uint8_t *w, const float *x, float *y, int rows, i
                        "matmul dense weights launch"));
         MatmulEpilogue slab_ep = ep;
         if (slab_ep.bias) slab_ep.bias += r0;
-        if (scratch.wgmma)
+        if (scratch.wgmma) {
+            int splits = col_splits(cols);
+            DenseSplits sp;
+            ORCD_TRY(wgmma_splits(scratch, tiles_of(n, kDenseTokens) * tiles_of(slab_rows, kWgRows),
+                                  splits, &sp));
             ORCD_TRY((dense_product<matmul_wgmma_kernel, kWgThreads, kWgSmem, kWgRows>(
-                scratch, y + r0, slab_rows, cols, n, slab_ep, stream)));
-        else
+                scratch, y + r0, slab_rows, cols, n, slab_ep, stream, tiles_of(splits, sp.per),
+                sp)));
+        } else {
             ORCD_TRY((dense_product<matmul_dense_kernel<Dense>, Dense::threads, Dense::smem,
                                     Dense::rows>(scratch, y + r0, slab_rows, cols, n, slab_ep,
-                                                 stream)));
+                                                 stream, 1)));
+        }
     }
     return ORCD_OK;
 }

@@ -9,6 +9,9 @@ namespace orcd {
 // whole (MatmulScratch::dense_w_halves).
 constexpr int kDenseSlabRows = 128;
 
+// Tokens a block of the dense product takes: a prompt of fewer never comes here on wgmma.
+constexpr int kDenseTokens = 128;
+
 // Halves a row of the F16 operands: cols rounded up to the quantized kernels' step of columns.
 __host__ __device__ constexpr int dense_ld(int cols) {
     return (cols + kTileK - 1) / kTileK * kTileK;

@@ -139,7 +139,8 @@ def test_matmul_rows_are_the_same_bits_split_or_not(weights):
     every split), bit for bit, as do whole products forced either way (the splits' sums met in
     a cluster on sm_90, its blocks loading their split at once or walking it in steps, or
     through global memory, or unsplit in wide tiles of 128 x 128, dequantized as they load or
-    from W in F16, whole or in slabs of rows, multiplied by wgmma where built or by mma.sync)."""
+    from W in F16, whole or in slabs of rows, multiplied by wgmma where built or by mma.sync,
+    wgmma's splits on blocks of their own or not)."""
     w = weights
     if w.rows * w.cols > MATMUL_BIG_N_VALUES:
         pytest.skip("checked on the smaller matrices (every format and split count is there)")
@@ -156,7 +157,7 @@ def test_matmul_rows_are_the_same_bits_split_or_not(weights):
     assert np.array_equal(never, mma_sync)  # on sm_90a, dense and slabs took wgmma
     longer = np.random.default_rng(6).standard_normal((150, w.cols)).astype(np.float32)
     unsplit = _cuda.matmul(w.type, w.raw, longer, w.rows, w.cols, 0).view(np.uint32)
-    for split in (4, 5, 6, 7):
+    for split in (-1, 4, 5, 6, 7):  # -1 on wgmma: a tile's splits shared out over blocks
         assert np.array_equal(
             _cuda.matmul(w.type, w.raw, longer, w.rows, w.cols, split).view(np.uint32), unsplit)
     for tail in (2, 31):
