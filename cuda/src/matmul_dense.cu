@@ -257,28 +257,34 @@ matmul_dense_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
 
 // ---- the product on Hopper's warpgroup MMA (sm_90a) -------------------------------------
 
-// Two warpgroups a block, each 64 tokens x all of the block's 128 rows, multiplying the stage's
-// tiles where they lie in shared memory (wgmma): no fragments pass through registers, so a
-// thread holds both its split's sums and the totals of the splits before (64 + 64). A stage
+// Two warpgroups a block, each 64 tokens x all of the block's 96 or 128 rows, multiplying the
+// stage's tiles where they lie in shared memory (wgmma): no fragments pass through registers, so
+// a thread holds both its split's sums and the totals of the splits before (rows / 2 each). A stage
 // holds 64 columns (128 bytes) of each tile row, in the 128-byte swizzle wgmma reads
 // (wgmma.cuh). The same bits as mma.sync: each 16-column step is one product of the same halves
 // into the same F32 sums, chunk by chunk from zero within a split (checked bit for bit on the
 // H200 over 16.7 million sums, with and without a sum to add to, before this kernel was built).
-constexpr int kWgRows = 128, kWgStages = 5, kWgThreads = 256, kWgK = 64;
-struct WgStage {
-    uint8_t x[kDenseTokens * 128], w[kWgRows * 128];  // tile rows of kWgK halves, swizzled
+constexpr int kWgStages = 5, kWgThreads = 256, kWgK = 64;
+// A block's shape: 128 tokens x Rows rows (96 or 128: wgmma_m64k16's widths).
+template <int Rows>
+struct WgShape {
+    static constexpr int rows = Rows, sums = Rows / 2;  // a thread's sums of the group's tile
+    struct Stage {
+        uint8_t x[kDenseTokens * 128], w[Rows * 128];  // tile rows of kWgK halves, swizzled
+    };
+    using Out = float[kDenseTokens][Rows + 4];  // the sums at the end, over the ring
+    static constexpr size_t smem = 1024 + (kWgStages * sizeof(Stage) > sizeof(Out)
+                                               ? kWgStages * sizeof(Stage) : sizeof(Out));
+    static_assert(Rows % 32 == 0 && sizeof(Stage) % 1024 == 0, "whole copies, aligned atoms");
 };
-using WgOut = float[kDenseTokens][kWgRows + 4];  // the sums at the end, over the ring
-constexpr size_t kWgSmem = 1024 + (kWgStages * sizeof(WgStage) > sizeof(WgOut)
-                                       ? kWgStages * sizeof(WgStage) : sizeof(WgOut));
-static_assert(kDenseSlabRows % kWgRows == 0, "whole tiles of a slab");
 static_assert(kSplitCols % kWgK == 0 && kTileK % kWgK == 0, "stages end on splits");
 
 // Whether this build's kernels for the current device have wgmma (an sm_90a binary).
 __global__ void wgmma_built_kernel(int *out) { *out = ORCD_HAS_WGMMA ? 1 : 2; }
 
 // The registers a wgmma wrote, pinned in place until read (the compiler sees no write).
-__device__ __forceinline__ void hold(float (&d)[64]) {
+template <int N>
+__device__ __forceinline__ void hold(float (&d)[N]) {
 #pragma unroll
     for (float &v : d) asm volatile("" : "+f"(v)::"memory");
 }
@@ -295,8 +301,9 @@ struct DenseSplits {
     int per = 0;  // splits a block
 };
 
-// A block per 128 tokens (blockIdx.x) x kWgRows rows (blockIdx.y) x per splits (blockIdx.z);
+// A block per 128 tokens (blockIdx.x) x S::rows rows (blockIdx.y) x per splits (blockIdx.z);
 // y, ep as matmul_dense_kernel.
+template <class S>
 __global__ void __launch_bounds__(kWgThreads, 1)
 matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x16,
                     float *__restrict__ y, int rows, int cols, int n, MatmulEpilogue ep,
@@ -311,7 +318,7 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
     allow_next_kernel();
     wait_for_previous_kernel();
     int ld = dense_ld(cols), group = threadIdx.x / 128;
-    int tok0 = blockIdx.x * kDenseTokens, row0 = blockIdx.y * kWgRows;
+    int tok0 = blockIdx.x * kDenseTokens, row0 = blockIdx.y * S::rows;
     bool busy = tok0 + 64 * group < n;  // else every token of the group lies past the prompt
     int split0 = blockIdx.z * sp.per;   // the block's first split, and its first step
     int step0 = split0 * kSplitSteps, steps = min(ld / kWgK, step0 + sp.per * kSplitSteps) - step0;
@@ -323,18 +330,18 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
     const __half *w_src = w16 + size_t(row0 + r0) * ld + c * 8;
     uint32_t dst = swizzled_chunk(r0, c);
     auto load_stage = [&](int step) {  // the block's step `step`
-        uint32_t at = ring + uint32_t(step % kWgStages * sizeof(WgStage)) + dst;
+        uint32_t at = ring + uint32_t(step % kWgStages * sizeof(typename S::Stage)) + dst;
         size_t col = size_t(step0 + step) * kWgK;
 #pragma unroll
         for (int i = 0; i < kDenseTokens / 32; ++i) {
             bool in = tok0 + r0 + 32 * i < n;
-            copy16(at + offsetof(WgStage, x) + 4096 * i,
+            copy16(at + offsetof(typename S::Stage, x) + 4096 * i,
                    in ? x_src + size_t(32 * i) * ld + col : x16, in);
         }
 #pragma unroll
-        for (int i = 0; i < kWgRows / 32; ++i) {
+        for (int i = 0; i < S::rows / 32; ++i) {
             bool in = row0 + r0 + 32 * i < rows;
-            copy16(at + offsetof(WgStage, w) + 4096 * i,
+            copy16(at + offsetof(typename S::Stage, w) + 4096 * i,
                    in ? w_src + size_t(32 * i) * ld + col : w16, in);
         }
     };
@@ -342,20 +349,20 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
     int tile = blockIdx.y * gridDim.x + blockIdx.x, slots = col_splits(cols) - sp.per + 1;
     auto slot = [&](int at) {
         return reinterpret_cast<float4 *>(sp.partial) +
-               (size_t(tile) * slots + at) * 16 * kWgThreads + threadIdx.x;
+               (size_t(tile) * slots + at) * (S::sums / 4) * kWgThreads + threadIdx.x;
     };
-    auto store = [&](float4 *to, const float (&v)[64]) {
+    auto store = [&](float4 *to, const float (&v)[S::sums]) {
 #pragma unroll
-        for (int q = 0; q < 16; ++q)
+        for (int q = 0; q < S::sums / 4; ++q)
             __stcg(to + q * kWgThreads, make_float4(v[4 * q], v[4 * q + 1], v[4 * q + 2],
                                                     v[4 * q + 3]));
     };
 
     // The totals start at -0, which adds to any sum without changing its bits (+0 would turn a
     // first split's -0 into +0): the first split's sums are copied, as by the other paths.
-    float acc[64], total[64];
+    float acc[S::sums], total[S::sums];
 #pragma unroll
-    for (int i = 0; i < 64; ++i) acc[i] = 0.0f, total[i] = -0.0f;
+    for (int i = 0; i < S::sums; ++i) acc[i] = 0.0f, total[i] = -0.0f;
 #pragma unroll
     for (int s = 0; s < kWgAhead; ++s) {
         if (s < steps) load_stage(s);
@@ -374,13 +381,13 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
             __syncthreads();
             if (step + kWgAhead < steps) load_stage(step + kWgAhead);
             copies_commit();
-            uint32_t at = ring + uint32_t(step % kWgStages * sizeof(WgStage));
-            uint64_t a = swizzled_tile(at + offsetof(WgStage, x) + 64 * 128 * group);
-            uint64_t b = swizzled_tile(at + offsetof(WgStage, w));
+            uint32_t at = ring + uint32_t(step % kWgStages * sizeof(typename S::Stage));
+            uint64_t a = swizzled_tile(at + offsetof(typename S::Stage, x) + 64 * 128 * group);
+            uint64_t b = swizzled_tile(at + offsetof(typename S::Stage, w));
             wgmma_fence();
 #pragma unroll
             for (int k = 0; k < kWgK / 16; ++k)  // 16 columns: 32 bytes on in the swizzle
-                wgmma_m64n128k16(acc, a + 2 * k, b + 2 * k, 1);
+                wgmma_m64k16<S::rows>(acc, a + 2 * k, b + 2 * k, 1);
             wgmma_commit();
             wgmma_wait<1>();
         }
@@ -388,12 +395,12 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
         hold(acc);
         if (blockIdx.z == 0) {
 #pragma unroll
-            for (int i = 0; i < 64; ++i) total[i] += acc[i];
+            for (int i = 0; i < S::sums; ++i) total[i] += acc[i];
         } else {
             store(slot(split0 + first / kSplitSteps - sp.per + 1), acc);
         }
 #pragma unroll
-        for (int i = 0; i < 64; ++i) acc[i] = 0.0f;
+        for (int i = 0; i < S::sums; ++i) acc[i] = 0.0f;
     }
     copies_wait<0>();
     if (gridDim.z > 1) {  // the tile's last block folds every slot in order
@@ -410,7 +417,7 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
         for (int at = 0; at < slots; ++at) {
             const float4 *from = slot(at);
 #pragma unroll
-            for (int q = 0; q < 16; ++q) {
+            for (int q = 0; q < S::sums / 4; ++q) {
                 float4 v = __ldcg(from + q * kWgThreads);
                 total[4 * q] = (at ? total[4 * q] : -0.0f) + v.x;
                 total[4 * q + 1] = (at ? total[4 * q + 1] : -0.0f) + v.y;
@@ -420,19 +427,19 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
         }
     }
     __syncthreads();  // every stage read: the tile's sums take their place
-    auto &out = *reinterpret_cast<WgOut *>(smem_raw + pad);
+    auto &out = *reinterpret_cast<typename S::Out *>(smem_raw + pad);
     if (busy) {
         int lane = threadIdx.x % 32, t0 = 64 * group + 16 * (threadIdx.x / 32 % 4) + lane / 4;
 #pragma unroll
-        for (int j = 0; j < 16; ++j)
+        for (int j = 0; j < S::rows / 8; ++j)
 #pragma unroll
             for (int h = 0; h < 4; ++h)
                 out[t0 + 8 * (h / 2)][8 * j + 2 * (lane % 4) + h % 2] = total[4 * j + h];
     }
     __syncthreads();
-    int valid = min(kDenseTokens, n - tok0) * kWgRows;
+    int valid = min(kDenseTokens, n - tok0) * S::rows;
     for (int e = threadIdx.x; e < valid; e += kWgThreads)
-        store_out<kWgRows>(y, ep, out[e / kWgRows][e % kWgRows], e, rows, row0, tok0);
+        store_out<S::rows>(y, ep, out[e / S::rows][e % S::rows], e, rows, row0, tok0);
 #else
     (void)w16, (void)x16, (void)y, (void)rows, (void)cols, (void)n, (void)ep, (void)sp;
 #endif
@@ -461,12 +468,13 @@ static orcd_status dense_product(const MatmulScratch &scratch, float *y, int sla
                  "matmul dense kernel launch");
 }
 
-// How a wgmma product of `tiles` tiles shares out its `splits` splits: over as many blocks a
-// tile as keep them all in one wave (a tile whose blocks would leave most SMs idle: Qwen2.5's
-// 896-row matrices at 512 tokens are 28 tiles), where the scratch holds their sums and counters
-// and the scratch may split (MatmulScratch::split != 0); else one block a tile.
-static orcd_status wgmma_splits(const MatmulScratch &scratch, int tiles, int splits,
-                                DenseSplits *out) {
+// How a wgmma product of `tiles` tiles of `tile_rows` rows shares out its `splits` splits: over
+// as many blocks a tile as keep them all in one wave (a tile whose blocks would leave most SMs
+// idle: Qwen2.5's 896-row matrices at 512 tokens are 28 tiles), where the scratch holds their
+// sums and counters and the scratch may split (MatmulScratch::split != 0); else one block a
+// tile.
+static orcd_status wgmma_splits(const MatmulScratch &scratch, int tiles, int tile_rows,
+                                int splits, DenseSplits *out) {
     *out = {scratch.partial, scratch.done, splits};
     if (scratch.split == 0 || !scratch.partial || tiles > scratch.counters) return ORCD_OK;
     int sms = 0;
@@ -474,11 +482,38 @@ static orcd_status wgmma_splits(const MatmulScratch &scratch, int tiles, int spl
     for (int blocks = std::min(splits, sms / tiles); blocks > 1; --blocks) {
         int per = (splits + blocks - 1) / blocks;
         size_t slots = size_t(splits - per + 1);
-        if (slots * tiles * kDenseTokens * kWgRows <= scratch.floats) {
+        if (slots * tiles * kDenseTokens * tile_rows <= scratch.floats) {
             out->per = per;
             return ORCD_OK;
         }
     }
+    return ORCD_OK;
+}
+
+// The slab's product on wgmma in blocks of shape S, its splits shared out by wgmma_splits.
+template <class S>
+static orcd_status wgmma_product(const MatmulScratch &scratch, float *y, int slab_rows, int cols,
+                                 int n, const MatmulEpilogue &ep, cudaStream_t stream) {
+    int splits = col_splits(cols);
+    DenseSplits sp;
+    ORCD_TRY(wgmma_splits(scratch, tiles_of(n, kDenseTokens) * tiles_of(slab_rows, S::rows),
+                          S::rows, splits, &sp));
+    return dense_product<matmul_wgmma_kernel<S>, kWgThreads, S::smem, S::rows>(
+        scratch, y, slab_rows, cols, n, ep, stream, tiles_of(splits, sp.per), sp);
+}
+
+// The rows of a wgmma block for `rows` rows and n tokens: 96 where its tiles fill the SMs' waves
+// better (Phi-3-mini's 9,216 rows at 512 tokens: 384 tiles, 2.9 waves of 132, rather than 288,
+// 2.2 waves), counting a tile's time as its rows + 32 (its tokens' loads); 128 where the tiles
+// would leave half the SMs idle (their splits are shared out instead).
+static orcd_status wgmma_rows(int rows, int n, int *out) {
+    int sms = 0;
+    ORCD_TRY(multiprocessors(&sms));
+    auto tiles = [&](int tile_rows) {
+        return tiles_of(n, kDenseTokens) * tiles_of(rows, tile_rows);
+    };
+    auto cost = [&](int tile_rows) { return tiles_of(tiles(tile_rows), sms) * (tile_rows + 32); };
+    *out = 2 * tiles(128) > sms && cost(96) < cost(128) ? 96 : 128;
     return ORCD_OK;
 }
 
@@ -512,13 +547,12 @@ orcd_status matmul_dense(const uint8_t *w, const float *x, float *y, int rows, i
         MatmulEpilogue slab_ep = ep;
         if (slab_ep.bias) slab_ep.bias += r0;
         if (scratch.wgmma) {
-            int splits = col_splits(cols);
-            DenseSplits sp;
-            ORCD_TRY(wgmma_splits(scratch, tiles_of(n, kDenseTokens) * tiles_of(slab_rows, kWgRows),
-                                  splits, &sp));
-            ORCD_TRY((dense_product<matmul_wgmma_kernel, kWgThreads, kWgSmem, kWgRows>(
-                scratch, y + r0, slab_rows, cols, n, slab_ep, stream, tiles_of(splits, sp.per),
-                sp)));
+            int tile_rows = 128;
+            ORCD_TRY(wgmma_rows(slab_rows, n, &tile_rows));
+            ORCD_TRY(tile_rows == 96 ? wgmma_product<WgShape<96>>(scratch, y + r0, slab_rows,
+                                                                 cols, n, slab_ep, stream)
+                                     : wgmma_product<WgShape<128>>(scratch, y + r0, slab_rows,
+                                                                  cols, n, slab_ep, stream));
         } else {
             ORCD_TRY((dense_product<matmul_dense_kernel<Dense>, Dense::threads, Dense::smem,
                                     Dense::rows>(scratch, y + r0, slab_rows, cols, n, slab_ep,

@@ -67,7 +67,9 @@ int matmul_scratch_counters(const int (*shapes)[2], int count, int tokens);
 // Halves of the dense path's F16 operands for these shapes and up to `tokens` tokens: a slab of
 // W (a whole matrix where it takes at most kDenseSlabHalves, else the most whole tiles of rows
 // within it) and X; zero below a tile of tokens, which never takes the dense path.
-constexpr size_t kDenseSlabHalves = size_t(32) << 20;  // 64 MB
+// 128 MB: Phi-3-mini's gate and up (16,384 x 3,072) in one launch (in two slabs, their 340
+// and 172 tiles took five waves of 132 where 512 take four).
+constexpr size_t kDenseSlabHalves = size_t(64) << 20;
 void matmul_dense_halves(const int (*shapes)[2], int count, int tokens, size_t *w, size_t *x);
 // Whether the current device runs this build's dense product on wgmma (the library built for
 // sm_90a and run on such a GPU): asked of the device once per device, so first outside a stream
