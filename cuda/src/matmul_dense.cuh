@@ -9,7 +9,9 @@ namespace orcd {
 // whole (MatmulScratch::dense_w_halves).
 constexpr int kDenseSlabRows = 128;
 
-// Tokens a block of the dense product takes: a prompt of fewer never comes here on wgmma.
+// Tokens a block of the dense product takes. On wgmma every matmul of this many tokens or more
+// comes here (matmul.cu); one of fewer only where it is not split (its block's second group
+// then multiplies zeros).
 constexpr int kDenseTokens = 128;
 
 // Halves a row of the F16 operands: cols rounded up to the quantized kernels' step of columns.
