@@ -53,7 +53,6 @@ extern "C" orcd_status orcd_device_info_get(int device, orcd_device_info *out) {
 namespace orcd {
 
 constexpr int kMinSm = 80;  // the oldest architecture the library is built for
-constexpr int kMaxDevices = 64;  // devices whose attributes are cached
 
 orcd_status context_init(int device) {
     int n = orcd_device_count();
@@ -73,20 +72,12 @@ orcd_status context_init(int device) {
 
 orcd_status use_device(int device) { return check(cudaSetDevice(device), "cudaSetDevice"); }
 
-// Attribute `attr` of the current device, queried once per device (devices past kMaxDevices
-// each time) and cached in `cache`.
+// Attribute `attr` of the current device, queried once per device and cached in `cache`.
 static orcd_status cached_attribute(cudaDeviceAttr attr, std::atomic<int> (&cache)[kMaxDevices],
                                     const char *what, int *out) {
-    int device = 0;
-    ORCD_CUDA(cudaGetDevice(&device));
-    if (device >= kMaxDevices) return check(cudaDeviceGetAttribute(out, attr, device), what);
-    int n = cache[device].load(std::memory_order_relaxed);
-    if (n == 0) {
-        ORCD_TRY(check(cudaDeviceGetAttribute(&n, attr, device), what));
-        cache[device].store(n, std::memory_order_relaxed);
-    }
-    *out = n;
-    return ORCD_OK;
+    return per_device(cache, [&](int device, int *n) {
+        return check(cudaDeviceGetAttribute(n, attr, device), what);
+    }, out);
 }
 
 orcd_status multiprocessors(int *out) {

@@ -36,10 +36,7 @@ orcd_status matmul_switches(const Options &o, MatmulScratch *m) {
     m->steps = o.split_steps ? -1 : 0;
     m->wide = o.wide_tiles ? -1 : 0;
     m->dense = o.dense_tiles ? -1 : 0;
-    bool built = false;
-    if (o.wgmma) ORCD_TRY(dense_wgmma_built(&built));
-    m->wgmma = built;
-    return ORCD_OK;
+    return dense_wgmma(o.wgmma, &m->wgmma);
 }
 
 // Rows of a prefill pass: a chunk, or the whole context where it is shorter.

@@ -110,9 +110,7 @@ struct ScratchBuffers {
         scratch.dense_w = dense_w.as<__half>();
         scratch.dense_x = dense_x.as<__half>();
         scratch.clusters = o.clusters && split != 2;
-        bool built = false;
-        if (o.wgmma && split != 7) ORCD_TRY(dense_wgmma_built(&built));
-        scratch.wgmma = built;
+        ORCD_TRY(dense_wgmma(o.wgmma && split != 7, &scratch.wgmma));
         scratch.steps = split == 3 ? 1 : o.split_steps ? -1 : 0;
         ORCD_TRY(partial.alloc(scratch.floats * sizeof(float)));
         ORCD_TRY(done.alloc(scratch.counters * sizeof(int)));

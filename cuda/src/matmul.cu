@@ -610,14 +610,13 @@ orcd_status matmul(int ggml_type, const void *w, const float *x, float *y, int r
         bool overlap = scratch.overlap;
         SplitLayout l{(std::min(n, kTileN) + 15) / 16, false};
         ORCD_TRY(clustered(scratch, splits, &l.cluster));
-        // a tile of tokens or more on wgmma: its own split-K (matmul_dense.cu), unless forced
-        // onto the split kernels
-        if (scratch.wgmma && n >= kDenseTokens && scratch.split != 1 &&
-            in_dense_tiles(scratch, rows, cols, n))
+        // On wgmma a tile of tokens or more shares out its splits itself (matmul_dense.cu),
+        // unless forced onto the split kernels; elsewhere the dense product takes the unsplit.
+        bool dense = in_dense_tiles(scratch, rows, cols, n);
+        if (dense && scratch.wgmma && n >= kDenseTokens && scratch.split != 1)
             return matmul_dense<F>(wb, x, y, rows, cols, n, scratch, stream, e);
         if (!split_blocks(scratch, tiles, splits, l.cluster)) {
-            if (in_dense_tiles(scratch, rows, cols, n))
-                return matmul_dense<F>(wb, x, y, rows, cols, n, scratch, stream, e);
+            if (dense) return matmul_dense<F>(wb, x, y, rows, cols, n, scratch, stream, e);
             bool wide = false;
             ORCD_TRY(in_wide_tiles(scratch, rows, n, &wide));
             if (!wide)

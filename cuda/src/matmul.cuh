@@ -97,7 +97,8 @@ __device__ __forceinline__ void store_accumulators(float (*y)[Ld], int wt, int w
 }
 
 // Tiles of `tile` that cover `count`.
-__host__ __device__ constexpr int tiles_of(int count, int tile) {
+template <class T>
+__host__ __device__ constexpr T tiles_of(T count, T tile) {
     return (count + tile - 1) / tile;
 }
 

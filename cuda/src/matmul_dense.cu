@@ -447,10 +447,6 @@ matmul_wgmma_kernel(const __half *__restrict__ w16, const __half *__restrict__ x
 
 // ---- the launch -------------------------------------------------------------------------
 
-static unsigned blocks_for(size_t threads, int per_block) {
-    return unsigned((threads + per_block - 1) / per_block);
-}
-
 // The slab's product (rows of y and bias from its first) by Kernel, in blocks of Threads
 // threads over 128 tokens x TileRows rows (x `splits` blocks a tile) with Smem bytes of shared
 // memory; `more` follows the common parameters.
@@ -461,8 +457,8 @@ static orcd_status dense_product(const MatmulScratch &scratch, float *y, int sla
     static const cudaError_t allowed = cudaFuncSetAttribute(
         Kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(Smem));
     ORCD_CUDA(allowed);
-    dim3 grid(unsigned((n + kDenseTokens - 1) / kDenseTokens),
-              unsigned((slab_rows + TileRows - 1) / TileRows), unsigned(splits));
+    dim3 grid(unsigned(tiles_of(n, kDenseTokens)), unsigned(tiles_of(slab_rows, TileRows)),
+              unsigned(splits));
     return check(launch(Kernel, grid, Threads, Smem, stream, scratch.overlap, scratch.dense_w,
                         scratch.dense_x, y, slab_rows, cols, n, ep, more...),
                  "matmul dense kernel launch");
@@ -532,15 +528,18 @@ orcd_status matmul_dense(const uint8_t *w, const float *x, float *y, int rows, i
                     "for %d x %d, %d tokens", scratch.dense_w_halves, scratch.dense_x_halves,
                     rows, cols, n);
     constexpr int kConvertThreads = 256;
+    auto convert_blocks = [](size_t runs) {  // a thread a run of kRun
+        return unsigned(tiles_of(runs, size_t(kConvertThreads)));
+    };
     bool overlap = scratch.overlap;
-    ORCD_TRY(check(launch(dense_tokens_kernel, blocks_for(size_t(n) * ld / kRun, kConvertThreads),
+    ORCD_TRY(check(launch(dense_tokens_kernel, convert_blocks(size_t(n) * ld / kRun),
                           kConvertThreads, 0, stream, overlap, x, scratch.dense_x, n, cols),
                    "matmul dense tokens launch"));
     if (!ep.ld) ep.ld = rows;
     for (int r0 = 0; r0 < rows; r0 += slab) {
         int slab_rows = std::min(slab, rows - r0);
         ORCD_TRY(check(launch(dense_weights_kernel<F>,
-                              blocks_for(size_t(slab_rows) * ld / kRun, kConvertThreads),
+                              convert_blocks(size_t(slab_rows) * ld / kRun),
                               kConvertThreads, 0, stream, overlap, w + row_bytes<F>(cols) * r0,
                               scratch.dense_w, slab_rows, cols),
                        "matmul dense weights launch"));
@@ -562,22 +561,20 @@ orcd_status matmul_dense(const uint8_t *w, const float *x, float *y, int rows, i
     return ORCD_OK;
 }
 
-orcd_status dense_wgmma_built(bool *out) {
-    constexpr int kDevices = 64;  // devices whose answer is kept
-    static std::atomic<int> known[kDevices];  // 0 not asked yet, 1 built, 2 not
-    int device = 0, answer = 0;
-    ORCD_CUDA(cudaGetDevice(&device));
-    if (device < kDevices) answer = known[device].load(std::memory_order_relaxed);
-    if (!answer) {
+orcd_status dense_wgmma(bool wanted, bool *out) {
+    *out = false;
+    if (!wanted) return ORCD_OK;
+    static std::atomic<int> known[kMaxDevices];  // 1 built, 2 not
+    int answer = 0;
+    ORCD_TRY(per_device(known, [](int, int *built) {
         int *flag = nullptr;
         ORCD_CUDA(cudaMalloc(&flag, sizeof(int)));
         wgmma_built_kernel<<<1, 1>>>(flag);
         cudaError_t e = cudaGetLastError();
-        if (e == cudaSuccess) e = cudaMemcpy(&answer, flag, sizeof(int), cudaMemcpyDeviceToHost);
+        if (e == cudaSuccess) e = cudaMemcpy(built, flag, sizeof(int), cudaMemcpyDeviceToHost);
         cudaFree(flag);
-        ORCD_TRY(check(e, "wgmma probe"));
-        if (device < kDevices) known[device].store(answer, std::memory_order_relaxed);
-    }
+        return check(e, "wgmma probe");
+    }, &answer));
     *out = answer == 1;
     return ORCD_OK;
 }

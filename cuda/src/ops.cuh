@@ -58,7 +58,7 @@ struct MatmulScratch {
     size_t dense_w_halves = 0;
     __half *dense_x = nullptr;  // X rounded to F16
     size_t dense_x_halves = 0;
-    bool wgmma = false;         // the dense product on wgmma (set where dense_wgmma_built)
+    bool wgmma = false;         // the dense product on wgmma (dense_wgmma)
 };
 // Floats and counters of a MatmulScratch that lets matmul split every projection of these
 // (rows, cols) shapes for up to `tokens` tokens (whole tiles of 64: 1 sizes it for one tile).
@@ -71,10 +71,10 @@ int matmul_scratch_counters(const int (*shapes)[2], int count, int tokens);
 // and 172 tiles took five waves of 132 where 512 take four).
 constexpr size_t kDenseSlabHalves = size_t(64) << 20;
 void matmul_dense_halves(const int (*shapes)[2], int count, int tokens, size_t *w, size_t *x);
-// Whether the current device runs this build's dense product on wgmma (the library built for
-// sm_90a and run on such a GPU): asked of the device once per device, so first outside a stream
-// capture (at load).
-orcd_status dense_wgmma_built(bool *out);
+// Whether the dense product runs on wgmma: where wanted (ORCD_WGMMA) and the current device runs
+// this build's wgmma (the library built for sm_90a and run on such a GPU; asked of the device
+// once per device, so first outside a stream capture: at load).
+orcd_status dense_wgmma(bool wanted, bool *out);
 // What matmul does with a row's sum before storing it: + bias[row] where bias is given, then
 // added to what y holds where accumulate (the residual connection: y += X W^T).
 struct MatmulEpilogue {
