@@ -111,9 +111,10 @@ orcd_status orcd_bench_moe(const orcd_moe_layer *layer, const float *xn, int tok
  * creation (load allocations included) as VRAM_OOM, once. */
 typedef struct orcd_engine orcd_engine;
 
-/* Prompt tokens per prefill pass: the rows of the prefill activations (orcd._cuda.PREFILL_CHUNK,
- * the CPU engine's chunk too). */
-#define ORCD_PREFILL_CHUNK 512
+/* Prompt tokens per prefill pass by default: the rows of the prefill activations
+ * (orcd._cuda.PREFILL_CHUNK, the CPU engine's chunk too); the environment's ORCD_PREFILL_CHUNK
+ * sets the CUDA engine's (options.cuh). */
+#define ORCD_PREFILL_CHUNK 2048
 
 enum { ORCD_ARCH_LLAMA = 0, ORCD_ARCH_QWEN2 = 1, ORCD_ARCH_PHI3 = 2, ORCD_ARCH_GPT_OSS = 3 };
 

@@ -39,8 +39,11 @@ orcd_status matmul_switches(const Options &o, MatmulScratch *m) {
     return dense_wgmma(o.wgmma, &m->wgmma);
 }
 
-// Rows of a prefill pass: a chunk, or the whole context where it is shorter.
-int prefill_rows(const orcd_model_config &c) { return c.ctx < kPrefillChunk ? c.ctx : kPrefillChunk; }
+// Rows of a prefill pass: a chunk (Options::prefill_chunk), or the whole context where it is
+// shorter.
+int prefill_rows(const orcd_model_config &c, const Options &o) {
+    return c.ctx < o.prefill_chunk ? c.ctx : o.prefill_chunk;
+}
 
 orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_tensor *t, int n,
                        size_t chunk, orcd_progress_fn progress, void *user) {
@@ -60,7 +63,7 @@ orcd_status load_model(orcd_engine *e, const orcd_model_config &c, const orcd_te
     ORCD_TRY(rope_table_alloc(e->alloc, c, &m.rope, e->stream));
     m.cfg.rope_factors = nullptr;  // the caller's memory, read only during load
     ORCD_TRY(activations_alloc(e->alloc, c, 1, 1, e->stream, &e->step));
-    ORCD_TRY(activations_alloc(e->alloc, c, prefill_rows(c), 1, e->stream, &e->prefill));
+    ORCD_TRY(activations_alloc(e->alloc, c, prefill_rows(c, e->options), 1, e->stream, &e->prefill));
     ORCD_TRY(matmul_switches(e->options, &e->prefill.matmul));
     // A prefill's kernels launched one by one overlap the one before (overlap.cuh); a graph's
     // do not (decode.cu's prefill_chunk).
@@ -161,8 +164,9 @@ extern "C" void orcd_engine_destroy(orcd_engine *e) {
 }
 
 extern "C" size_t orcd_engine_vram_required(const orcd_model_config *c, size_t weight_bytes) {
+    int rows = prefill_rows(*c, options_or_defaults());
     return weight_bytes + kv_cache_bytes(*c) + activation_bytes(*c, 1, 1) +
-           activation_bytes(*c, prefill_rows(*c), 1) + sampler_bytes(c->vocab_size) +
+           activation_bytes(*c, rows, 1) + sampler_bytes(c->vocab_size) +
            decode_state_bytes(*c) + persistent_plan_bytes(*c, weight_bytes) + job_extras_bytes(*c) +
            size_t(c->rope_dimension_count) * sizeof(double);
 }

@@ -98,9 +98,6 @@ struct Model {
     PersistentPlan plan;                    // DecodePath::persistent
 };
 
-// Prompt tokens per prefill pass (orcd_cuda.h's ORCD_PREFILL_CHUNK).
-constexpr int kPrefillChunk = ORCD_PREFILL_CHUNK;
-
 // Device buffers of a forward pass over up to `rows` tokens.
 struct Activations {
     int rows = 0, logits_rows = 0;

@@ -6,6 +6,8 @@
 namespace orcd {
 namespace {
 
+constexpr long kMaxPrefillChunk = 8192;
+
 bool is(const char *v, const char *want) { return v && std::strcmp(v, want) == 0; }
 
 // A switch of two values, "0" (off) and "1" (on), each with what it means; unset or empty
@@ -59,6 +61,15 @@ orcd_status options_from_env(Options *out) {
                     "on wgmma where the GPU and build have it", &o.wgmma));
     ORCD_TRY(on_off("ORCD_JOINT", "a tensor an allocation", "q, k, v and gate, up side by side",
                     &o.joint));
+    if (const char *c = std::getenv("ORCD_PREFILL_CHUNK"); c && *c) {
+        char *end = nullptr;
+        long rows = std::strtol(c, &end, 10);
+        if (*end || rows < 64 || rows > kMaxPrefillChunk || rows % 64)
+            return fail(ORCD_ERR_INVALID, "ORCD_PREFILL_CHUNK=%s: use a multiple of 64 from 64 to "
+                        "%d (prompt tokens a prefill pass takes; %d is the default)", c,
+                        kMaxPrefillChunk, ORCD_PREFILL_CHUNK);
+        o.prefill_chunk = int(rows);
+    }
     const char *warps = std::getenv("ORCD_FUSED_WARPS");
     if (is(warps, "2") || is(warps, "4") || is(warps, "8")) o.fused.warps = std::atoi(warps);
     else if (is(warps, "spread")) o.fused.warps = 0;
@@ -78,6 +89,11 @@ orcd_status options_from_env(Options *out) {
                     "path, the default)", m);
     *out = o;
     return ORCD_OK;
+}
+
+Options options_or_defaults() {
+    Options o;
+    return options_from_env(&o) == ORCD_OK ? o : Options{};
 }
 
 }  // namespace orcd

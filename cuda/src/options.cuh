@@ -71,6 +71,10 @@
 //                    "1": W is dequantized to F16 in scratch (a slab of up to 64 MB of rows at a
 //                    time) and X rounded to F16, then multiplied with cp.async stages and
 //                    mma.sync (matmul_dense.cu). The same bits.
+//   ORCD_PREFILL_CHUNK prompt tokens a prefill pass takes at most: a multiple of 64 from 64 to
+//                    8,192 (unset: orcd_cuda.h's ORCD_PREFILL_CHUNK, the CPU engine's chunk). The
+//                    prefill activations and the VRAM estimate grow with it; a longer prompt is
+//                    prefilled in passes of this many tokens, each reading every weight once.
 //   ORCD_JOINT       "0": each weight tensor in an allocation of its own; unset or "1": a
 //                    layer's q, k, v and its gate, up placed side by side at load where they
 //                    share a format, so that one matmul launch multiplies each group
@@ -108,10 +112,15 @@ struct Options {
     bool dense_tiles = true;  // ... from W dequantized to F16 in scratch
     bool wgmma = true;        // ... multiplied by wgmma where the build has it (sm_90a)
     bool joint = true;     // q, k, v (gate, up) placed side by side at load: one launch
+    int prefill_chunk = ORCD_PREFILL_CHUNK;  // prompt tokens a prefill pass takes at most
     FusedTuning fused;
 };
 
 // ORCD_ERR_INVALID naming the variable for a value it does not take.
 orcd_status options_from_env(Options *out);
+
+// The environment's options, or the defaults where it holds a value they do not take (for an
+// estimate made before the engine that would report it).
+Options options_or_defaults();
 
 }  // namespace orcd

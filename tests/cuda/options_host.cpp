@@ -13,7 +13,7 @@ extern "C" int options_host(int *out) {
                     int(o.matvec), o.overlap, o.clusters, o.joint, o.fused.warps,
                     o.fused.stream, o.fused.hidden_q8, o.prefill_graphs, o.decode_ahead,
                     o.fused.format_kernels, o.split_steps, o.wide_tiles, o.dense_tiles,
-                    o.wgmma};
+                    o.wgmma, o.prefill_chunk};
     for (int i = 0; i < int(sizeof values / sizeof *values); ++i) out[i] = values[i];
     return status;
 }

@@ -125,9 +125,13 @@ def check_greedy_decode(path):
 
 
 @pytest.mark.gpu
+@pytest.mark.parametrize("chunk", ["128", "512", None], ids=lambda c: f"chunk={c or 'default'}")
 @pytest.mark.parametrize("arch", ["llama", "gpt-oss"])
-def test_prompt_longer_than_a_prefill_chunk(synth, arch, decode_path):
-    """600 prompt tokens are prefilled in two passes (512 + 88) over one KV cache."""
+def test_prompt_longer_than_a_prefill_chunk(synth, arch, decode_path, chunk, monkeypatch):
+    """600 prompt tokens are prefilled in passes of ORCD_PREFILL_CHUNK tokens over one KV cache:
+    five of 128 (the last 88), two of 512 (512 + 88), or by default one."""
+    if chunk:
+        monkeypatch.setenv("ORCD_PREFILL_CHUNK", chunk)  # read when the engine is made
     path = synth(arch)
     engine = cuda_engine(path, ctx=1024)
     prompt = list(np.random.default_rng(4).integers(0, engine.config.vocab_size, 600))
@@ -518,6 +522,7 @@ def test_without_a_gpu_the_engine_names_the_cpu_device():
     ("ORCD_WIDE_TILES", "2", "ORCD_WIDE_TILES=2: use 0"),
     ("ORCD_DENSE_TILES", "2", "ORCD_DENSE_TILES=2: use 0"),
     ("ORCD_WGMMA", "on", "ORCD_WGMMA=on: use 0"),
+    ("ORCD_PREFILL_CHUNK", "100", "ORCD_PREFILL_CHUNK=100: use a multiple of 64"),
 ])
 def test_a_bad_switch_fails_engine_creation_naming_it(monkeypatch, name, value, names):
     from orcd.engine.cuda import CudaEngine

@@ -7,19 +7,23 @@ import ctypes
 
 import pytest
 
+from orcd._cuda import PREFILL_CHUNK
+
 FIELDS = ("decode", "decode_chosen", "persistent_blocks_per_sm", "graphs", "matvec", "overlap",
           "clusters", "joint", "fused_warps", "fused_stream", "hidden_q8", "prefill_graphs",
-          "decode_ahead", "fused_format", "split_steps", "wide_tiles", "dense_tiles", "wgmma")
+          "decode_ahead", "fused_format", "split_steps", "wide_tiles", "dense_tiles", "wgmma",
+          "prefill_chunk")
 SWITCHES = ("ORCD_FUSED", "ORCD_PERSISTENT_BLOCKS", "ORCD_CUDA_GRAPH", "ORCD_MATVEC",
             "ORCD_OVERLAP", "ORCD_CLUSTERS", "ORCD_JOINT", "ORCD_FUSED_WARPS",
             "ORCD_FUSED_STREAM", "ORCD_HIDDEN_Q8", "ORCD_PREFILL_GRAPH", "ORCD_DECODE_AHEAD",
             "ORCD_FUSED_FORMAT", "ORCD_SPLIT_STEPS", "ORCD_WIDE_TILES", "ORCD_DENSE_TILES",
-            "ORCD_WGMMA")
+            "ORCD_WGMMA", "ORCD_PREFILL_CHUNK")
 DEFAULTS = {"decode": 1, "decode_chosen": 0, "persistent_blocks_per_sm": 0, "graphs": 1,
             "matvec": 0, "overlap": 1, "clusters": 1, "joint": 1, "fused_warps": 8,
             "fused_stream": 1, "hidden_q8": 0, "prefill_graphs": 1, "decode_ahead": 1,
             "fused_format": 1, "split_steps": 1,
-            "wide_tiles": 1, "dense_tiles": 1, "wgmma": 1}  # DecodePath::fused, MatvecPath::q8_1
+            "wide_tiles": 1, "dense_tiles": 1, "wgmma": 1,
+            "prefill_chunk": PREFILL_CHUNK}  # DecodePath::fused, MatvecPath::q8_1
 
 
 @pytest.fixture(scope="module")
@@ -80,10 +84,19 @@ def test_fused_warps(read, value, warps):
     ({"ORCD_PERSISTENT_BLOCKS": "9"}, "ORCD_PERSISTENT_BLOCKS=9: use 1 to 4"),
     ({"ORCD_MATVEC": "int4"}, "ORCD_MATVEC=int4: use f32"),
     ({"ORCD_FUSED_WARPS": "16"}, "ORCD_FUSED_WARPS=16: use 2, 4 or 8"),
+    ({"ORCD_PREFILL_CHUNK": "100"}, "ORCD_PREFILL_CHUNK=100: use a multiple of 64 from 64 to"),
+    ({"ORCD_PREFILL_CHUNK": "0"}, "ORCD_PREFILL_CHUNK=0: use a multiple of 64"),
+    ({"ORCD_PREFILL_CHUNK": "16384"}, "ORCD_PREFILL_CHUNK=16384: use a multiple of 64"),
+    ({"ORCD_PREFILL_CHUNK": "2k"}, "ORCD_PREFILL_CHUNK=2k: use a multiple of 64"),
 ])
 def test_a_bad_value_is_refused_naming_the_switch(read, env, names):
     status, _, message = read(**env)
     assert status != 0 and message.startswith(names)
+
+
+@pytest.mark.parametrize("rows", [64, 1024, 2048, 8192])
+def test_the_prefill_chunk_takes_multiples_of_64(read, rows):
+    assert read(ORCD_PREFILL_CHUNK=str(rows))[1] == DEFAULTS | {"prefill_chunk": rows}
 
 
 def test_the_decode_path_is_chosen_only_when_asked(read):
