@@ -15,15 +15,22 @@ struct RopeTable {
     float scale;
 };
 
-// Pair i (< dims/2) of the head at h rotated in place for position pos: angles in double (the
-// same float32 cos and sin as the NumPy reference at any position), scaled.
-__device__ __forceinline__ void rotate_pair(float *h, int i, const RopeTable &t, int pos) {
+// Pair i's (< dims/2) cos and sin at position pos: the angle in double (the same float32 cos
+// and sin as the NumPy reference at any position), scaled.
+struct PairAngle {
+    float c, s;
+};
+__device__ __forceinline__ PairAngle pair_angle(int i, const RopeTable &t, int pos) {
     double theta = double(pos) * t.inv_freq[i];
-    float c = float(cos(theta) * t.scale), s = float(sin(theta) * t.scale);
-    int a = t.neox ? i : 2 * i, b = t.neox ? i + t.dims / 2 : 2 * i + 1;
-    float xa = h[a], xb = h[b];
-    h[a] = xa * c - xb * s;
-    h[b] = xa * s + xb * c;
+    return {float(cos(theta) * t.scale), float(sin(theta) * t.scale)};
+}
+
+// Pair i of the head at h rotated in place by its angle a.
+__device__ __forceinline__ void rotate_pair(float *h, int i, const RopeTable &t, PairAngle a) {
+    int x = t.neox ? i : 2 * i, y = t.neox ? i + t.dims / 2 : 2 * i + 1;
+    float xa = h[x], xb = h[y];
+    h[x] = xa * a.c - xb * a.s;
+    h[y] = xa * a.s + xb * a.c;
 }
 
 // rope on every q head (`heads`) and kv head of n rows (row i at position *pos0 + i; q and k
