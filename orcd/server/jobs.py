@@ -153,12 +153,14 @@ class JobRunner:
         """Engine thread, once: `started` into the stream (before any token) and the job handed
         to the loop (_accept). Called when the engine has the job running, so that the loop's
         work on the request (its answer's head, the narration) does not take the GIL while the
-        engine thread needs it to start the job (0.5 ms of the first token on the H200)."""
+        engine thread needs it to start the job (0.5 ms of the first token on the H200); the
+        engine thread then lets the loop answer the request before it goes on (stream.py)."""
         if job.announced:
             return
         job.stream.put_threadsafe("started", self._started(job))
         job.announced = True
         loop.call_soon_threadsafe(self._accept, job)
+        job.stream.wait_for_reader()
 
     def _as_error(self, job: Job, error: Exception, where: str) -> OrcdError:
         if isinstance(error, OrcdError):

@@ -48,3 +48,34 @@ def test_a_burst_before_the_reader_waits_is_one_batch_and_no_wake_up():
         return [[data["n"] for _, data, frame in batch if frame is None] async for batch in stream.batches()]
 
     assert asyncio.run(main()) == [[0, 1, 2, 3, 4, 5]]
+
+
+def test_the_engine_thread_goes_on_once_the_loop_has_sent_what_it_was_woken_for(monkeypatch):
+    """The hand-off that keeps the loop from waiting behind the engine thread for the GIL:
+    put_threadsafe returns once the reader has taken the batch and asked for the next, and
+    wait_for_reader once the reader waits; not at the bound (made long here)."""
+    monkeypatch.setattr("orcd.server.stream.HANDOFF_SEC", 30.0)
+
+    async def main():
+        stream = JobStream(asyncio.get_running_loop(), None)
+        taken, seen_at_return = [], []
+
+        def produce():
+            stream.wait_for_reader()
+            seen_at_return.append(list(taken))
+            for n in range(3):
+                stream.put_threadsafe("token", {"n": n})
+                seen_at_return.append(list(taken))
+            stream.loop.call_soon_threadsafe(stream.put, "end", {"n": 3})
+
+        thread = threading.Thread(target=produce)
+        started = asyncio.get_running_loop().time()
+        thread.start()
+        async for batch in stream.batches():
+            taken.extend(data["n"] for _, data, _ in batch)
+        thread.join()
+        return seen_at_return, asyncio.get_running_loop().time() - started
+
+    seen, elapsed = asyncio.run(main())
+    assert seen == [[], [0], [0, 1], [0, 1, 2]]
+    assert elapsed < 10.0  # no wait ran to its bound
