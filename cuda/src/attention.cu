@@ -10,17 +10,7 @@
 
 namespace orcd {
 
-// Blocks per head in attention_decode_kernel's grid (a grid that does not grow with the
-// context: captured once, replayed at every position): at least 32, more where the heads are
-// few, up to 2,048 blocks in all. With 32 a head, a context past 4,096 positions gave two
-// blocks of each head two splits in turn, the step's critical path (the Qwen2.5 shape's 14
-// heads: 34 splits at depth 4,096); blocks past the splits in use return at once, but cost a
-// short step their launch where the context is long.
-constexpr int kMinSplitBlocks = 32, kSplitBlocksInAll = 2048;
-
-static int split_blocks(const AttentionShape &s, int splits) {
-    return std::min(splits, std::max(kMinSplitBlocks, kSplitBlocksInAll / s.heads));
-}
+constexpr int kMaxSplitBlocks = 32;  // per head in attention_decode_kernel's grid
 
 __global__ void kv_store_kernel(const float *k, const float *v, int stride, half *kc, half *vc,
                                 AttentionShape s, const int *pos0) {
@@ -93,7 +83,7 @@ orcd_status attention_decode_one_launch(const float *q, const half *k_cache, con
                                         const AttentionShape &s, const int *pos0,
                                         cudaStream_t stream, const float *sinks, bool overlap) {
     int splits = attention_decode_splits(s);
-    dim3 grid(s.heads, split_blocks(s, splits));
+    dim3 grid(s.heads, std::min(splits, kMaxSplitBlocks));
     DecodeAttention d{q, k_cache, v_cache, partial, out, done, s, splits, pos0, sinks};
     return check(launch(attention_decode_kernel, grid, kAttentionChunk, 0, stream, overlap, d),
                  "attention_decode kernel launch");

@@ -19,8 +19,7 @@ DECODE_POSITIONS = [0, 5, 127, 128, 300, 1000]
 # 200: the window's first split starts off a 128 boundary and a second one follows
 WINDOWS = [0, 8, 128, 200]
 DECODE_PATHS = ["decode", "decode_one_launch"]
-# past 32 splits the one-launch kernel's blocks of 64 heads take several splits each (2,048
-# blocks in all; fewer heads get more blocks); 20000: a window far in
+# past 32 splits the one-launch kernel's blocks take several splits each; 20000: a window far in
 LONG_DECODES = [(5000, 0), (5000, 4200), (5000, 128), (20000, 128)]
 PREFILL_N = [1, 2, 15, 16, 17, 33, 100, 300]  # around the 16-query tiles and 32-key chunks
 PREFILL_POS0 = [0, 7, 200]

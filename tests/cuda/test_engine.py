@@ -142,9 +142,8 @@ def test_prompt_longer_than_a_prefill_chunk(synth, arch, decode_path, chunk, mon
 @pytest.mark.gpu
 @pytest.mark.parametrize("arch", ["qwen2", "gpt-oss"])
 def test_decode_past_4096_positions(synth, arch, decode_path):
-    """Over 32 attention splits of 128 positions: the persistent kernel's attention blocks
-    take several, the fused one's a split each (gpt-oss: its full-attention layers; the
-    windowed ones read one or two splits)."""
+    """Over 32 attention splits of 128 positions: the fused attention's blocks take several
+    (gpt-oss: its full-attention layers; the windowed ones read one or two splits)."""
     path = synth(arch)
     engine = cuda_engine(path, ctx=4352)
     prompt = list(np.random.default_rng(6).integers(0, engine.config.vocab_size, 4200))
