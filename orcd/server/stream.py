@@ -4,10 +4,8 @@ The engine thread appends each token event with its frame already encoded (JSON 
 work, kept off the event loop) and wakes the loop only when the response is waiting, once per
 burst: tokens that arrive while the loop is busy leave together, in one write.
 
-Having woken the loop for the job's first token, the engine thread waits (at most HANDOFF_SEC)
-until the loop has sent it, and before it until the response is waiting for it. Later tokens
-do not wait: a CPU engine decodes on that thread (each token waiting for its write cost it
-20-30 % of its tokens/s), and by then the loop is no longer answering the request.
+Having woken the loop, the engine thread waits (at most HANDOFF_SEC) until the loop has sent
+what it was woken for, and before the job's first token until the response is waiting for it.
 Without that the loop waits behind the engine thread for the GIL: a thread that releases the
 GIL briefly and often (the CPU engine's NumPy calls) takes it back before the woken loop can,
 and resets the switch interval's count each time (tiny model, CPU engine, first token: the
@@ -35,7 +33,6 @@ class JobStream:
         self.wake_scheduled = False
         self.reading = threading.Event()  # the reader has waited for items once
         self.sent = threading.Event()  # the reader has sent the items it was last woken for
-        self.handed_off = False  # the engine thread has waited for the first token's send
 
     def put(self, kind: str, data: dict) -> None:
         """On the event loop."""
@@ -45,16 +42,13 @@ class JobStream:
     def put_threadsafe(self, kind: str, data: dict) -> None:
         """On the engine thread. The append comes before the look at the waiter, and the
         reader sets its waiter before it looks for items, so one of them sees the other; `sent`
-        is cleared before the append, so the reader's set after taking it is not lost. The
-        first wake for an event past `started` waits for its send."""
+        is cleared before the append, so the reader's set after taking it is not lost."""
         self.sent.clear()
         self.items.append((kind, data, self.encode(kind, data) if self.encode else None))
         if self.waiter is not None and not self.wake_scheduled:
             self.wake_scheduled = True
             self.loop.call_soon_threadsafe(self._wake)
-            if kind != "started" and not self.handed_off:
-                self.handed_off = True
-                self.sent.wait(HANDOFF_SEC)
+            self.sent.wait(HANDOFF_SEC)
 
     def wait_for_reader(self) -> None:
         """On the engine thread: until the response waits for items (its head sent), so
