@@ -6,7 +6,7 @@
 namespace orcd {
 namespace {
 
-constexpr long kMaxPrefillChunk = 8192;
+constexpr int kMaxPrefillChunk = 8192;  // printed with %d
 
 bool is(const char *v, const char *want) { return v && std::strcmp(v, want) == 0; }
 
