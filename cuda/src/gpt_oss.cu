@@ -17,7 +17,9 @@ namespace {
 // x += moe(rmsnorm(x) · post_attention_norm)
 orcd_status mixture_of_experts(const Pass &p, const LayerWeights &l) {
     ORCD_TRY(rmsnorm(p, p.a.x, l.ffn_norm, p.a.xn, p.n));
-    return moe(moe_weights(p.m.cfg, &l), p.a.xn, p.a.x, p.n, p.a.moe_scratch, p.stream);
+    MoeWeights w = moe_weights(p.m.cfg, &l);
+    w.wgmma = p.a.matmul.wgmma;  // as the prefill's dense products (ORCD_WGMMA)
+    return moe(w, p.a.xn, p.a.x, p.n, p.a.moe_scratch, p.stream);
 }
 
 orcd_status layer(const Pass &p, int i) {

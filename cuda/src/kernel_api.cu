@@ -360,7 +360,9 @@ class DeviceMoe {
         w = {router_w_.as<float>(), router_b_.as<float>(), l.gate_up_type, l.down_type,
              gate_.as<void>(), up_.as<void>(), down_.as<void>(), gate_b_.as<float>(),
              up_b_.as<float>(), down_b_.as<float>(), l.experts, l.used, l.d, l.ff};
-        return ORCD_OK;
+        Options o;  // prefill on wgmma as the engine's (ORCD_WGMMA)
+        ORCD_TRY(options_from_env(&o));
+        return dense_wgmma(o.wgmma, &w.wgmma);
     }
     MoeWeights w{};
 

@@ -16,6 +16,7 @@
 #include <atomic>
 #include <cstddef>
 #include "context.cuh"
+#include "copy_async.cuh"
 #include "matmul.cuh"
 #include "matmul_dense.cuh"
 #include "overlap.cuh"
@@ -91,20 +92,6 @@ __global__ void dense_tokens_kernel(const float *__restrict__ x, __half *__restr
 }
 
 // ---- the product ------------------------------------------------------------------------
-
-// 16 bytes from global memory to the shared address dst, asynchronously; zeros where !valid.
-__device__ __forceinline__ void copy16(uint32_t dst, const void *src, bool valid) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(dst), "l"(src),
-                 "r"(valid ? 16 : 0)
-                 : "memory");
-}
-__device__ __forceinline__ void copies_commit() {
-    asm volatile("cp.async.commit_group;" ::: "memory");
-}
-template <int Pending>
-__device__ __forceinline__ void copies_wait() {
-    asm volatile("cp.async.wait_group %0;" ::"n"(Pending) : "memory");
-}
 
 __device__ __forceinline__ void ldmatrix4(uint32_t (&r)[4], uint32_t address) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];"
@@ -281,13 +268,6 @@ static_assert(kSplitCols % kWgK == 0 && kTileK % kWgK == 0, "stages end on split
 
 // Whether this build's kernels for the current device have wgmma (an sm_90a binary).
 __global__ void wgmma_built_kernel(int *out) { *out = ORCD_HAS_WGMMA ? 1 : 2; }
-
-// The registers a wgmma wrote, pinned in place until read (the compiler sees no write).
-template <int N>
-__device__ __forceinline__ void hold(float (&d)[N]) {
-#pragma unroll
-    for (float &v : d) asm volatile("" : "+f"(v)::"memory");
-}
 
 // Where a tile's splits are shared out over blocks (blockIdx.z: splits per * z ..): each block
 // of the tile but the first stores its splits' sums one by one, the first the total of its

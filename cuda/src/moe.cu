@@ -11,11 +11,14 @@
 //    gate and up (epilogue: biases, swiglu_oai), one for down (epilogue: bias), and a
 //    per-token combine. Each expert's weights are read once per 64 of its tokens.
 // Expert ids are read on the device (capture-safe); every sum has a fixed order.
+#include "copy_async.cuh"
 #include "matmul.cuh"
+#include "matmul_dense.cuh"
 #include "matvec.cuh"
 #include "moe.cuh"
 #include "quant.cuh"
 #include "reduce.cuh"
+#include "wgmma.cuh"
 
 namespace orcd {
 namespace {
@@ -339,6 +342,211 @@ __global__ void combine_kernel(const float *__restrict__ down, const float *__re
     x[size_t(t) * d + i] += acc;
 }
 
+// ---- prefill on Hopper's warpgroup MMA (sm_90a) ------------------------------------------
+// The same grouping, products and combine, each product a block of 64 of the group's tokens x
+// 128 rows: gate and up of 64 hidden units (warpgroup 0 gate, 1 up; swiglu_oai'd in the
+// epilogue), or 128 rows of down (64 a warpgroup). A step of 64 columns stages the weights
+// dequantized to F16 by every thread (the next step's while the tensor cores multiply this
+// one) and the tokens' F16 rows by cp.async, both in the 128-byte swizzle wgmma reads. The
+// tokens are gathered in grouped order and rounded to F16 once (into the down slot, unused
+// until the down product), and the hidden vectors leave gate/up as F16 (in the hidden slot):
+// the halves the mma.sync path rounds the same values to.
+constexpr int kXpTokens = 64, kXpRows = 128, kXpK = 64, kXpThreads = 256;
+constexpr int kXpStages = 3, kXpAhead = kXpStages - 1;  // steps whose tokens load ahead
+constexpr int kXpRuns = kXpRows * kXpK / kRun / kXpThreads;  // a thread's weight runs a step
+struct XpStage {
+    uint8_t a[kXpRows * 128], b[kXpTokens * 128];  // tile rows of kXpK halves, swizzled
+};
+constexpr size_t kXpSmem = 1024 + kXpStages * sizeof(XpStage);
+static_assert(kXpAhead >= 1 && sizeof(XpStage) % 1024 == 0 && kXpRuns == 2 &&
+                  kXpThreads / (kXpK / kRun) == 64,
+              "aligned atoms; run i of a thread is tile row 64 i + thread / 4");
+static_assert(kXpTokens * (kXpRows + 4) * sizeof(float) <= kXpStages * sizeof(XpStage),
+              "the epilogue's tile fits in the ring");
+
+struct ExpertWgmma {
+    const uint8_t *w[2];
+    const float *bias[2];
+    int rows, cols;
+    const __half *x16;  // grouped rows of dense_ld(cols) halves
+    float *out;         // down: pair order, rows of `rows` floats
+    __half *out16;      // gate/up: grouped rows of dense_ld(rows) halves
+    const int *counts, *offsets, *order;
+};
+
+// xn's row of each pair, in grouped order, as F16 rows of dense_ld(cols) (zero past cols): a
+// thread 8 halves.
+__global__ void gather_halves_kernel(const float *__restrict__ xn, const int *__restrict__ order,
+                                     int used, int pairs, int cols, __half *__restrict__ x16) {
+    int ld = dense_ld(cols), chunks = ld / 8;
+    size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (i >= size_t(pairs) * chunks) return;
+    int pos = int(i / chunks), k = int(i % chunks) * 8;
+    __half2 h[4];
+    if (k < cols) {  // cols is a multiple of 32: all 8 or none
+        const float4 *src =
+            reinterpret_cast<const float4 *>(xn + size_t(order[pos] / used) * cols + k);
+        float4 a = __ldg(src), b = __ldg(src + 1);
+        h[0] = __floats2half2_rn(a.x, a.y), h[1] = __floats2half2_rn(a.z, a.w);
+        h[2] = __floats2half2_rn(b.x, b.y), h[3] = __floats2half2_rn(b.z, b.w);
+    } else {
+        h[0] = h[1] = h[2] = h[3] = __floats2half2_rn(0.0f, 0.0f);
+    }
+    *reinterpret_cast<uint4 *>(x16 + size_t(pos) * ld + k) = *reinterpret_cast<const uint4 *>(h);
+}
+
+// Block (x, y, e): tokens x * kXpTokens.. of expert e's group, weight rows y * (128 / M)..
+// of its M matrices. Blocks past the group's count exit at once.
+template <class F, int M>
+__global__ void __launch_bounds__(kXpThreads, 2) expert_wgmma_kernel(const ExpertWgmma op) {
+#if ORCD_HAS_WGMMA
+    extern __shared__ __align__(128) uint8_t smem_raw[];
+    int e = blockIdx.z, count = op.counts[e], tok0 = blockIdx.x * kXpTokens;
+    if (tok0 >= count) return;
+    uint32_t raw = uint32_t(__cvta_generic_to_shared(smem_raw)), pad = (1024 - raw % 1024) % 1024;
+    uint32_t ring = raw + pad;  // the swizzle's atoms of 8 rows lie on 1,024-byte boundaries
+    int off = op.offsets[e], row0 = blockIdx.y * (kXpRows / M), group = threadIdx.x / 128;
+    int ld = dense_ld(op.cols), steps = ld / kXpK;
+
+    // This thread's weight runs: run i is tile row r (M = 2: gate rows 0-63, up rows 64-127 of
+    // the same units), columns j.. of the step; a row past the matrix stages zeros.
+    const uint8_t *a_src[kXpRuns];
+    uint32_t a_dst[kXpRuns];
+    int a_k[kXpRuns];
+#pragma unroll
+    for (int i = 0; i < kXpRuns; ++i) {
+        int r = threadIdx.x / (kXpK / kRun) + 64 * i, j = threadIdx.x % (kXpK / kRun);
+        int row = row0 + (M == 2 ? r % 64 : r);  // M = 2: run i is in matrix i
+        a_src[i] = row < op.rows
+                       ? op.w[M == 2 ? i : 0] + row_bytes<F>(op.cols) * (size_t(op.rows) * e + row)
+                       : nullptr;
+        a_dst[i] = swizzled_chunk(r, 2 * j);  // its second chunk: swizzled_chunk(r, 2 j + 1)
+        a_k[i] = j * kRun;
+    }
+    // This thread's token copies: chunk c of tile rows t0 and t0 + 32.
+    int t0 = threadIdx.x / 8, c = threadIdx.x % 8;
+    const __half *b_src = op.x16 + size_t(off + tok0 + t0) * ld + c * 8;
+    auto load_tokens = [&](int step) {
+        uint32_t at = ring + uint32_t(step % kXpStages * sizeof(XpStage)) + offsetof(XpStage, b);
+#pragma unroll
+        for (int i = 0; i < kXpTokens / 32; ++i) {
+            bool in = tok0 + t0 + 32 * i < count;
+            copy16(at + swizzled_chunk(t0 + 32 * i, c),
+                   in ? b_src + size_t(32 * i) * ld + step * kXpK : op.x16, in);
+        }
+    };
+    __half2 h[kXpRuns][kRun / 2];
+    auto dequant_weights = [&](int step) {
+#pragma unroll
+        for (int i = 0; i < kXpRuns; ++i) {
+            int k = step * kXpK + a_k[i];
+            float v[kRun];
+            if (a_src[i] && k < op.cols) dequant16<F>(a_src[i], k, v);
+            else for (float &x : v) x = 0.0f;
+            to_half(h[i], v);
+        }
+    };
+    auto store_weights = [&](int step) {
+        uint32_t at = ring + uint32_t(step % kXpStages * sizeof(XpStage)) + offsetof(XpStage, a);
+#pragma unroll
+        for (int i = 0; i < kXpRuns; ++i) {
+            const uint4 *q = reinterpret_cast<const uint4 *>(h[i]);
+            uint32_t second = a_dst[i] ^ 16u;  // chunk 2 j + 1: the swizzle flips bit 4 alike
+            asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};" ::"r"(at + a_dst[i]),
+                         "r"(q[0].x), "r"(q[0].y), "r"(q[0].z), "r"(q[0].w) : "memory");
+            asm volatile("st.shared.v4.b32 [%0], {%1, %2, %3, %4};" ::"r"(at + second),
+                         "r"(q[1].x), "r"(q[1].y), "r"(q[1].z), "r"(q[1].w) : "memory");
+        }
+    };
+
+    float acc[kXpTokens / 2];
+#pragma unroll
+    for (float &a : acc) a = 0.0f;
+#pragma unroll
+    for (int s = 0; s < kXpAhead; ++s) {
+        if (s < steps) load_tokens(s);
+        copies_commit();
+    }
+    dequant_weights(0);
+    store_weights(0);
+    for (int step = 0; step < steps; ++step) {
+        copies_wait<kXpAhead - 1>();
+        shared_to_async_proxy();  // this thread's stores and copies, seen by wgmma's reads
+        // Every weight and token of this step is in, and every product of the step before is
+        // done (each group waited for its own): that stage takes the tokens kXpAhead on.
+        __syncthreads();
+        if (step + kXpAhead < steps) load_tokens(step + kXpAhead);
+        copies_commit();
+        uint32_t at = ring + uint32_t(step % kXpStages * sizeof(XpStage));
+        uint64_t a = swizzled_tile(at + offsetof(XpStage, a) + 64 * 128 * group);
+        uint64_t b = swizzled_tile(at + offsetof(XpStage, b));
+        wgmma_fence();
+#pragma unroll
+        for (int k = 0; k < kXpK / 16; ++k)  // 16 columns: 32 bytes on in the swizzle
+            wgmma_m64k16<kXpTokens>(acc, a + 2 * k, b + 2 * k, 1);
+        wgmma_commit();
+        if (step + 1 < steps) {  // the next step's weights while the tensor cores run
+            dequant_weights(step + 1);
+            store_weights(step + 1);
+        }
+        wgmma_wait<0>();
+    }
+    hold(acc);
+    copies_wait<0>();
+    __syncthreads();  // every stage read: the epilogue's tiles take their place
+
+    // acc[4 j + q]: tile row 64 group + 16 (warp % 4) + lane / 4 + 8 (q / 2), token
+    // 8 j + 2 (lane % 4) + q % 2 (wgmma_m64k16).
+    int lane = threadIdx.x % 32, r_lane = 16 * (threadIdx.x / 32 % 4) + lane / 4;
+    uint8_t *tile = smem_raw + pad;
+    if constexpr (M == 2) {
+        float(*up)[128] = reinterpret_cast<float(*)[128]>(tile);  // [acc index][thread]
+        __half(*hs)[kXpK + 8] =
+            reinterpret_cast<__half(*)[kXpK + 8]>(tile + sizeof(float) * 128 * kXpTokens / 2);
+        if (group == 1)
+#pragma unroll
+            for (int i = 0; i < kXpTokens / 2; ++i) up[i][threadIdx.x - 128] = acc[i];
+        __syncthreads();
+        if (group == 0)
+#pragma unroll
+            for (int i = 0; i < kXpTokens / 2; ++i) {
+                int u = r_lane + 8 * (i % 4 / 2), row = row0 + u;
+                int t = 8 * (i / 4) + 2 * (lane % 4) + i % 2;
+                float v = 0.0f;  // units past ff: the zeros the down product's columns expect
+                if (row < op.rows) {
+                    size_t b = size_t(e) * op.rows + row;
+                    v = swiglu_oai(acc[i] + op.bias[0][b], up[i][threadIdx.x] + op.bias[1][b]);
+                }
+                hs[t][u] = __float2half_rn(v);
+            }
+        __syncthreads();
+        int ldo = dense_ld(op.rows);
+        for (int i = threadIdx.x; i < kXpTokens * 8; i += kXpThreads) {
+            int t = i / 8, chunk = i % 8;
+            if (tok0 + t < count)
+                *reinterpret_cast<uint4 *>(op.out16 + size_t(off + tok0 + t) * ldo + row0 +
+                                           8 * chunk) =
+                    *reinterpret_cast<const uint4 *>(&hs[t][8 * chunk]);
+        }
+    } else {
+        float(*out)[kXpRows + 4] = reinterpret_cast<float(*)[kXpRows + 4]>(tile);
+#pragma unroll
+        for (int i = 0; i < kXpTokens / 2; ++i)
+            out[8 * (i / 4) + 2 * (lane % 4) + i % 2][64 * group + r_lane + 8 * (i % 4 / 2)] =
+                acc[i];
+        __syncthreads();
+        for (int i = threadIdx.x; i < kXpTokens * kXpRows; i += kXpThreads) {
+            int t = i / kXpRows, r = i % kXpRows, row = row0 + r;
+            if (tok0 + t >= count || row >= op.rows) continue;
+            op.out[size_t(op.order[off + tok0 + t]) * op.rows + row] =
+                out[t][r] + op.bias[0][size_t(e) * op.rows + row];
+        }
+    }
+#else
+    (void)op;
+#endif
+}
+
 orcd_status check_moe(const MoeWeights &w, int n) {
     if (!w.router_w || !w.router_b || !w.gate || !w.up || !w.down || !w.gate_b || !w.up_b ||
         !w.down_b)
@@ -413,19 +621,61 @@ orcd_status expert_matmul(int type, const ExpertMatmul &op, int n, int experts,
     });
 }
 
-orcd_status moe_prefill(const MoeWeights &w, const float *xn, float *x, int n,
-                        const MoeScratch &s, cudaStream_t stream) {
-    int pairs = n * w.used;
-    group_by_expert_kernel<<<1, kGroupThreads, size_t(w.experts) * sizeof(int), stream>>>(
-        s.ids, pairs, w.experts, s.counts, s.offsets, s.order);
-    ORCD_TRY(check(cudaGetLastError(), "moe grouping kernel launch"));
+// The products on mma.sync (matmul.cuh's 64 x 64 tiles, dequantized as they load).
+orcd_status moe_prefill_mma(const MoeWeights &w, const float *xn, int n, const MoeScratch &s,
+                            cudaStream_t stream) {
     ExpertMatmul gate_up{{static_cast<const uint8_t *>(w.gate), static_cast<const uint8_t *>(w.up)},
                          {w.gate_b, w.up_b}, w.ff, w.d, w.used, xn, s.hidden,
                          s.counts, s.offsets, s.order};
     ORCD_TRY(expert_matmul<2>(w.gate_up_type, gate_up, n, w.experts, stream));
     ExpertMatmul down{{static_cast<const uint8_t *>(w.down), nullptr}, {w.down_b, nullptr},
                       w.d, w.ff, w.used, s.hidden, s.down, s.counts, s.offsets, s.order};
-    ORCD_TRY(expert_matmul<1>(w.down_type, down, n, w.experts, stream));
+    return expert_matmul<1>(w.down_type, down, n, w.experts, stream);
+}
+
+template <int M>
+orcd_status expert_wgmma(int type, const ExpertWgmma &op, int n, int experts,
+                         cudaStream_t stream) {
+    return with_format(type, [&](auto f) {
+        auto kernel = expert_wgmma_kernel<decltype(f), M>;
+        static const cudaError_t allowed =
+            cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                 int(kXpSmem));
+        ORCD_CUDA(allowed);
+        dim3 grid(unsigned((n + kXpTokens - 1) / kXpTokens),
+                  unsigned((op.rows + kXpRows / M - 1) / (kXpRows / M)), unsigned(experts));
+        kernel<<<grid, kXpThreads, kXpSmem, stream>>>(op);
+        return check(cudaGetLastError(), "moe expert wgmma kernel launch");
+    });
+}
+
+// moe_prefill on wgmma: the gathered F16 tokens in the down slot, the F16 hidden vectors in
+// the hidden slot (both fit: dense_ld(cols) <= 2 cols).
+orcd_status moe_prefill_wgmma(const MoeWeights &w, const float *xn, int n, const MoeScratch &s,
+                              cudaStream_t stream) {
+    int pairs = n * w.used;
+    __half *x16 = reinterpret_cast<__half *>(s.down), *h16 = reinterpret_cast<__half *>(s.hidden);
+    size_t chunks = size_t(pairs) * (dense_ld(w.d) / 8);
+    gather_halves_kernel<<<unsigned((chunks + 255) / 256), 256, 0, stream>>>(
+        xn, s.order, w.used, pairs, w.d, x16);
+    ORCD_TRY(check(cudaGetLastError(), "moe gather kernel launch"));
+    ExpertWgmma gate_up{{static_cast<const uint8_t *>(w.gate), static_cast<const uint8_t *>(w.up)},
+                        {w.gate_b, w.up_b}, w.ff, w.d, x16, nullptr, h16,
+                        s.counts, s.offsets, s.order};
+    ORCD_TRY(expert_wgmma<2>(w.gate_up_type, gate_up, n, w.experts, stream));
+    ExpertWgmma down{{static_cast<const uint8_t *>(w.down), nullptr}, {w.down_b, nullptr},
+                     w.d, w.ff, h16, s.down, nullptr, s.counts, s.offsets, s.order};
+    return expert_wgmma<1>(w.down_type, down, n, w.experts, stream);
+}
+
+orcd_status moe_prefill(const MoeWeights &w, const float *xn, float *x, int n,
+                        const MoeScratch &s, cudaStream_t stream) {
+    int pairs = n * w.used;
+    group_by_expert_kernel<<<1, kGroupThreads, size_t(w.experts) * sizeof(int), stream>>>(
+        s.ids, pairs, w.experts, s.counts, s.offsets, s.order);
+    ORCD_TRY(check(cudaGetLastError(), "moe grouping kernel launch"));
+    ORCD_TRY(w.wgmma ? moe_prefill_wgmma(w, xn, n, s, stream)
+                     : moe_prefill_mma(w, xn, n, s, stream));
     dim3 grid(unsigned((w.d + 255) / 256), unsigned(n));
     combine_kernel<<<grid, 256, 0, stream>>>(s.down, s.weights, w.used, w.d, x);
     return check(cudaGetLastError(), "moe combine kernel launch");

@@ -19,6 +19,9 @@ struct MoeWeights {
     const void *gate, *up, *down;
     const float *gate_b, *up_b, *down_b;
     int experts, used, d, ff;
+    // Prefill multiplies on Hopper's warpgroup MMA (dense_wgmma: ORCD_WGMMA, an sm_90a build on
+    // such a GPU); else on mma.sync.
+    bool wgmma = false;
 };
 
 // Device scratch of moe for n tokens (256-byte aligned; its contents need no initialising).
@@ -32,7 +35,7 @@ size_t moe_scratch_bytes(const MoeWeights &w, int n);
 // d and ff are multiples of 32, n at most 65535. One token (decode) with quantized experts:
 // integer dots with xn and the hidden vectors as Q8_1, as matvec's integer path (ORCD_MATVEC
 // is not consulted); otherwise (prefill, float experts) the tokens are grouped by expert and
-// multiplied on F16 tensor cores, as matmul.
+// multiplied on F16 tensor cores, as matmul (on wgmma where w.wgmma).
 orcd_status moe(const MoeWeights &w, const float *xn, float *x, int n, void *scratch,
                 cudaStream_t stream);
 

@@ -57,7 +57,7 @@ orcd_status options_from_env(Options *out) {
                     "in tiles of 128 x 128", &o.wide_tiles));
     ORCD_TRY(on_off("ORCD_DENSE_TILES", "wide tiles dequantized as they load",
                     "wide tiles from W in F16", &o.dense_tiles));
-    ORCD_TRY(on_off("ORCD_WGMMA", "the dense product on mma.sync",
+    ORCD_TRY(on_off("ORCD_WGMMA", "the dense product and the experts' on mma.sync",
                     "on wgmma where the GPU and build have it", &o.wgmma));
     ORCD_TRY(on_off("ORCD_JOINT", "a tensor an allocation", "q, k, v and gate, up side by side",
                     &o.joint));

@@ -110,7 +110,7 @@ struct Options {
     bool split_steps = true;  // a split launch past one wave walks its splits in steps
     bool wide_tiles = true;   // a long prompt's matmul in tiles of 128 x 128
     bool dense_tiles = true;  // ... from W dequantized to F16 in scratch
-    bool wgmma = true;        // ... multiplied by wgmma where the build has it (sm_90a)
+    bool wgmma = true;        // ... and the experts' (moe.cu) on wgmma where built (sm_90a)
     bool joint = true;     // q, k, v (gate, up) placed side by side at load: one launch
     int prefill_chunk = ORCD_PREFILL_CHUNK;  // prompt tokens a prefill pass takes at most
     FusedTuning fused;

@@ -1,7 +1,7 @@
 // Hopper's warpgroup matrix multiply (wgmma, sm_90a): four warps multiply tiles that sit in
 // shared memory into F32 accumulators held in their registers. Only the pieces the dense
-// prefill product (matmul_dense.cu) uses: both operands K-major in the 128-byte swizzle, a
-// 64 x 128 x 16 step. Compiled only where the target has the instructions
+// prefill product (matmul_dense.cu) and the experts' (moe.cu) use: both operands K-major in
+// the 128-byte swizzle, steps of 64 x N x 16. Compiled only where the target has the instructions
 // (ORCD_HAS_WGMMA, the sm_90a build); elsewhere the callers take mma.sync.
 #pragma once
 #include <cstdint>
@@ -55,13 +55,42 @@ __device__ __forceinline__ void shared_to_async_proxy() {
 #endif
 }
 
+// The registers a wgmma wrote, pinned in place until read (the compiler sees no write).
+template <int N>
+__device__ __forceinline__ void hold(float (&d)[N]) {
+#pragma unroll
+    for (float &v : d) asm volatile("" : "+f"(v)::"memory");
+}
+
 // d = A B^T + (scale_d ? d : 0): A 64 x 16 (descriptor a), B N x 16 (descriptor b), both
 // K-major; d a thread's N / 2 of the 64 x N F32 tile: warp w of the group, lane l: d[4 j + h]
 // at row 16 w + l / 4 + 8 (h / 2), column 8 j + 2 (l % 4) + h % 2 (mma.sync m16n8's layout, per
-// 8 columns). N: 96 or 128.
+// 8 columns). N: 64 (the experts' tiles of tokens, moe.cu), 96 or 128.
 template <int N>
 __device__ __forceinline__ void wgmma_m64k16(float (&d)[N / 2], uint64_t a, uint64_t b,
                                              int scale_d);
+
+template <>
+__device__ __forceinline__ void wgmma_m64k16<64>(float (&d)[32], uint64_t a, uint64_t b,
+                                                int scale_d) {
+#if ORCD_HAS_WGMMA
+    asm volatile(
+        "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"
+        "wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16 {"
+        "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "
+        "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31}, "
+        "%32, %33, p, 1, 1, 0, 0;\n}"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),
+          "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),
+          "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),
+          "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),
+          "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),
+          "+f"(d[30]), "+f"(d[31])
+        : "l"(a), "l"(b), "r"(scale_d));
+#else
+    (void)d, (void)a, (void)b, (void)scale_d;
+#endif
+}
 
 template <>
 __device__ __forceinline__ void wgmma_m64k16<96>(float (&d)[48], uint64_t a, uint64_t b,

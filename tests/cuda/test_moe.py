@@ -1,7 +1,7 @@
 """The mixture-of-experts layer (cuda/src/moe.cu) against orcd.reference.gpt_oss.moe in float64,
 on random experts of every weight format: one token (the decode path: integer dots with Q8_1
 activations) and 2 to 300 tokens (the prefill path: experts' gathered rows on F16 tensor
-cores), tiny shapes and GPT-OSS-20B's. Two tolerances: a rigorous bound propagated through
+cores, wgmma on Hopper and mma.sync before it), tiny shapes and GPT-OSS-20B's. Two tolerances: a rigorous bound propagated through
 the layer from the path's roundings (tight on small shapes, loose on real ones, where sums of
 thousands of terms cancel), and a relative one against the layer computed with exactly the
 path's roundings (_simulated). Tests without a GPU check that both catch a wrong expert, a
@@ -181,6 +181,21 @@ def _cases():
 @pytest.mark.gpu
 @pytest.mark.parametrize("case", list(_cases()))
 def test_moe_matches_the_reference(case):
+    d, ff, experts, used, gate_up, down, n = case
+    m = Experts(d, ff, experts, used, gate_up, down, seed=d + ff + experts)
+    xn, x = _inputs(m, n, seed=n)
+    _check(m, xn, x, m.run(xn, x))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("case", [(96, 160, 6, 3, "MXFP4", "MXFP4", 300),
+                                  (256, 512, 8, 2, "Q4_K", "Q6_K", 300),
+                                  (256, 256, 6, 3, "F16", "Q8_0", 64)],
+                         ids=lambda c: f"{c[4]}+{c[5]}-{c[0]}x{c[1]}-n{c[6]}")
+def test_moe_prefill_on_mma_sync_matches_the_reference(case, monkeypatch):
+    """ORCD_WGMMA=0: the experts' products on mma.sync, the path of GPUs before Hopper (the
+    default takes wgmma on an H100/H200), held to the same tolerances."""
+    monkeypatch.setenv("ORCD_WGMMA", "0")
     d, ff, experts, used, gate_up, down, n = case
     m = Experts(d, ff, experts, used, gate_up, down, seed=d + ff + experts)
     xn, x = _inputs(m, n, seed=n)
