@@ -9,7 +9,8 @@
 //  - prefill (and float experts): the (token, slot) pairs grouped by expert (count, scan,
 //    scatter, in pair order), then per expert a tensor-core matmul of its gathered rows for
 //    gate and up (epilogue: biases, swiglu_oai), one for down (epilogue: bias), and a
-//    per-token combine. Each expert's weights are read once per 64 of its tokens.
+//    per-token combine. Each expert's weights are read once per 64 of its tokens (mma.sync),
+//    128 (wgmma).
 // Expert ids are read on the device (capture-safe); every sum has a fixed order.
 #include "copy_async.cuh"
 #include "matmul.cuh"
@@ -150,33 +151,41 @@ __global__ void top_k_softmax_kernel(const float *logits, int n, int experts, in
 }
 
 // The pairs p = t * used + slot grouped by expert: counts, exclusive offsets, and order (the
-// pairs of expert 0, then 1, ..., each in increasing p). Warp w takes experts w, w + warps, ...
-// and finds their pairs 32 at a time with a ballot: no atomics, the same order every run.
+// pairs of expert 0, then 1, ..., each in increasing p). Block e counts the pairs of experts
+// below e (its offset) and of e, then writes e's pairs in order, kGroupThreads at a time (a
+// ballot per warp, the warps' counts scanned in shared memory): no atomics, the same order
+// every run.
 __global__ void __launch_bounds__(kGroupThreads)
-group_by_expert_kernel(const int *ids, int pairs, int experts, int *counts, int *offsets,
+group_by_expert_kernel(const int *__restrict__ ids, int pairs, int *counts, int *offsets,
                        int *order) {
-    extern __shared__ int count_of[];
-    int lane = threadIdx.x % 32, warps = blockDim.x / 32;
-    for (int e = threadIdx.x / 32; e < experts; e += warps) {
-        int c = 0;
-        for (int p0 = 0; p0 < pairs; p0 += 32) {
-            int p = p0 + lane;
-            c += __popc(__ballot_sync(0xFFFFFFFFu, p < pairs && ids[p] == e));
-        }
-        if (lane == 0) count_of[e] = c;
+    __shared__ int below[kGroupThreads / 32], mine[kGroupThreads / 32];
+    int e = blockIdx.x, lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+    int lt = 0, eq = 0;
+    for (int p = threadIdx.x; p < pairs; p += kGroupThreads) {
+        int id = ids[p];
+        lt += id < e;
+        eq += id == e;
     }
+    lt = __reduce_add_sync(0xFFFFFFFFu, lt);
+    eq = __reduce_add_sync(0xFFFFFFFFu, eq);
+    if (lane == 0) below[warp] = lt, mine[warp] = eq;
     __syncthreads();
-    for (int e = threadIdx.x / 32; e < experts; e += warps) {
-        int off = 0;
-        for (int i = 0; i < e; ++i) off += count_of[i];
-        if (lane == 0) counts[e] = count_of[e], offsets[e] = off;
-        for (int p0 = 0; p0 < pairs; p0 += 32) {
-            int p = p0 + lane;
-            bool hit = p < pairs && ids[p] == e;
-            unsigned mask = __ballot_sync(0xFFFFFFFFu, hit);
-            if (hit) order[off + __popc(mask & ((1u << lane) - 1))] = p;
-            off += __popc(mask);
-        }
+    int off = 0, count = 0;
+    for (int w = 0; w < kGroupThreads / 32; ++w) off += below[w], count += mine[w];
+    if (threadIdx.x == 0) counts[e] = count, offsets[e] = off;
+    __syncthreads();  // every thread has read `mine`: it takes each chunk's warp counts
+    for (int p0 = 0; p0 < pairs; p0 += kGroupThreads) {
+        int p = p0 + threadIdx.x;
+        bool hit = p < pairs && ids[p] == e;
+        unsigned mask = __ballot_sync(0xFFFFFFFFu, hit);
+        if (lane == 0) mine[warp] = __popc(mask);
+        __syncthreads();
+        int before = off;
+        for (int w = 0; w < warp; ++w) before += mine[w];
+        if (hit) order[before + __popc(mask & ((1u << lane) - 1))] = p;
+        for (int w = warp; w < kGroupThreads / 32; ++w) before += mine[w];
+        off = before;
+        __syncthreads();  // `mine` read by every warp before the next chunk's counts
     }
 }
 
@@ -343,26 +352,32 @@ __global__ void combine_kernel(const float *__restrict__ down, const float *__re
 }
 
 // ---- prefill on Hopper's warpgroup MMA (sm_90a) ------------------------------------------
-// The same grouping, products and combine, each product a block of 64 of the group's tokens x
-// 128 rows: gate and up of 64 hidden units (warpgroup 0 gate, 1 up; swiglu_oai'd in the
+// The same grouping, products and combine, each product a block of 128 of the group's tokens
+// x 128 rows: gate and up of 64 hidden units (warpgroup 0 gate, 1 up; swiglu_oai'd in the
 // epilogue), or 128 rows of down (64 a warpgroup). A step of 64 columns stages the weights
 // dequantized to F16 by every thread (the next step's while the tensor cores multiply this
-// one) and the tokens' F16 rows by cp.async, both in the 128-byte swizzle wgmma reads. The
+// one, their lines two steps on asked into L1 meanwhile) and the tokens' F16 rows by
+// cp.async, both in the 128-byte swizzle wgmma reads. H200, orcd bench kernels --ops moe
+// (MXFP4, 512 tokens): 64 tokens a block and no L1 prefetch 1,324 us, 128 tokens 1,141,
+// 128 and the prefetch 1,049 (one or three steps on: 1,113, 1,047). The
 // tokens are gathered in grouped order and rounded to F16 once (into the down slot, unused
 // until the down product), and the hidden vectors leave gate/up as F16 (in the hidden slot):
 // the halves the mma.sync path rounds the same values to.
-constexpr int kXpTokens = 64, kXpRows = 128, kXpK = 64, kXpThreads = 256;
+constexpr int kXpTokens = 128, kXpRows = 128, kXpK = 64, kXpThreads = 256;
 constexpr int kXpStages = 3, kXpAhead = kXpStages - 1;  // steps whose tokens load ahead
+constexpr int kXpPrefetch = 2;  // steps ahead whose weights are asked into L1
 constexpr int kXpRuns = kXpRows * kXpK / kRun / kXpThreads;  // a thread's weight runs a step
 struct XpStage {
     uint8_t a[kXpRows * 128], b[kXpTokens * 128];  // tile rows of kXpK halves, swizzled
 };
-constexpr size_t kXpSmem = 1024 + kXpStages * sizeof(XpStage);
-static_assert(kXpAhead >= 1 && sizeof(XpStage) % 1024 == 0 && kXpRuns == 2 &&
+constexpr size_t kXpRing = kXpStages * sizeof(XpStage), kXpSmem = 1024 + kXpRing;
+static_assert(kXpAhead >= 1 && kXpPrefetch >= 1 && kXpRuns == 2 &&
                   kXpThreads / (kXpK / kRun) == 64,
-              "aligned atoms; run i of a thread is tile row 64 i + thread / 4");
-static_assert(kXpTokens * (kXpRows + 4) * sizeof(float) <= kXpStages * sizeof(XpStage),
-              "the epilogue's tile fits in the ring");
+              "run i of a thread is tile row 64 i + thread / 4");
+static_assert(sizeof(XpStage) % 1024 == 0, "aligned atoms");
+static_assert(kXpTokens * (kXpRows + 4) * sizeof(float) <= kXpRing &&
+                  sizeof(float) * 128 * kXpTokens / 2 + kXpTokens * (kXpK + 8) * 2 <= kXpRing,
+              "the epilogue's tiles fit in the ring");
 
 struct ExpertWgmma {
     const uint8_t *w[2];
@@ -485,6 +500,14 @@ __global__ void __launch_bounds__(kXpThreads, 2) expert_wgmma_kernel(const Exper
         for (int k = 0; k < kXpK / 16; ++k)  // 16 columns: 32 bytes on in the swizzle
             wgmma_m64k16<kXpTokens>(acc, a + 2 * k, b + 2 * k, 1);
         wgmma_commit();
+        if (step + kXpPrefetch < steps)  // lines the dequantization two steps on reads
+#pragma unroll
+            for (int i = 0; i < kXpRuns; ++i) {
+                int k = (step + kXpPrefetch) * kXpK + a_k[i];
+                if (a_src[i] && k < op.cols)
+                    asm volatile("prefetch.global.L1 [%0];" ::"l"(
+                        a_src[i] + size_t(k / F::block_size) * F::type_size));
+            }
         if (step + 1 < steps) {  // the next step's weights while the tensor cores run
             dequant_weights(step + 1);
             store_weights(step + 1);
@@ -671,8 +694,8 @@ orcd_status moe_prefill_wgmma(const MoeWeights &w, const float *xn, int n, const
 orcd_status moe_prefill(const MoeWeights &w, const float *xn, float *x, int n,
                         const MoeScratch &s, cudaStream_t stream) {
     int pairs = n * w.used;
-    group_by_expert_kernel<<<1, kGroupThreads, size_t(w.experts) * sizeof(int), stream>>>(
-        s.ids, pairs, w.experts, s.counts, s.offsets, s.order);
+    group_by_expert_kernel<<<unsigned(w.experts), kGroupThreads, 0, stream>>>(
+        s.ids, pairs, s.counts, s.offsets, s.order);
     ORCD_TRY(check(cudaGetLastError(), "moe grouping kernel launch"));
     ORCD_TRY(w.wgmma ? moe_prefill_wgmma(w, xn, n, s, stream)
                      : moe_prefill_mma(w, xn, n, s, stream));
