@@ -2,8 +2,10 @@
 # SPEC §10 side by side on the GPU box: orcd and llama.cpp's llama-bench on the same files in
 # the same run. Usage: bench/compare_llama_cpp.sh LLAMA_BUILD_DIR MODEL.gguf [MODEL.gguf ...]
 # (build llama.cpp first: cmake -B build -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 ...;
-# cmake --build build --target llama-bench). Decode is 128 tokens after a 32-token prompt and
-# again at a context depth of DEPTH tokens (default 4096; 0: not); prefill is timed at each
+# cmake --build build --target llama-bench; llama-server for `orcd bench server --peer` needs
+# -DLLAMA_USE_PREBUILT_UI=OFF there without network, and scripts/ in the source). Decode is
+# 128 tokens after a 32-token prompt and again at a context depth of DEPTH tokens (default
+# 4096; 0: not); prefill is timed at each
 # prompt size of PREFILL (default 32,512,4096: llama-bench -p, orcd's --prefill-tokens, with
 # orcd's time to first token and TFLOP/s); REPEATS runs per figure (default 3). Prints orcd's
 # table, then llama-bench's, per file, then all of it as one table with ratios
