@@ -357,12 +357,13 @@ __global__ void combine_kernel(const float *__restrict__ down, const float *__re
 // epilogue), or 128 rows of down (64 a warpgroup). A step of 64 columns stages the weights
 // dequantized to F16 by every thread (the next step's while the tensor cores multiply this
 // one, their lines two steps on asked into L1 meanwhile) and the tokens' F16 rows by
-// cp.async, both in the 128-byte swizzle wgmma reads. H200, orcd bench kernels --ops moe
-// (MXFP4, 512 tokens): 64 tokens a block and no L1 prefetch 1,324 us, 128 tokens 1,141,
-// 128 and the prefetch 1,049 (one or three steps on: 1,113, 1,047). The
-// tokens are gathered in grouped order and rounded to F16 once (into the down slot, unused
-// until the down product), and the hidden vectors leave gate/up as F16 (in the hidden slot):
-// the halves the mma.sync path rounds the same values to.
+// cp.async, both in the 128-byte swizzle wgmma reads. The tokens are gathered in grouped
+// order and rounded to F16 once (into the down slot, unused until the down product), and the
+// hidden vectors leave gate/up as F16 (in the hidden slot): the halves the mma.sync path
+// rounds the same values to. H200, orcd bench kernels --ops moe (MXFP4, 512 tokens): 64 tokens
+// a block and no L1 prefetch 1,324 us, 128 tokens 1,141, 128 and the prefetch 1,049 (one or
+// three steps on: 1,113, 1,047); mma.sync 1,533. A block's time is the dequantization's
+// instructions and loads (ncu: half the cycles without an eligible warp), not the tensor cores.
 constexpr int kXpTokens = 128, kXpRows = 128, kXpK = 64, kXpThreads = 256;
 constexpr int kXpStages = 3, kXpAhead = kXpStages - 1;  // steps whose tokens load ahead
 constexpr int kXpPrefetch = 2;  // steps ahead whose weights are asked into L1
