@@ -45,8 +45,9 @@ MATMUL_SHAPES = {("qwen2.5-0.5b", "ffn_up"), ("phi3-mini", "attn_qkv"),
 # gpt-oss-20b's experts: d = ff = 2880, 32 experts, 4 chosen per token.
 MOE = ("gpt-oss-20b", "ffn_{gate,up,down}_exps (4 of 32)", 2880, 2880)
 MOE_EXPERTS, MOE_USED = 32, 4
-MOE_N = [1, 512]
+MOE_N = [1, 512, 2048]  # decode, a short prompt, a prefill pass of ORCD_PREFILL_CHUNK's default
 MOE_BATCHES = 64  # token batches the calls cycle through (decode: 64 different expert sets)
+MOE_ROWS = 32768  # ... at most this many tokens in all (xn: 377 MB of F32)
 # (model, tensor: what the call is, heads, kv_heads, head_dim, n, pos0): a 512-token prompt
 # from 0, and a chat turn's 31 new tokens after ~2500 cached ones.
 ATTENTION = [("qwen2.5-0.5b", "prefill of 512 at 0", 14, 2, 64, 512, 0),
@@ -132,7 +133,8 @@ def moe_layer(name: str, d: int, ff: int):
 
 
 def measure_moe(name, model, tensor, d, ff, n, copy_bw, iters) -> Row:
-    xn = np.random.default_rng(n).standard_normal((MOE_BATCHES * n, d)).astype(np.float32)
+    batches = max(1, min(MOE_BATCHES, MOE_ROWS // n))
+    xn = np.random.default_rng(n).standard_normal((batches * n, d)).astype(np.float32)
     calls = iters if n == 1 else max(1, iters // 4)
     seconds = moe_layer(name, d, ff).bench(xn, n, calls)
     nbytes = moe_bytes(name, d, ff, n)
