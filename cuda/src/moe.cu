@@ -391,24 +391,17 @@ struct ExpertWgmma {
 };
 
 // xn's row of each pair, in grouped order, as F16 rows of dense_ld(cols) (zero past cols): a
-// thread 8 halves.
+// thread a run of kRun, rounded as matmul_dense.cu's dense_tokens_kernel rounds X.
 __global__ void gather_halves_kernel(const float *__restrict__ xn, const int *__restrict__ order,
                                      int used, int pairs, int cols, __half *__restrict__ x16) {
-    int ld = dense_ld(cols), chunks = ld / 8;
-    size_t i = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (i >= size_t(pairs) * chunks) return;
-    int pos = int(i / chunks), k = int(i % chunks) * 8;
-    __half2 h[4];
-    if (k < cols) {  // cols is a multiple of 32: all 8 or none
-        const float4 *src =
-            reinterpret_cast<const float4 *>(xn + size_t(order[pos] / used) * cols + k);
-        float4 a = __ldg(src), b = __ldg(src + 1);
-        h[0] = __floats2half2_rn(a.x, a.y), h[1] = __floats2half2_rn(a.z, a.w);
-        h[2] = __floats2half2_rn(b.x, b.y), h[3] = __floats2half2_rn(b.z, b.w);
-    } else {
-        h[0] = h[1] = h[2] = h[3] = __floats2half2_rn(0.0f, 0.0f);
-    }
-    *reinterpret_cast<uint4 *>(x16 + size_t(pos) * ld + k) = *reinterpret_cast<const uint4 *>(h);
+    int ld = dense_ld(cols), runs = ld / kRun;
+    size_t run = size_t(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (run >= size_t(pairs) * runs) return;
+    int pos = int(run / runs), k = int(run % runs) * kRun;
+    float v[kRun];
+    if (k < cols) load_x_run(xn + size_t(order[pos] / used) * cols + k, v);
+    else for (float &e : v) e = 0.0f;
+    store_run(x16 + size_t(pos) * ld + k, v);
 }
 
 // Block (x, y, e): tokens x * kXpTokens.. of expert e's group, weight rows y * (128 / M)..
@@ -507,7 +500,7 @@ __global__ void __launch_bounds__(kXpThreads, 2) expert_wgmma_kernel(const Exper
                 int k = (step + kXpPrefetch) * kXpK + a_k[i];
                 if (a_src[i] && k < op.cols)
                     asm volatile("prefetch.global.L1 [%0];" ::"l"(
-                        a_src[i] + size_t(k / F::block_size) * F::type_size));
+                        a_src[i] + row_bytes<F>(k)));
             }
         if (step + 1 < steps) {  // the next step's weights while the tensor cores run
             dequant_weights(step + 1);
@@ -679,8 +672,8 @@ orcd_status moe_prefill_wgmma(const MoeWeights &w, const float *xn, int n, const
                               cudaStream_t stream) {
     int pairs = n * w.used;
     __half *x16 = reinterpret_cast<__half *>(s.down), *h16 = reinterpret_cast<__half *>(s.hidden);
-    size_t chunks = size_t(pairs) * (dense_ld(w.d) / 8);
-    gather_halves_kernel<<<unsigned((chunks + 255) / 256), 256, 0, stream>>>(
+    size_t runs = size_t(pairs) * (dense_ld(w.d) / kRun);
+    gather_halves_kernel<<<unsigned((runs + 255) / 256), 256, 0, stream>>>(
         xn, s.order, w.used, pairs, w.d, x16);
     ORCD_TRY(check(cudaGetLastError(), "moe gather kernel launch"));
     ExpertWgmma gate_up{{static_cast<const uint8_t *>(w.gate), static_cast<const uint8_t *>(w.up)},
