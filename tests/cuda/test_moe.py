@@ -1,11 +1,12 @@
 """The mixture-of-experts layer (cuda/src/moe.cu) against orcd.reference.gpt_oss.moe in float64,
 on random experts of every weight format: one token (the decode path: integer dots with Q8_1
 activations) and 2 to 300 tokens (the prefill path: experts' gathered rows on F16 tensor
-cores, wgmma on Hopper and mma.sync before it), tiny shapes and GPT-OSS-20B's. Two tolerances: a rigorous bound propagated through
-the layer from the path's roundings (tight on small shapes, loose on real ones, where sums of
-thousands of terms cancel), and a relative one against the layer computed with exactly the
-path's roundings (_simulated). Tests without a GPU check that both catch a wrong expert, a
-missing bias or a missing clamp, and that the bound holds for the simulated roundings."""
+cores, wgmma on Hopper and mma.sync before it), tiny shapes and GPT-OSS-20B's. Two
+tolerances: a rigorous bound propagated through the layer from the path's roundings (tight on
+small shapes, loose on real ones, where sums of thousands of terms cancel), and a relative one
+against the layer computed with exactly the path's roundings (_simulated). Tests without a
+GPU check that both catch a wrong expert, a missing bias or a missing clamp, and that the bound
+holds for the simulated roundings."""
 from __future__ import annotations
 
 import copy
