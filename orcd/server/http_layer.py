@@ -15,6 +15,12 @@ read that is exactly one plain keep-alive GET /health, on a connection between r
 answered there with the bytes hypercorn would have written for health_first's answer; h11
 never sees that request, so the connection is as it was, ready for the next. Anything else
 takes hypercorn's path unchanged.
+
+The keep-alive timer: hypercorn keeps one task per connection that closes it when idle too
+long, and on every request's head it cancels that task and awaits its end: passes of the event
+loop before the request reaches the app (17-38 µs on the 2-core dev box), on the path to the
+first token. IdleTask cancels it without waiting; the cancelled task ends on its own, and a
+close already under way (shielded by hypercorn) goes on, as before.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ import re
 from itertools import chain
 
 import h11
+from hypercorn.asyncio import tcp_server
 from hypercorn.events import RawData, Updated
 from hypercorn.protocol.events import Body, EndBody, Response
 from hypercorn.protocol.h11 import H11Protocol
@@ -121,8 +128,26 @@ def answering_health(state):
     return handle
 
 
+class IdleTask:
+    """hypercorn's AsyncioSingleTask (TCPServer.idle_task, the keep-alive timer) without the
+    wait for a cancelled task's end. Nothing here awaits, so no lock is needed."""
+
+    def __init__(self) -> None:
+        self._handle = None
+
+    async def restart(self, task_group, action) -> None:
+        await self.stop()
+        self._handle = task_group._task_group.create_task(action())
+
+    async def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
 def install(state) -> None:
     """Before serving: hypercorn's hooks replaced for this worker, whose `state` /health reads."""
     H11Protocol._send_error_response = _h11_error
     HTTPStream._send_error_response = _stream_error
     H11Protocol.handle = answering_health(state)
+    tcp_server.AsyncioSingleTask = IdleTask
