@@ -19,12 +19,14 @@ READY_TIMEOUT_SEC = 300.0
 
 @dataclasses.dataclass
 class Streamed:
-    """One streamed completion: when it was sent, and each chunk's arrival and text."""
+    """One streamed completion: when it was sent, and each chunk's arrival, text and
+    finish_reason."""
     id: str
     sent: float
     arrivals: list[float]
     texts: list[str]
     finish_reason: str | None
+    finishes: list[str | None] = dataclasses.field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -32,6 +34,13 @@ class Streamed:
 
     def text_arrivals(self) -> list[float]:
         return [t for t, s in zip(self.arrivals, self.texts) if s]
+
+    def token_arrivals(self) -> list[float]:
+        """The chunks that carry a generated token: those with text, and those before the
+        last that have none (a server that streams a token whose text is empty, as
+        llama-server does); not the closing chunk with only a finish_reason. orcd sends no
+        chunk for a token without text (SPEC §2), so its tokens are its text chunks."""
+        return [t for t, s, f in zip(self.arrivals, self.texts, self.finishes) if s or f is None]
 
 
 class Server:
@@ -98,6 +107,7 @@ def read_stream(response: http.client.HTTPResponse, sent: float) -> Streamed:
         for choice in chunk.get("choices", []):
             out.arrivals.append(arrived)
             out.texts.append(choice.get("text") or "")
+            out.finishes.append(choice.get("finish_reason"))
             out.finish_reason = choice.get("finish_reason") or out.finish_reason
     return out
 

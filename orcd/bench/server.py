@@ -4,18 +4,22 @@ e.g. llama-server on the same file) when one is given:
 
 - time to first streamed text p50/p95, over five ~20-token prompts: each on a connection of
   its own, and again on one kept-alive connection (as clients that pool their connections,
-  e.g. the OpenAI SDK, send them; the connection's first request is not timed)
+  e.g. the OpenAI SDK, send them; the connection's first request is not timed); beside it the
+  time to the first chunk that carries a generated token, text or not (Streamed.token_arrivals)
 - inter-token time p50/p95 and streamed tokens/s, over every run (a completion that streams
   no text, e.g. a synthetic model's, is left out and named on stderr)
 - /health p50/p99, one GET every 4 ms while a 1,500-token completion streams
 - cancel -> terminal frame (orcd's /cancel; no OpenAI equivalent)
 - prefix cache: a ~2,000-token system prompt, then turns that each add ~30 tokens and the
   answer before them (as a chat client resends its conversation); time to first chunk of
-  turns 2.. with the prompt cache and with `cache_prompt: false`
+  turns 2.. with the prompt cache and with `cache_prompt: false`, and of those turns the time
+  to the first token chunk and to the first text, where they streamed one
 
 `--trace` starts the worker with `--trace` and prints where the first token's time went,
 stage by stage (see orcd/server/trace.py), from the client's send to its read: for the timed
-completions, the prefix scenario's turn 1 and its cached turns.
+completions, the prefix scenario's turn 1 and its cached turns. A turn whose tokens have no
+text (a synthetic model's) streams no token chunk from orcd (SPEC §2 sends no empty token
+event), so its first token is timed there from the trace alone: client sent -> engine_first_id.
 """
 from __future__ import annotations
 
@@ -88,10 +92,12 @@ def ms(values, q) -> float | None:
 
 
 def first_text(server: Server, runs: int, tokens: int) -> tuple[dict, list]:
-    ttft, gaps, rates, streams, silent = [], [], [], [], []
+    ttft, first_token, gaps, rates, streams, silent = [], [], [], [], [], []
     for i in range(runs):
         s = server.complete({"prompt": PROMPTS[i % len(PROMPTS)], "max_tokens": tokens,
                              "temperature": 0})
+        if tokens_seen := s.token_arrivals():
+            first_token.append(tokens_seen[0] - s.sent)
         arrivals = s.text_arrivals()
         if not arrivals:  # e.g. a synthetic model's ids that decode to nothing: not timed
             silent.append(f"prompt {i % len(PROMPTS)} (finish_reason {s.finish_reason})")
@@ -102,6 +108,7 @@ def first_text(server: Server, runs: int, tokens: int) -> tuple[dict, list]:
         if len(arrivals) > 1:
             rates.append((len(arrivals) - 1) / (arrivals[-1] - arrivals[0]))
     figures = {"ttft_ms_p50": ms(ttft, 50), "ttft_ms_p95": ms(ttft, 95),
+               "first_token_ms_p50": ms(first_token, 50), "first_token_ms_p95": ms(first_token, 95),
                "inter_token_ms_p50": ms(gaps, 50), "inter_token_ms_p95": ms(gaps, 95),
                "tokens_per_s": round(float(np.median(rates)), 1) if rates else None}
     if silent:
@@ -185,24 +192,38 @@ def cancel_latency(server: Server, runs: int) -> dict:
 def prefix_cache(server: Server, turns: int) -> tuple[dict, list]:
     """The conversation twice: with the prompt cache (turn 1 fills it), then without it; and
     the streams of the first run's turns (their traces: turn 1, a whole prompt on a worker
-    that has served only short ones, then the cached turns)."""
-    figures, streams, silent = {}, [], 0
+    that has served only short ones, then the cached turns). Turns 2.. are timed to their
+    first chunk (`ttft`, whatever it carries: the closing chunk of a turn that streamed
+    nothing else), and those that streamed one to their first token chunk and first text."""
+    figures, streams, silent, tokenless = {}, [], 0, 0
     for label, extra in (("prefix", {}), ("prefix_nocache", {"cache_prompt": False})):
-        conversation, ttft = SYSTEM_PROMPT, []
+        conversation, ttft, first_token, first_text = SYSTEM_PROMPT, [], [], []
         for turn in range(turns):
             conversation += f"\nUser: {TURN_QUESTIONS[turn % len(TURN_QUESTIONS)]}\nArchivist:"
             s = server.complete({"prompt": conversation, "max_tokens": 16, "temperature": 0, **extra})
             ttft.append((s.arrivals[0] if s.arrivals else time.perf_counter()) - s.sent)
-            silent += not s.text_arrivals()
+            tokens_seen, texts = s.token_arrivals(), s.text_arrivals()
+            if turn and tokens_seen:
+                first_token.append(tokens_seen[0] - s.sent)
+            if turn and texts:
+                first_text.append(texts[0] - s.sent)
+            silent += not texts
+            tokenless += not tokens_seen
             conversation += s.text
             if label == "prefix":
                 streams.append(s)
         figures[f"{label}_first_turn_ms"] = ms(ttft[:1], 50)
         figures[f"{label}_ttft_ms_p50"] = ms(ttft[1:], 50)
         figures[f"{label}_ttft_ms_p95"] = ms(ttft[1:], 95)
+        figures[f"{label}_first_token_ms_p50"] = ms(first_token, 50)
+        figures[f"{label}_first_token_ms_p95"] = ms(first_token, 95)
+        figures[f"{label}_first_text_ms_p50"] = ms(first_text, 50)
+        figures[f"{label}_first_text_ms_p95"] = ms(first_text, 95)
     if silent:  # a server sends a chunk with text: the first chunk of these was their last
-        print(f"orcd bench server: {server.url} streamed no text for {silent} of {2 * turns} "
-              f"prefix turns, timed to their first chunk: the end of the stream", file=sys.stderr)
+        print(f"orcd bench server: {server.url} streamed no text for {silent} of {2 * turns} prefix "
+              f"turns ({tokenless} without a token chunk either), timed to their first chunk, the "
+              f"end of the stream where there was no other; first token and first text leave them "
+              f"out (--trace times orcd's first id: client sent -> engine_first_id)", file=sys.stderr)
     return figures, streams
 
 
@@ -237,13 +258,20 @@ def measure(server: Server, args, is_orcd: bool = True) -> tuple[dict, list, lis
 
 ROWS = (("time to first text", "ttft_ms_p50", "ttft_ms_p95", "ms p50 / p95"),
         ("  on a kept-alive connection", "ttft_kept_ms_p50", "ttft_kept_ms_p95", "ms p50 / p95"),
+        ("time to first token chunk", "first_token_ms_p50", "first_token_ms_p95", "ms p50 / p95"),
         ("inter-token time", "inter_token_ms_p50", "inter_token_ms_p95", "ms p50 / p95"),
         ("streamed tokens/s", "tokens_per_s", None, "median"),
         ("/health during decode", "health_ms_p50", "health_ms_p99", "ms p50 / p99"),
         ("cancel -> terminal frame", "cancel_ms_p50", "cancel_ms_max", "ms p50 / max"),
         ("prefix: first turn", "prefix_first_turn_ms", None, "ms"),
-        ("prefix: later turns, cached", "prefix_ttft_ms_p50", "prefix_ttft_ms_p95", "ms p50 / p95"),
-        ("prefix: later turns, no cache", "prefix_nocache_ttft_ms_p50", "prefix_nocache_ttft_ms_p95",
+        ("prefix: later turns, cached, 1st chunk", "prefix_ttft_ms_p50", "prefix_ttft_ms_p95", "ms p50 / p95"),
+        ("  first token chunk", "prefix_first_token_ms_p50", "prefix_first_token_ms_p95", "ms p50 / p95"),
+        ("  first text", "prefix_first_text_ms_p50", "prefix_first_text_ms_p95", "ms p50 / p95"),
+        ("prefix: later turns, no cache, 1st chunk", "prefix_nocache_ttft_ms_p50", "prefix_nocache_ttft_ms_p95",
+         "ms p50 / p95"),
+        ("  first token chunk", "prefix_nocache_first_token_ms_p50", "prefix_nocache_first_token_ms_p95",
+         "ms p50 / p95"),
+        ("  first text", "prefix_nocache_first_text_ms_p50", "prefix_nocache_first_text_ms_p95",
          "ms p50 / p95"))
 
 
@@ -260,7 +288,7 @@ def cell(figures: dict, a: str, b: str | None) -> str:
 def table(figures: dict, health: dict, peer: dict | None, peer_url: str | None) -> str:
     head = f"{health.get('model')} ({health.get('arch')}, {health.get('quant_kind')}) on " \
            f"{health.get('device')} {health.get('gpu_name') or ''}".rstrip()
-    widths = (30, 22, 22)
+    widths = (39, 22, 22)
     lines = [head, f"{'figure':{widths[0]}s} {'orcd':>{widths[1]}s}"
              + (f" {'peer':>{widths[2]}s} {'orcd/peer':>10s}" if peer is not None else "") + "  unit"]
     for name, a, b, unit in ROWS:
@@ -272,6 +300,9 @@ def table(figures: dict, health: dict, peer: dict | None, peer_url: str | None) 
     if peer is not None:
         lines.append(f"peer: {peer_url}")
     return "\n".join(lines)
+
+
+FIRST_ID = "engine_first_id"
 
 
 def trace_breakdown(log_path: str, streams: list) -> dict:
@@ -301,6 +332,9 @@ def trace_breakdown(log_path: str, streams: list) -> dict:
             steps.setdefault(f"{a} -> {b}", []).append(tb - ta)
         steps.setdefault("total", []).append(points[-1][1] - points[0][1])
         marks = event["stages_us"]
+        if FIRST_ID in marks:  # the first token as the worker saw it, whether or not it had text
+            steps.setdefault(f"(client sent -> {FIRST_ID}, first token)", []).append(
+                start_us + marks[FIRST_ID] - s.sent * 1e6)
         for stage, since in BESIDE.items():
             if stage in marks and since in marks:
                 steps.setdefault(f"({since} -> {stage}, beside)", []).append(marks[stage] - marks[since])

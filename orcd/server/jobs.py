@@ -212,6 +212,8 @@ class JobRunner:
                                       job.cached_tokens, r.scoring(), self.constraint(r), r.skip_special,
                                       on_start=announce):
                 if kind == "end":
+                    if job.trace is not None:  # a job that streamed no token still shows the engine's stages
+                        job.trace.merge(self.engine.job_marks())
                     loop.call_soon_threadsafe(self._end, job, data)
                 else:
                     self._deliver(job, kind, data)
