@@ -1,5 +1,6 @@
 """`orcd bench server` runs end to end against a real worker (its figures are not judged here)."""
 import argparse
+import contextlib
 import http.server
 import json
 import threading
@@ -50,17 +51,23 @@ class _ClosingPeer(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def test_a_peer_that_closes_streams_gets_no_kept_alive_figure():
-    peer = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ClosingPeer)
+@contextlib.contextmanager
+def peer_of(handler):
+    """A Server for a stand-in peer answering with `handler` on a free port, while in use."""
+    peer = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=peer.serve_forever, daemon=True).start()
     try:
-        server = Server(f"http://127.0.0.1:{peer.server_address[1]}")
-        assert bench.first_text(server, 2, 4)[0]["ttft_ms_p50"] >= 0.0
-        assert bench.first_text_kept_alive(server, 2, 4) == {"ttft_kept_ms_p50": None,
-                                                             "ttft_kept_ms_p95": None}
+        yield Server(f"http://127.0.0.1:{peer.server_address[1]}")
     finally:
         peer.shutdown()
         peer.server_close()
+
+
+def test_a_peer_that_closes_streams_gets_no_kept_alive_figure():
+    with peer_of(_ClosingPeer) as server:
+        assert bench.first_text(server, 2, 4)[0]["ttft_ms_p50"] >= 0.0
+        assert bench.first_text_kept_alive(server, 2, 4) == {"ttft_kept_ms_p50": None,
+                                                             "ttft_kept_ms_p95": None}
 
 
 def test_a_completion_without_token_chunks_is_timed_to_its_first_id_by_the_trace(tiny_model, monkeypatch):
@@ -94,10 +101,7 @@ class _EmptyTokenPeer(_ClosingPeer):
 
 
 def test_a_token_without_text_is_timed_as_the_first_token_not_as_text(capsys):
-    peer = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EmptyTokenPeer)
-    threading.Thread(target=peer.serve_forever, daemon=True).start()
-    try:
-        server = Server(f"http://127.0.0.1:{peer.server_address[1]}")
+    with peer_of(_EmptyTokenPeer) as server:
         figures, _ = bench.first_text(server, 2, 4)
         assert figures["first_token_ms_p50"] >= 0.0 and figures["ttft_ms_p50"] is None
         prefix, turns = bench.prefix_cache(server, 2)
@@ -105,9 +109,6 @@ def test_a_token_without_text_is_timed_as_the_first_token_not_as_text(capsys):
         assert prefix["prefix_first_token_ms_p50"] >= 0.0 and prefix["prefix_ttft_ms_p50"] >= 0.0
         assert prefix["prefix_first_text_ms_p50"] is None
         assert "(0 without a token chunk either)" in capsys.readouterr().err
-    finally:
-        peer.shutdown()
-        peer.server_close()
 
 
 class _SilentPeer(_ClosingPeer):
@@ -116,10 +117,7 @@ class _SilentPeer(_ClosingPeer):
 
 
 def test_completions_that_stream_no_text_are_named_not_timed(capsys):
-    peer = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _SilentPeer)
-    threading.Thread(target=peer.serve_forever, daemon=True).start()
-    try:
-        server = Server(f"http://127.0.0.1:{peer.server_address[1]}")
+    with peer_of(_SilentPeer) as server:
         figures, streams = bench.first_text(server, 2, 4)
         assert streams == [] and figures["ttft_ms_p50"] is None and figures["tokens_per_s"] is None
         assert "streamed no text for 2 of 2 completions" in capsys.readouterr().err
@@ -127,6 +125,3 @@ def test_completions_that_stream_no_text_are_named_not_timed(capsys):
         assert len(turns) == 2 and all(t.arrivals and not t.text_arrivals() for t in turns)
         assert prefix["prefix_ttft_ms_p50"] >= 0.0 and prefix["prefix_first_token_ms_p50"] is None
         assert "streamed no text for 4 of 4 prefix turns (4 without a token chunk" in capsys.readouterr().err
-    finally:
-        peer.shutdown()
-        peer.server_close()
