@@ -30,7 +30,8 @@ for family in $families; do
     {
         echo "== $family"
         grep -E '"(Duration|Grid Size|Block Size|Registers Per Thread|Compute \(SM\) Throughput|Memory Throughput|L1/TEX Cache Throughput|L2 Cache Throughput|DRAM Throughput|Achieved Occupancy|Issued Warp Per Scheduler|Eligible Warps Per Scheduler|Warp Cycles Per Issued Instruction)"' \
-            "$out/prefill_$family.csv" | awk -F'","' '{print $5 " | " $(NF-2) " " $(NF-1) " " $NF}' |
+            "$out/prefill_$family.csv" | grep -v '^"ID"' |
+            awk -F'","' '{print $5 " | " $(NF-2) " " $(NF-1) " " $NF}' |
             tr -d '"' | head -26
     } >> "$out/prefill_summary.txt"
 done
