@@ -25,8 +25,12 @@ class Streamed:
     sent: float
     arrivals: list[float]
     texts: list[str]
-    finish_reason: str | None
-    finishes: list[str | None] = dataclasses.field(default_factory=list)
+    finishes: list[str | None]
+
+    @property
+    def finish_reason(self) -> str | None:
+        """The last finish_reason a chunk gave."""
+        return next((f for f in reversed(self.finishes) if f), None)
 
     @property
     def text(self) -> str:
@@ -92,7 +96,7 @@ class Server:
 
 
 def read_stream(response: http.client.HTTPResponse, sent: float) -> Streamed:
-    out = Streamed("", sent, [], [], None)
+    out = Streamed("", sent, [], [], [])
     while line := response.readline():
         if not line.startswith(b"data: "):
             continue
@@ -108,7 +112,6 @@ def read_stream(response: http.client.HTTPResponse, sent: float) -> Streamed:
             out.arrivals.append(arrived)
             out.texts.append(choice.get("text") or "")
             out.finishes.append(choice.get("finish_reason"))
-            out.finish_reason = choice.get("finish_reason") or out.finish_reason
     return out
 
 

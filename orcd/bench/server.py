@@ -213,12 +213,9 @@ def prefix_cache(server: Server, turns: int) -> tuple[dict, list]:
             if label == "prefix":
                 streams.append(s)
         figures[f"{label}_first_turn_ms"] = ms(ttft[:1], 50)
-        figures[f"{label}_ttft_ms_p50"] = ms(ttft[1:], 50)
-        figures[f"{label}_ttft_ms_p95"] = ms(ttft[1:], 95)
-        figures[f"{label}_first_token_ms_p50"] = ms(first_token, 50)
-        figures[f"{label}_first_token_ms_p95"] = ms(first_token, 95)
-        figures[f"{label}_first_text_ms_p50"] = ms(first_text, 50)
-        figures[f"{label}_first_text_ms_p95"] = ms(first_text, 95)
+        for name, times in (("ttft", ttft[1:]), ("first_token", first_token), ("first_text", first_text)):
+            figures[f"{label}_{name}_ms_p50"] = ms(times, 50)
+            figures[f"{label}_{name}_ms_p95"] = ms(times, 95)
     if silent:  # a server sends a chunk with text: the first chunk of these was their last
         print(f"orcd bench server: {server.url} streamed no text for {silent} of {2 * turns} prefix "
               f"turns ({tokenless} without a token chunk either), timed to their first chunk, the "
