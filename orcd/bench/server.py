@@ -138,7 +138,14 @@ def first_text_kept_alive(server: Server, runs: int, tokens: int) -> dict:
 
 
 def health_during_decode(server: Server, requests: int) -> dict:
-    """GET /health every 4 ms while a long completion streams, until it ends or `requests`."""
+    times = health_times(server, requests)
+    return {"health_ms_p50": ms(times, 50), "health_ms_p99": ms(times, 99),
+            "health_requests": len(times)}
+
+
+def health_times(server: Server, requests: int) -> list[float]:
+    """Seconds of each GET /health, one every 4 ms while a long completion streams, until it
+    ends or `requests`."""
     long = Background(server, {"prompt": PROMPTS[0], "max_tokens": LONG_TOKENS,
                                "temperature": 1.0, "seed": 1})
     conn, times = server.connect(), []
@@ -155,8 +162,7 @@ def health_during_decode(server: Server, requests: int) -> dict:
         conn.close()
         long.close()
     wait_idle(server)
-    return {"health_ms_p50": ms(times, 50), "health_ms_p99": ms(times, 99),
-            "health_requests": len(times)}
+    return times
 
 
 def cancel_latency(server: Server, runs: int) -> dict:
