@@ -10,7 +10,8 @@ the hand-offs between the event loop and the engine thread, the frames.
 prints time to first text of (a) completions of the bench's ~20-token prompts and (b) turns
 2.. of its prefix-cache conversation (orcd/bench/server.py), each with its trace stage by
 stage (median µs; orcd/server/trace.py), then /health during 1,500-token streams (as many as
---health probes take), and the worker's garbage collections met on the way.
+--health probes take) with where the probes waited (before the worker read the request, or
+after: its answer and the client's read), and the worker's garbage collections met on the way.
 
 --engine cuda (the default) runs the real CudaEngine over a stand-in for the binding's
 DeviceModel whose ids appear on a kernel timer, as the C decode loop publishes them to its
@@ -33,7 +34,7 @@ import time
 import numpy as np
 
 from orcd.bench.http_client import started_worker
-from orcd.bench.server import (PROMPTS, SYSTEM_PROMPT, TURN_QUESTIONS, health_times, ms,
+from orcd.bench.server import (PROMPTS, SYSTEM_PROMPT, TURN_QUESTIONS, health_probes, ms,
                                trace_breakdown)
 
 PREFILL_TOKENS_PER_S = 45_000  # SmolLM2 on the H200 (issue 17)
@@ -158,14 +159,19 @@ class StandInBinding:
         return weight_bytes
 
 
-def stand_in_worker(gc_file: str, argv: list[str]) -> int:
-    """`orcd serve` with the stand-in forward pass (this script run with --worker GC_FILE); its
-    garbage collections, [start ns, ns, generation] each, are written to GC_FILE at the end."""
+def stand_in_worker(record_file: str, argv: list[str]) -> int:
+    """`orcd serve` with the stand-in forward pass (this script run with --worker RECORD_FILE);
+    written to RECORD_FILE at the end: its garbage collections ([start ns, ns, generation]
+    each) and when it read each request's bytes (perf_counter_ns, as hypercorn hands them to
+    the protocol)."""
+    from hypercorn.events import RawData
+
     import orcd.engine.cpu as cpu
     import orcd.engine.cuda as cuda
     from orcd.cli import main
     from orcd.gguf import open as open_gguf
     from orcd.models import describe
+    from orcd.server import http_layer
 
     class Model:
         def __init__(self, config, ctx):
@@ -192,7 +198,7 @@ def stand_in_worker(gc_file: str, argv: list[str]) -> int:
 
     cpu.forward, cpu.load, cpu.KVCache = forward, load, Cache
     cuda.binding = StandInBinding
-    collections, started = [], [0]
+    collections, started, reads = [], [0], []
 
     def timed(phase, info):
         if phase == "start":
@@ -200,12 +206,24 @@ def stand_in_worker(gc_file: str, argv: list[str]) -> int:
         else:
             collections.append((started[0], time.perf_counter_ns() - started[0], info["generation"]))
 
+    answering = http_layer.answering_health
+
+    def answering_stamped(state):
+        handle = answering(state)
+
+        async def stamped(protocol, event):
+            if type(event) is RawData and event.data:
+                reads.append(time.perf_counter_ns())
+            await handle(protocol, event)
+        return stamped
+
+    http_layer.answering_health = answering_stamped
     gc.callbacks.append(timed)
     try:
         return main(argv)
     finally:
-        with open(gc_file, "w") as f:
-            json.dump(collections, f)
+        with open(record_file, "w") as f:
+            json.dump({"collections": collections, "reads": reads}, f)
 
 
 def first_text(streams) -> list[float]:
@@ -235,10 +253,28 @@ def gc_summary(collections) -> str:
                      for g, us in sorted(by_generation.items()))
 
 
+def where_probes_waited(probes, reads, over_s: float) -> str:
+    """Medians, in ms, of the probes' time before the worker read the request and after (its
+    answer, the client's read of it): of every probe and of those slower than over_s."""
+    reads_s = np.array(reads) / 1e9
+    parts = []
+    for sent, took in probes:
+        i = np.searchsorted(reads_s, sent)
+        if i < len(reads_s) and reads_s[i] < sent + took:
+            parts.append((took, reads_s[i] - sent, sent + took - reads_s[i]))
+    parts = np.array(parts).reshape(-1, 3)
+    slow = parts[parts[:, 0] > over_s]
+
+    def medians(rows):
+        return " / ".join(f"{v:.3f}" for v in np.median(rows[:, 1:], axis=0) * 1000) if len(rows) else "-"
+    return (f"before the worker read / after, median ms: {medians(parts)} ({len(parts)} probes); "
+            f"over {over_s * 1000:g} ms: {medians(slow)} ({len(slow)})")
+
+
 def run(args) -> None:
     sys.setswitchinterval(0.0005)  # as orcd bench server: the stream's reader must not delay a probe
-    with tempfile.NamedTemporaryFile(prefix="orcd-host-path-gc-", suffix=".json") as gc_file:
-        launcher = [__file__, "--worker", gc_file.name]
+    with tempfile.NamedTemporaryFile(prefix="orcd-host-path-", suffix=".json") as record_file:
+        launcher = [__file__, "--worker", record_file.name]
         with started_worker(args.model, args.engine, "--trace", launcher=launcher) as (server, log_path):
             server.complete({"prompt": PROMPTS[0], "max_tokens": 4, "temperature": 0})  # warm-up
             plain = [server.complete({"prompt": PROMPTS[i % len(PROMPTS)], "max_tokens": 20, "temperature": 0})
@@ -248,25 +284,28 @@ def run(args) -> None:
                 conversation += f"\nUser: {TURN_QUESTIONS[turn % len(TURN_QUESTIONS)]}\nArchivist:"
                 turns.append(server.complete({"prompt": conversation, "max_tokens": 16, "temperature": 0}))
                 conversation += turns[-1].text
-            health, streams_spans = [], []
-            while len(health) < args.health:
-                started = time.perf_counter()
-                probes = health_times(server, args.health - len(health))
-                streams_spans.append((started, time.perf_counter()))
-                health += probes
+            probes, streams_spans = [], []
+            while len(probes) < args.health:
+                stream = health_probes(server, args.health - len(probes))
+                streams_spans.append((stream[0][0], sum(stream[-1])))
+                probes += stream
             time.sleep(0.2)  # the last trace line is written once its response has been sent
             for name, streams in (("(a) ~20-token prompts", plain), ("(b) prefix-cache turns 2..", turns[1:])):
                 if streams:
                     report(name, streams, log_path)
-        collections = json.load(open(gc_file.name))
+        with open(record_file.name) as f:
+            record = json.load(f)
+    collections = record["collections"]
     timed = plain + turns[1:]
     first_paths = [(s.sent, s.text_arrivals()[0]) for s in timed]
     hit = sum(bool(during(collections, [span])) for span in first_paths)
     print(f"worker GC on a first text's path: {hit} of {len(timed)} requests; "
           f"{gc_summary(during(collections, first_paths))}")
-    if health:
+    if probes:
+        health = [took for _, took in probes]
         print(f"/health during decode: {ms(health, 50):.3f} / {ms(health, 99):.3f} / {ms(health, 100):.3f} ms "
               f"p50 / p99 / max ({len(health)} probes, {len(streams_spans)} streams)")
+        print(f"  {where_probes_waited(probes, record['reads'], 0.001)}")
         print(f"worker GC during those streams: {gc_summary(during(collections, streams_spans))}")
 
 

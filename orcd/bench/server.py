@@ -138,14 +138,14 @@ def first_text_kept_alive(server: Server, runs: int, tokens: int) -> dict:
 
 
 def health_during_decode(server: Server, requests: int) -> dict:
-    times = health_times(server, requests)
+    times = [took for _, took in health_probes(server, requests)]
     return {"health_ms_p50": ms(times, 50), "health_ms_p99": ms(times, 99),
             "health_requests": len(times)}
 
 
-def health_times(server: Server, requests: int) -> list[float]:
-    """Seconds of each GET /health, one every 4 ms while a long completion streams, until it
-    ends or `requests`."""
+def health_probes(server: Server, requests: int) -> list[tuple[float, float]]:
+    """(perf_counter when sent, seconds to the answer's end) of each GET /health, one every 4 ms
+    while a long completion streams, until it ends or `requests`."""
     long = Background(server, {"prompt": PROMPTS[0], "max_tokens": LONG_TOKENS,
                                "temperature": 1.0, "seed": 1})
     conn, times = server.connect(), []
@@ -156,7 +156,7 @@ def health_times(server: Server, requests: int) -> list[float]:
             sent = time.perf_counter()
             conn.request("GET", "/health")
             conn.getresponse().read()
-            times.append(time.perf_counter() - sent)
+            times.append((sent, time.perf_counter() - sent))
             time.sleep(max(0.0, next_at - time.perf_counter()))
     finally:
         conn.close()
