@@ -12,7 +12,7 @@ import time
 import pytest
 from hypercorn.asyncio.task_group import TaskGroup
 from hypercorn.asyncio.worker_context import WorkerContext
-from hypercorn.events import RawData, Updated
+from hypercorn.events import Closed, RawData, Updated
 from hypercorn.protocol.h11 import H11Protocol
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
@@ -55,11 +55,13 @@ def test_which_reads_are_plain_health_gets(request_bytes, plain):
 
 class Wire:
     """hypercorn's H11Protocol over the app, the handle the worker installs, and a bytearray
-    for the socket; `calls` counts the requests that reached the app."""
+    for the socket; `calls` counts the requests that reached the app, `closed` the times the
+    protocol told the TCP server to close the connection."""
 
     def __init__(self, served, task_group):
         self.written = bytearray()
         self.calls = 0
+        self.closed = 0
         self.idle = asyncio.Event()
 
         async def app(scope, receive, send):
@@ -71,16 +73,24 @@ class Wire:
                 self.written += event.data
             elif isinstance(event, Updated) and event.idle:
                 self.idle.set()
+            elif isinstance(event, Closed):
+                self.closed += 1
 
         narrator = Narrator("w", "m", 0, stream=io.StringIO())
         config = hypercorn_config(ServeOptions(model="m", worker_id="w"), narrator)
         self.protocol = H11Protocol(wrap_app(app, config.wsgi_max_body_size, "asgi"), config,
                                     WorkerContext(None), task_group, ConnectionState({}), False,
                                     ("127.0.0.1", 50000), ("127.0.0.1", 8080), send)
-        self.handle = http_layer.answering_health(served.state)
+        self.handle = http_layer.handling(served.state)
 
     async def receive(self, data: bytes) -> None:
         await self.handle(self.protocol, RawData(data=data))
+
+    async def client_closes(self) -> None:
+        """The client's end of the bytes, as hypercorn's reader hands it over: an empty read,
+        then Closed once the reader has stopped."""
+        await self.receive(b"")
+        await self.handle(self.protocol, Closed())
 
     async def request(self, data: bytes) -> bytes:
         """The answer, once the connection is idle again (its keep-alive timer restarted)."""
@@ -108,6 +118,34 @@ def test_a_plain_get_never_reaches_the_app_and_the_connection_goes_on(serve):
             assert (await wire.request(GET)).startswith(b"HTTP/1.1 200 ") and wire.calls == 1
             await wire.receive(GET[:20])  # a request in two reads takes hypercorn's path
             assert (await wire.request(GET[20:])).startswith(b"HTTP/1.1 200 ") and wire.calls == 2
+    serve(check)
+
+
+@pytest.mark.parametrize("last_request", [GET, b"GET /health?x=1 HTTP/1.1\r\nHost: x\r\n\r\n", None])
+def test_a_connection_its_client_closed_between_requests_is_closed_at_once(serve, last_request):
+    """Not left, with its tasks, for hypercorn's keep-alive timer to tear down seconds later:
+    after the fast path's answer, after hypercorn's, and with no request at all."""
+    async def check(s):
+        async with TaskGroup(asyncio.get_running_loop()) as group:
+            wire = Wire(s, group)
+            if last_request is not None:
+                assert (await wire.request(last_request)).startswith(b"HTTP/1.1 200 ")
+            assert wire.closed == 0
+            await wire.client_closes()
+            assert wire.closed == 1
+    serve(check)
+
+
+def test_a_request_cut_short_is_answered_and_closed_by_hypercorn_alone(serve):
+    """A client that leaves before its body is complete: hypercorn answers 400 and closes the
+    connection, as before; the handle adds no close of its own."""
+    async def check(s):
+        async with TaskGroup(asyncio.get_running_loop()) as group:
+            wire = Wire(s, group)
+            await wire.receive(b"POST /cancel HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                               b"Content-Length: 17\r\n\r\n")  # its body never comes
+            await wire.client_closes()
+            assert wire.written.startswith(b"HTTP/1.1 400 ") and wire.closed == 1
     serve(check)
 
 
@@ -204,6 +242,19 @@ def test_a_connection_asked_to_close_is_closed_after_the_answer(worker, request_
     raw.sock.sendall(request_bytes)
     status, headers, body = raw.answer()
     assert status == b"HTTP/1.1 200 \r\n" and (b"connection", b"close") in headers and json.loads(body)
+    assert raw.closed()
+    raw.close()
+
+
+def test_the_worker_closes_its_side_when_the_client_has_closed_its_own(worker):
+    """A client that half-closes a kept-alive connection reads the worker's close well before
+    hypercorn's keep-alive timer would have sent it."""
+    raw = Raw(worker)
+    raw.sock.sendall(GET)
+    assert raw.answer()[0] == b"HTTP/1.1 200 \r\n"
+    raw.sock.shutdown(socket.SHUT_WR)
+    keep_alive = hypercorn_config(ServeOptions(model="m", worker_id="w"), Narrator("w", "m", 0)).keep_alive_timeout
+    raw.sock.settimeout(keep_alive / 2)
     assert raw.closed()
     raw.close()
 
