@@ -20,6 +20,7 @@ from orcd.engine.grammar import Grammars
 from orcd.engine.job import run_job
 from orcd.errors import Cancelled, InferenceTimeout, InternalError, OrcdError, WorkerBusy
 from orcd.logging import Narrator, utc_now_rfc3339
+from orcd.server.garbage import collect_between_jobs
 from orcd.server.metrics import Metrics
 from orcd.server.schema import GenerationRequest
 from orcd.server.stream import Encode, JobStream
@@ -214,6 +215,7 @@ class JobRunner:
                 if kind == "end":
                     if job.trace is not None:  # a job that streamed no token still shows the engine's stages
                         job.trace.merge(self.engine.job_marks())
+                    self._between_jobs()
                     loop.call_soon_threadsafe(self._end, job, data)
                 else:
                     self._deliver(job, kind, data)
@@ -279,6 +281,13 @@ class JobRunner:
         self.narrator.event("execute_end", f"job ended: {data.get('stop_reason', data.get('code'))}",
                             job_id=job.id, outcome=outcome, tokens_out=tokens, text="".join(job.text),
                             **{k: v for k, v in data.items() if k in ("stop_reason", "decode_time_ms", "code")})
+
+    def _between_jobs(self) -> None:
+        """Engine thread, the job's last token sent and its end not yet: the cycle collector's
+        turn (orcd/server/garbage.py), before the client can send its next request, unless
+        another request already waits for the slot."""
+        if not self.queue.holds_slot:
+            collect_between_jobs()
 
     def _free_slot(self) -> None:
         self.job = None
