@@ -1,6 +1,6 @@
 """The worker's host path without a GPU: `orcd serve --trace` whose forward pass is a stand-in
-that takes as long as the H200 (prefill 45,000 tokens/s, at least 0.3 ms; decode 1 ms a
-token) and predicts a fixed token. What is left to time is the code the GPU box runs too:
+that takes as long as the H200 (prefill 45,000 tokens/s, and a short prompt's first id 1.26 ms
+after the job starts; decode 1 ms a token) and predicts a fixed token. What is left to time is the code the GPU box runs too:
 hypercorn and Quart, the request's validation, tokenization, the prompt cache's prefix search,
 the hand-offs between the event loop and the engine thread, the frames.
 
@@ -39,11 +39,15 @@ from orcd.bench.server import (PROMPTS, SYSTEM_PROMPT, TURN_QUESTIONS, health_pr
 
 PREFILL_TOKENS_PER_S = 45_000  # SmolLM2 on the H200 (issue 17)
 DECODE_STEP_S = 0.001
-SHORTEST_FORWARD_S = 0.0003
+# SmolLM2 on the H200: a ~20-token prompt's prefill and first id (README, session 18). The host
+# work the worker does meanwhile (the response's head, the narration) is off the first token's
+# path there, and must be here too: with 0.3 ms it was not, and the trace put 0.1-0.3 ms of it
+# between engine_first_id and first_event.
+SHORTEST_PREFILL_S = 0.00126
 
 
 def prefill_seconds(n: int) -> float:
-    return max(SHORTEST_FORWARD_S, n / PREFILL_TOKENS_PER_S)
+    return max(SHORTEST_PREFILL_S, n / PREFILL_TOKENS_PER_S)
 
 
 def stand_in_id(position: int) -> int:
