@@ -36,6 +36,7 @@ import numpy as np
 from orcd.bench.http_client import started_worker
 from orcd.bench.server import (PROMPTS, SYSTEM_PROMPT, TURN_QUESTIONS, health_probes, ms,
                                trace_breakdown)
+from orcd.errors import Cancelled
 
 PREFILL_TOKENS_PER_S = 45_000  # SmolLM2 on the H200 (issue 17)
 DECODE_STEP_S = 0.001
@@ -109,8 +110,7 @@ class StandInDevice:
                 self._published = min(self._max_tokens, self._published + expired)
             if self._published == self._max_tokens:
                 self._end()
-        ids = [stand_in_id(self._prompt + k) for k in range(start, self._published)]
-        return ids, self._finished and not self._cancelled
+        return [stand_in_id(self._prompt + k) for k in range(start, self._published)], self._finished
 
     def _end(self) -> None:
         self._arm(0, 0)
@@ -120,7 +120,6 @@ class StandInDevice:
         return not self._finished
 
     def job_error(self, wait: bool = False):
-        from orcd.errors import Cancelled
         return Cancelled("the job was cancelled") if self._cancelled else None
 
     def cancel(self) -> None:
