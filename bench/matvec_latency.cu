@@ -1,9 +1,10 @@
 // How fast one decode matvec can be on this GPU, for the shapes of the targets' layers: the time a
-// launch takes in a chain of the same matvec (a CUDA graph of kChain launches, each overlapping the
-// one before as orcd's fused decode kernels do: programmatic dependent launch), for a few ways to
-// build it, beside a chain of empty kernels. orcd's fused kernels take ~6 us an op (Qwen2.5-0.5B
-// shape: 31 us a layer of five; ncu: ~1,170 instructions a warp at ~13 cycles each, 3-4 warps an
-// SM): this says how much of that the op's math and memory need, and which structure gets there.
+// launch takes in a chain of the same matvec (a CUDA graph of kChain launches or more, each
+// overlapping the one before as orcd's fused decode kernels do: programmatic dependent launch),
+// for a few ways to build it, beside a chain of empty kernels. orcd's fused kernels take ~6 us an
+// op (Qwen2.5-0.5B shape: 31 us a layer of five; ncu: ~1,170 instructions a warp at ~13 cycles
+// each, 3-4 warps an SM): this says how much of that the op's math and memory need, and which
+// structure gets there.
 //
 //   nvcc -O3 -std=c++17 -arch=sm_90a -o /tmp/matvec_latency bench/matvec_latency.cu && /tmp/matvec_latency
 //
@@ -21,7 +22,7 @@
 //          of x after it
 // each with 1, 2 or 4 rows a warp (the rows' loads in flight together) and 4 or 8 warps a block.
 // The launches of a chain read copies of the weights in turn, as many as make 128 MB or more, so
-// that they come from memory (a decode step reads every layer once) and not from L2.
+// that they come from memory (a decode step reads every layer once) and not from the 60 MB L2.
 // Every way's y is checked against the host's (the same Q8_1 x: integer dots, float sums in
 // another order).
 #include <cmath>
@@ -92,7 +93,7 @@ struct Unit {
     float d;
 };
 
-// The 4 words at byte `s` (even, 2..16) of 12 loaded words: whole words by selects, then the
+// The 8 words at byte `s` (even, 0..16) of 12 loaded words: whole words by selects, then the
 // half-word shift (static register indices, no local memory).
 __device__ __forceinline__ void words_at(const uint32_t (&r)[12], int s, uint32_t (&out)[8]) {
     uint32_t t[12];
@@ -101,7 +102,7 @@ __device__ __forceinline__ void words_at(const uint32_t (&r)[12], int s, uint32_
 #pragma unroll
     for (int j = 0; j < 8; ++j) t[j] = s & 16 ? t[j + 4] : t[j];
 #pragma unroll
-    for (int j = 0; j < 9; ++j) t[j] = s & 8 ? t[j + 2] : t[j];
+    for (int j = 0; j < 10; ++j) t[j] = s & 8 ? t[j + 2] : t[j];
 #pragma unroll
     for (int j = 0; j < 9; ++j) t[j] = s & 4 ? t[j + 1] : t[j];
 #pragma unroll
@@ -113,12 +114,13 @@ struct UnitLoad {
     uint4 c[3];  // interleaved: the 16-byte chunks that hold the block; planes: c[0..1], d in c[2].x
     int off;
 
-    __device__ __forceinline__ void load(const Args &a, int row, int u) {
+    __device__ __forceinline__ void load(const Args &a, int row, int u, bool ahead = false) {
         if constexpr (Planes) {
             const uint4 *q = reinterpret_cast<const uint4 *>(a.wq + size_t(row) * a.cols + 32 * u);
-            c[0] = __ldg(q);
-            c[1] = __ldg(q + 1);
-            c[2].x = __ldg(reinterpret_cast<const unsigned short *>(a.wd) + size_t(row) * (a.cols / 32) + u);
+            c[0] = ahead ? __ldcg(q) : __ldg(q);
+            c[1] = ahead ? __ldcg(q + 1) : __ldg(q + 1);
+            const unsigned short *d = reinterpret_cast<const unsigned short *>(a.wd) + size_t(row) * (a.cols / 32) + u;
+            c[2].x = ahead ? __ldcg(d) : __ldg(d);
             off = 0;
         } else {
             const uint8_t *p = a.w + (size_t(row) * (a.cols / 32) + u) * kBlockBytes;
@@ -126,7 +128,7 @@ struct UnitLoad {
             const uint4 *base = reinterpret_cast<const uint4 *>(addr & ~uintptr_t(15));
             off = int(addr & 15);
 #pragma unroll
-            for (int i = 0; i < 3; ++i) c[i] = __ldg(base + i);  // off + 34 <= 48
+            for (int i = 0; i < 3; ++i) c[i] = ahead ? __ldcg(base + i) : __ldg(base + i);  // off + 34 <= 48
         }
     }
 
@@ -250,7 +252,7 @@ __global__ void matvec_kernel(Args a) {
     XUnit xfirst{};
     if (M != kStage && mine && lane < units) {
 #pragma unroll
-        for (int r = 0; r < Rows; ++r) first[r].load(a, min(row0 + r, a.rows - 1), lane);
+        for (int r = 0; r < Rows; ++r) first[r].load(a, min(row0 + r, a.rows - 1), lane, true);
     }
     wait_for_previous_kernel();
     const int8_t *xq = a.xq;
@@ -325,8 +327,9 @@ float chain_us(Kernel kernel, int blocks, int threads, const std::vector<Args> &
     cfg.attrs = &attr;
     cfg.numAttrs = 1;
     cudaGraph_t graph;
+    int n = std::max<int>(kChain, int(args.size()));  // every copy once a graph
     CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
-    for (int i = 0; i < kChain; ++i) CHECK(cudaLaunchKernelEx(&cfg, kernel, args[i % args.size()]));
+    for (int i = 0; i < n; ++i) CHECK(cudaLaunchKernelEx(&cfg, kernel, args[i % args.size()]));
     CHECK(cudaStreamEndCapture(stream, &graph));
     cudaGraphExec_t exec;
     CHECK(cudaGraphInstantiate(&exec, graph, 0));
@@ -348,7 +351,7 @@ float chain_us(Kernel kernel, int blocks, int threads, const std::vector<Args> &
     CHECK(cudaEventDestroy(stop));
     CHECK(cudaGraphExecDestroy(exec));
     CHECK(cudaGraphDestroy(graph));
-    return best * 1000.0f / kChain;
+    return best * 1000.0f / n;
 }
 
 // The host's y: x̂ rounded to Q8_1 as stage_x does (rsqrtf and the device's roundings aside:
@@ -391,17 +394,20 @@ void run_way(const Shape &s, const std::vector<Args> &args, cudaStream_t stream,
     const Args &a = args[0];  // every launch writes the same y
     for (int warps : {4, 8}) {
         int threads = 32 * warps, blocks = (s.rows + warps * Rows - 1) / (warps * Rows);
-        CHECK(cudaMemset(a.y, 0xFF, sizeof(float) * s.rows));  // NaN until written
+        CHECK(cudaMemsetAsync(a.y, 0xFF, sizeof(float) * s.rows, stream));  // NaN until written
         float us = chain_us(matvec_kernel<M, Planes, Rows>, blocks, threads, args, stream);
         std::vector<float> y(s.rows);
         CHECK(cudaMemcpy(y.data(), a.y, sizeof(float) * s.rows, cudaMemcpyDeviceToHost));
         double worst = 0.0;
-        for (int r = 0; r < s.rows; ++r) worst = std::fmax(worst, std::fabs(y[r] - want[r]) / scale);
-        bool ok = worst < 2e-2;  // a flipped rounding of one x value moves a row by ~1/127 of a unit
+        for (int r = 0; r < s.rows; ++r) {
+            double e = std::fabs(y[r] - want[r]) / scale;
+            if (!(e <= worst)) worst = e;  // NaN (a row never written) sticks; fmax would drop it
+        }
+        bool ok = worst < 5e-3;  // one x value rounded the other way moves a row by < 1e-3 of max |y|
         std::printf("  %-5s %-11s %d row%s a warp, %d warps: %7.2f us %7.0f GB/s%s\n",
                     kModeNames[M], Planes ? "planes" : "interleaved", Rows, Rows > 1 ? "s" : " ",
                     warps, us, weight_mb / us * 1e3,
-                    ok ? "" : "   WRONG (max error / scale above 2e-2)");
+                    ok ? "" : "   WRONG (max error / max |y| above 5e-3)");
     }
 }
 
@@ -417,14 +423,14 @@ void run_rows(const Shape &s, const std::vector<Args> &args, cudaStream_t stream
 
 int main() {
     int sms = 0;
-    if (cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0) != cudaSuccess) {
-        std::fprintf(stderr, "matvec_latency: no GPU\n");
+    if (cudaError_t e = cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0); e != cudaSuccess) {
+        std::fprintf(stderr, "matvec_latency: no GPU (%s)\n", cudaGetErrorString(e));
         return 1;
     }
     cudaStream_t stream;
     CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
-    std::printf("%d SMs; us a launch in a graph of %d launches, each overlapping the one before\n",
-                sms, kChain);
+    std::printf("%d SMs; us a launch in a graph of %d launches or more, each overlapping the one "
+                "before\n", sms, kChain);
     std::printf("empty kernel, %d blocks of 256 threads: %.2f us\n", sms,
                 chain_us(empty_kernel, sms, 256, std::vector<Args>(1), stream));
     uint32_t seed = 12345;
@@ -458,8 +464,8 @@ int main() {
         int8_t *dwq, *xq;
         __half *dwd;
         float *dx, *dnorm, *xd, *y;
-        size_t copies = (size_t(128) << 20) / blocks.size() + 1;  // past the 50 MB L2
-        CHECK(cudaMalloc(&w, blocks.size() * copies));
+        size_t copies = (size_t(128) << 20) / blocks.size() + 1;  // past the 60 MB L2
+        CHECK(cudaMalloc(&w, blocks.size() * copies + 16));  // the last block's chunks stay in
         CHECK(cudaMalloc(&dwq, wq.size() * copies));
         CHECK(cudaMalloc(&dwd, wd_h.size() * sizeof(__half) * copies));
         CHECK(cudaMalloc(&dx, x.size() * sizeof(float)));
@@ -479,8 +485,9 @@ int main() {
         a.w = w, a.wq = dwq, a.wd = dwd, a.x = dx, a.norm = s.norm ? dnorm : nullptr;
         a.xq = xq, a.xd = xd, a.y = y;
         quantize_kernel<<<1, 320>>>(a, xq, xd);  // whole warps, 16 values a thread
+        CHECK(cudaGetLastError());
         CHECK(cudaDeviceSynchronize());
-        std::vector<Args> args(std::min<size_t>(copies, kChain), a);
+        std::vector<Args> args(copies, a);
         for (size_t c = 0; c < args.size(); ++c) {
             args[c].w = w + c * blocks.size();
             args[c].wq = dwq + c * wq.size();
