@@ -1,8 +1,9 @@
 """The worker's host path without a GPU: `orcd serve --trace` whose forward pass is a stand-in
 that takes as long as the H200 (prefill 45,000 tokens/s, and a short prompt's first id 1.26 ms
-after the job starts; decode 1 ms a token) and predicts a fixed token. What is left to time is the code the GPU box runs too:
-hypercorn and Quart, the request's validation, tokenization, the prompt cache's prefix search,
-the hand-offs between the event loop and the engine thread, the frames.
+after the job starts; decode 1 ms a token) and predicts a fixed token. What is left to time is
+the code the GPU box runs too: hypercorn and Quart, the request's validation, tokenization, the
+prompt cache's prefix search, the hand-offs between the event loop and the engine thread, the
+frames.
 
     python3 bench/host_path.py [--runs 25] [--turns 25] [--health 300] [--engine cuda|cpu]
                                [--model FILE.gguf]

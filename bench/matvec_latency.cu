@@ -87,7 +87,7 @@ __device__ float block_sum(float v) {
     return warp_sum(v);
 }
 
-// One unit (32 columns) of a row: 8 words of quants and the scale.
+// One unit (32 columns) of a weight row or of x as Q8_1: 8 words of int8 values and the scale.
 struct Unit {
     uint32_t q[8];
     float d;
@@ -155,14 +155,9 @@ struct UnitLoad {
     }
 };
 
-// x as Q8_1: a unit's 8 words and scale, from shared or global memory.
-struct XUnit {
-    uint32_t q[8];
-    float d;
-};
-
-__device__ __forceinline__ XUnit x_unit(const int8_t *xq, const float *xd, int u, bool global) {
-    XUnit x;
+// Unit u of x as Q8_1, from shared or global memory.
+__device__ __forceinline__ Unit x_unit(const int8_t *xq, const float *xd, int u, bool global) {
+    Unit x;
     const uint4 *q = reinterpret_cast<const uint4 *>(xq + 32 * u);
     uint4 a = global ? __ldcg(q) : q[0], b = global ? __ldcg(q + 1) : q[1];
     x.q[0] = a.x, x.q[1] = a.y, x.q[2] = a.z, x.q[3] = a.w;
@@ -171,7 +166,7 @@ __device__ __forceinline__ XUnit x_unit(const int8_t *xq, const float *xd, int u
     return x;
 }
 
-__device__ __forceinline__ float dot(const Unit &w, const XUnit &x) {
+__device__ __forceinline__ float dot(const Unit &w, const Unit &x) {
     int s = 0;
 #pragma unroll
     for (int j = 0; j < 8; ++j) s = __dp4a(int(w.q[j]), int(x.q[j]), s);
@@ -249,7 +244,7 @@ __global__ void matvec_kernel(Args a) {
     int row0 = (blockIdx.x * warps + threadIdx.x / 32) * Rows, units = a.cols / 32;
     bool mine = row0 < a.rows;
     UnitLoad<Planes> first[Rows];
-    XUnit xfirst{};
+    Unit xfirst{};
     if (M != kStage && mine && lane < units) {
 #pragma unroll
         for (int r = 0; r < Rows; ++r) first[r].load(a, min(row0 + r, a.rows - 1), lane, true);
@@ -275,7 +270,7 @@ __global__ void matvec_kernel(Args a) {
 #pragma unroll
             for (int r = 0; r < Rows; ++r) w[r] = first[r];
         }
-        XUnit xu = M == kQ8x && u == lane ? xfirst : x_unit(xq, xd, u, M == kQ8x);
+        Unit xu = M == kQ8x && u == lane ? xfirst : x_unit(xq, xd, u, M == kQ8x);
 #pragma unroll
         for (int r = 0; r < Rows; ++r) acc[r] += dot(w[r].unpack(), xu);
     }
@@ -460,19 +455,24 @@ int main() {
         for (double v : want) scale = std::fmax(scale, std::fabs(v));
         Args a{};
         a.rows = s.rows, a.cols = s.cols;
+        std::vector<void *> allocations;
+        auto device = [&allocations](auto **p, size_t bytes) {
+            CHECK(cudaMalloc(p, bytes));
+            allocations.push_back(*p);
+        };
         uint8_t *w;
         int8_t *dwq, *xq;
         __half *dwd;
         float *dx, *dnorm, *xd, *y;
         size_t copies = (size_t(128) << 20) / blocks.size() + 1;  // past the 60 MB L2
-        CHECK(cudaMalloc(&w, blocks.size() * copies + 16));  // the last block's chunks stay in
-        CHECK(cudaMalloc(&dwq, wq.size() * copies));
-        CHECK(cudaMalloc(&dwd, wd_h.size() * sizeof(__half) * copies));
-        CHECK(cudaMalloc(&dx, x.size() * sizeof(float)));
-        CHECK(cudaMalloc(&dnorm, norm.size() * sizeof(float)));
-        CHECK(cudaMalloc(&xq, s.cols));
-        CHECK(cudaMalloc(&xd, units * sizeof(float)));
-        CHECK(cudaMalloc(&y, s.rows * sizeof(float)));
+        device(&w, blocks.size() * copies + 16);  // the last block's chunks stay in
+        device(&dwq, wq.size() * copies);
+        device(&dwd, wd_h.size() * sizeof(__half) * copies);
+        device(&dx, x.size() * sizeof(float));
+        device(&dnorm, norm.size() * sizeof(float));
+        device(&xq, s.cols);
+        device(&xd, units * sizeof(float));
+        device(&y, s.rows * sizeof(float));
         for (size_t c = 0; c < copies; ++c) {
             CHECK(cudaMemcpy(w + c * blocks.size(), blocks.data(), blocks.size(),
                              cudaMemcpyHostToDevice));
@@ -502,10 +502,7 @@ int main() {
         run_rows<kAhead, true>(s, args, stream, want, scale, weight_mb);
         run_rows<kQ8x, false>(s, args, stream, want, scale, weight_mb);
         run_rows<kQ8x, true>(s, args, stream, want, scale, weight_mb);
-        for (void *p : {static_cast<void *>(w), static_cast<void *>(dwq), static_cast<void *>(dwd),
-                        static_cast<void *>(dx), static_cast<void *>(dnorm),
-                        static_cast<void *>(xq), static_cast<void *>(xd), static_cast<void *>(y)})
-            CHECK(cudaFree(p));
+        for (void *p : allocations) CHECK(cudaFree(p));
     }
     return 0;
 }
